@@ -1,0 +1,128 @@
+// Package app wires Meridian's parts together: configuration, the zone
+// store and its watcher, the DNS handler and listeners, signals. The main
+// package only parses the command line and calls it.
+package app
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/meridian-dns/meridian/config"
+	"github.com/meridian-dns/meridian/dns/server"
+	"github.com/meridian-dns/meridian/zones"
+)
+
+// App is one running Meridian instance.
+type App struct {
+	Config  *config.Config
+	Logger  *slog.Logger
+	Zones   *zones.Store
+	Handler *server.Handler
+	Server  *server.Server
+
+	// Version is reported by CH TXT version.bind when chaos is enabled.
+	Version string
+	// ReloadDebounce is how long the zone watcher waits for a burst of file
+	// events to settle; default 200ms.
+	ReloadDebounce time.Duration
+}
+
+// New loads everything the configuration names. It fails, naming every
+// problem, when anything does not load.
+func New(cfg *config.Config, logger *slog.Logger, version string) (*App, error) {
+	store, err := zones.NewStore(cfg.Zones, logger)
+	if err != nil {
+		return nil, err
+	}
+	text := cfg.DNS.Version
+	if text == "" {
+		text = "Meridian " + version
+	}
+	h := server.NewHandler(store.Pointer(), server.Options{
+		UDPSize:  uint16(cfg.DNS.UDPSize),
+		ServerID: cfg.DNS.ServerID,
+		Chaos:    cfg.DNS.Chaos,
+		Version:  text,
+	}, logger)
+	srv := server.New(server.Config{
+		Listen:           cfg.Listen,
+		TCPIdleTimeout:   cfg.TCP.IdleTimeout,
+		TCPMaxConns:      cfg.TCP.MaxConnections,
+		TCPMaxConnsPerIP: cfg.TCP.MaxConnectionsIP,
+		TCPMaxInFlight:   cfg.TCP.MaxInFlight,
+	}, h, logger)
+	return &App{Config: cfg, Logger: logger, Zones: store, Handler: h, Server: srv, Version: version,
+		ReloadDebounce: 200 * time.Millisecond}, nil
+}
+
+// Run serves until ctx ends or SIGTERM/SIGINT arrives, reloading on SIGHUP
+// and on changes in the zones directory, then shuts down gracefully.
+func (a *App) Run(ctx context.Context) error {
+	if err := a.Server.Start(); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		if err := a.Zones.Watch(ctx, a.ReloadDebounce); err != nil {
+			a.Logger.Error("zone watcher stopped", "error", err)
+		}
+	}()
+	snap := a.Zones.Current()
+	a.Logger.Info("meridian started", "version", a.Version, "listen", addrs(a.Server.Addrs()),
+		"zones", len(snap.Zones()), "records", snap.Records())
+
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
+	defer signal.Stop(sigs)
+	for {
+		select {
+		case <-ctx.Done():
+			return a.shutdown()
+		case sig := <-sigs:
+			if sig == syscall.SIGHUP {
+				a.Zones.ReloadAndLog("SIGHUP")
+				continue
+			}
+			a.Logger.Info("shutting down", "signal", sig.String())
+			return a.shutdown()
+		}
+	}
+}
+
+func (a *App) shutdown() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := a.Server.Shutdown(ctx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	a.Logger.Info("stopped")
+	return nil
+}
+
+func addrs(aps []netip.AddrPort) []string {
+	out := make([]string, len(aps))
+	for i, ap := range aps {
+		out[i] = ap.String()
+	}
+	return out
+}
+
+// NewLogger returns the slog logger the configuration asks for.
+func NewLogger(c config.Log, w *os.File) (*slog.Logger, error) {
+	level, err := c.SlogLevel()
+	if err != nil {
+		return nil, err
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	if c.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return slog.New(slog.NewTextHandler(w, opts)), nil
+}

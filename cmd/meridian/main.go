@@ -1,0 +1,158 @@
+// Command meridian is an authoritative GeoDNS server.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime/debug"
+
+	"github.com/spf13/cobra"
+
+	"github.com/meridian-dns/meridian"
+	"github.com/meridian-dns/meridian/app"
+	"github.com/meridian-dns/meridian/config"
+	"github.com/meridian-dns/meridian/zones"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = ""
+
+func main() {
+	if err := root().Execute(); err != nil {
+		fmt.Fprintln(os.Stderr, "meridian:", err)
+		os.Exit(1)
+	}
+}
+
+func root() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:           "meridian",
+		Short:         "Meridian is an authoritative GeoDNS server",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	cmd.AddCommand(serveCmd(), checkCmd(), versionCmd())
+	return cmd
+}
+
+func versionString() string {
+	if version != "" {
+		return version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return "dev"
+}
+
+// loadConfig reads --config, else ./meridian.yaml, else the built-in demo
+// (extracted to a temporary directory).
+func loadConfig(cmd *cobra.Command) (*config.Config, error) {
+	path, _ := cmd.Flags().GetString("config")
+	if path == "" {
+		if _, err := os.Stat("meridian.yaml"); err == nil {
+			path = "meridian.yaml"
+		}
+	}
+	if path != "" {
+		return config.Load(path, cmd.Flags())
+	}
+	dir, err := os.MkdirTemp("", "meridian-demo-")
+	if err != nil {
+		return nil, err
+	}
+	if err := meridian.ExtractDemo(dir); err != nil {
+		return nil, fmt.Errorf("extracting the demo: %w", err)
+	}
+	cfg, err := config.Load(filepath.Join(dir, meridian.DemoConfig), cmd.Flags())
+	if err != nil {
+		return nil, err
+	}
+	if !cmd.Flags().Changed("zones") && os.Getenv("MERIDIAN_ZONES") == "" {
+		cfg.Zones = filepath.Join(dir, cfg.Zones)
+	}
+	fmt.Fprintf(os.Stderr, "meridian: no --config and no ./meridian.yaml: serving the built-in demo from %s\n", dir)
+	return cfg, nil
+}
+
+func serveCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Serve DNS (the built-in demo when no configuration is given)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := loadConfig(cmd)
+			if err != nil {
+				return err
+			}
+			logger, err := app.NewLogger(cfg.Log, os.Stderr)
+			if err != nil {
+				return err
+			}
+			a, err := app.New(cfg, logger, versionString())
+			if err != nil {
+				return err
+			}
+			return a.Run(context.Background())
+		},
+	}
+	cmd.Flags().String("config", "", "configuration file (default ./meridian.yaml, else the built-in demo)")
+	config.Flags(cmd.Flags())
+	return cmd
+}
+
+func checkCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "check",
+		Short: "Load and validate the configuration and zones exactly as serve would",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := loadConfig(cmd)
+			if err != nil {
+				return err
+			}
+			snap, err := zones.Load(cfg.Zones, nil)
+			if err != nil {
+				var joined interface{ Unwrap() []error }
+				if errors.As(err, &joined) {
+					for _, e := range joined.Unwrap() {
+						fmt.Fprintln(os.Stderr, e)
+					}
+					return fmt.Errorf("%d problems found", len(joined.Unwrap()))
+				}
+				return err
+			}
+			out := cmd.OutOrStdout()
+			fmt.Fprintf(out, "configuration %s: ok\n", orDemo(cfg.File))
+			for _, z := range snap.Zones() {
+				fmt.Fprintf(out, "zone %s: serial %d, %d records (%s)\n", z.Origin, z.Serial, z.Records, z.File)
+			}
+			fmt.Fprintf(out, "%d zones, %d records\n", len(snap.Zones()), snap.Records())
+			return nil
+		},
+	}
+	cmd.Flags().String("config", "", "configuration file (default ./meridian.yaml, else the built-in demo)")
+	config.Flags(cmd.Flags())
+	return cmd
+}
+
+func orDemo(path string) string {
+	if path == "" {
+		return "(built-in demo)"
+	}
+	return path
+}
+
+func versionCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print the version",
+		Args:  cobra.NoArgs,
+		Run: func(cmd *cobra.Command, _ []string) {
+			fmt.Fprintln(cmd.OutOrStdout(), "meridian", versionString())
+		},
+	}
+}

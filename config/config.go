@@ -1,0 +1,268 @@
+// Package config reads Meridian's main configuration: one YAML file, with
+// every key also settable from the environment (MERIDIAN_LISTEN,
+// MERIDIAN_GEOIP_CITY, ...) and from flags. Precedence: flag > environment >
+// file > default.
+package config
+
+import (
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"os"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/spf13/pflag"
+	"github.com/spf13/viper"
+	"go.yaml.in/yaml/v3"
+)
+
+// Config is Meridian's main configuration.
+type Config struct {
+	// Listen is served over UDP and TCP: "127.0.0.1:5353", "[::1]:53".
+	Listen []string `mapstructure:"listen"`
+	// Zones is the directory whose *.yaml files are the zones.
+	Zones string      `mapstructure:"zones"`
+	GeoIP GeoIP       `mapstructure:"geoip"`
+	HTTP  HTTP        `mapstructure:"http"`
+	Log   Log         `mapstructure:"log"`
+	DNS   DNSSettings `mapstructure:",squash"`
+	TCP   TCP         `mapstructure:"tcp"`
+
+	// File is the configuration file that was read, "" when none was.
+	File string `mapstructure:"-"`
+}
+
+// GeoIP names the MaxMind-format databases; each is optional.
+type GeoIP struct {
+	City    string `mapstructure:"city"`
+	Country string `mapstructure:"country"`
+	ASN     string `mapstructure:"asn"`
+}
+
+// HTTP is the admin and metrics listener.
+type HTTP struct {
+	Listen string `mapstructure:"listen"`
+}
+
+// Log configures logging.
+type Log struct {
+	Level  string `mapstructure:"level"`
+	Format string `mapstructure:"format"`
+}
+
+// DNSSettings are protocol settings of the DNS front end.
+type DNSSettings struct {
+	// ServerID identifies this instance in NSID (RFC 5001) and, when Chaos
+	// is on, in id.server / hostname.bind.
+	ServerID string `mapstructure:"server_id"`
+	// Chaos enables the CH TXT version.bind / id.server answers.
+	Chaos bool `mapstructure:"chaos"`
+	// Version is the version.bind text when Chaos is on.
+	Version string `mapstructure:"version"`
+	// UDPSize is the EDNS payload size advertised and the UDP reply limit.
+	UDPSize int `mapstructure:"udp_size"`
+}
+
+// TCP bounds the DNS-over-TCP listener (RFC 7766).
+type TCP struct {
+	IdleTimeout      time.Duration `mapstructure:"idle_timeout"`
+	MaxConnections   int           `mapstructure:"max_connections"`
+	MaxConnectionsIP int           `mapstructure:"max_connections_per_ip"`
+	MaxInFlight      int           `mapstructure:"max_in_flight"`
+}
+
+// defaults lists every key with its default value; a key not listed here is
+// unknown and rejected.
+var defaults = map[string]any{
+	"listen":                     []string{"127.0.0.1:5353"},
+	"zones":                      "zones",
+	"geoip.city":                 "",
+	"geoip.country":              "",
+	"geoip.asn":                  "",
+	"http.listen":                "127.0.0.1:9153",
+	"log.level":                  "info",
+	"log.format":                 "text",
+	"server_id":                  "",
+	"chaos":                      false,
+	"version":                    "",
+	"udp_size":                   1232,
+	"tcp.idle_timeout":           "10s",
+	"tcp.max_connections":        1000,
+	"tcp.max_connections_per_ip": 32,
+	"tcp.max_in_flight":          16,
+}
+
+// Flags adds the command-line flags that override configuration keys.
+func Flags(fs *pflag.FlagSet) {
+	fs.StringSlice("listen", nil, "addresses to serve DNS on, UDP and TCP (key listen)")
+	fs.String("zones", "", "directory of zone files (key zones)")
+	fs.String("geoip-city", "", "GeoIP City database (key geoip.city)")
+	fs.String("geoip-country", "", "GeoIP Country database (key geoip.country)")
+	fs.String("geoip-asn", "", "GeoIP ASN database (key geoip.asn)")
+	fs.String("http-listen", "", "admin and metrics listener (key http.listen)")
+	fs.String("log-level", "", "debug, info, warn or error (key log.level)")
+	fs.String("log-format", "", "text or json (key log.format)")
+	fs.String("server-id", "", "server identity for NSID (key server_id)")
+}
+
+var flagKeys = map[string]string{
+	"listen": "listen", "zones": "zones", "geoip-city": "geoip.city", "geoip-country": "geoip.country",
+	"geoip-asn": "geoip.asn", "http-listen": "http.listen", "log-level": "log.level",
+	"log-format": "log.format", "server-id": "server_id",
+}
+
+// Load reads the configuration file at path ("" for none), then the
+// environment, then the flags in fs (which may be nil), and validates the
+// result.
+func Load(path string, fs *pflag.FlagSet) (*Config, error) {
+	v := viper.New()
+	for k, d := range defaults {
+		v.SetDefault(k, d)
+	}
+	v.SetEnvPrefix("MERIDIAN")
+	v.SetEnvKeyReplacer(strings.NewReplacer(".", "_"))
+	v.AutomaticEnv()
+	if path != "" {
+		src, err := os.ReadFile(path)
+		if err != nil {
+			return nil, fmt.Errorf("config: %w", err)
+		}
+		if err := checkKeys(path, src); err != nil {
+			return nil, err
+		}
+		v.SetConfigType("yaml")
+		if err := v.ReadConfig(strings.NewReader(string(src))); err != nil {
+			return nil, fmt.Errorf("config: %s: %w", path, err)
+		}
+	}
+	if fs != nil {
+		for flag, key := range flagKeys {
+			if f := fs.Lookup(flag); f != nil {
+				if err := v.BindPFlag(key, f); err != nil {
+					return nil, err
+				}
+			}
+		}
+	}
+	var c Config
+	if err := v.Unmarshal(&c); err != nil {
+		return nil, fmt.Errorf("config: %s: %w", orDefault(path), err)
+	}
+	c.File = path
+	if err := c.validate(); err != nil {
+		return nil, fmt.Errorf("config: %s: %w", orDefault(path), err)
+	}
+	return &c, nil
+}
+
+func orDefault(path string) string {
+	if path == "" {
+		return "(defaults)"
+	}
+	return path
+}
+
+// checkKeys rejects keys of the file that Meridian does not know, naming
+// the file, the line and the key, so a misspelt setting is never ignored.
+func checkKeys(path string, src []byte) error {
+	var doc yaml.Node
+	if err := yaml.Unmarshal(src, &doc); err != nil {
+		return fmt.Errorf("config: %s: %w", path, err)
+	}
+	if len(doc.Content) == 0 {
+		return nil
+	}
+	parents := map[string]bool{}
+	for k := range defaults {
+		for i := strings.IndexByte(k, '.'); i >= 0; i = nextDot(k, i) {
+			parents[k[:i]] = true
+		}
+	}
+	var walk func(n *yaml.Node, prefix string) error
+	walk = func(n *yaml.Node, prefix string) error {
+		if n.Kind != yaml.MappingNode {
+			return fmt.Errorf("config: %s:%d: expected a mapping", path, n.Line)
+		}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			key := prefix + n.Content[i].Value
+			switch {
+			case parents[key]:
+				if err := walk(n.Content[i+1], key+"."); err != nil {
+					return err
+				}
+			case defaults[key] == nil:
+				return fmt.Errorf("config: %s:%d: unknown key %q", path, n.Content[i].Line, key)
+			}
+		}
+		return nil
+	}
+	return walk(doc.Content[0], "")
+}
+
+func nextDot(s string, i int) int {
+	j := strings.IndexByte(s[i+1:], '.')
+	if j < 0 {
+		return -1
+	}
+	return i + 1 + j
+}
+
+func (c *Config) validate() error {
+	if len(c.Listen) == 0 {
+		return fmt.Errorf("listen: at least one address is required")
+	}
+	for _, a := range c.Listen {
+		if _, err := netip.ParseAddrPort(a); err != nil {
+			return fmt.Errorf("listen: %q is not an address:port (use [::1]:53 for IPv6)", a)
+		}
+	}
+	if c.HTTP.Listen != "" {
+		if _, err := netip.ParseAddrPort(c.HTTP.Listen); err != nil {
+			return fmt.Errorf("http.listen: %q is not an address:port", c.HTTP.Listen)
+		}
+	}
+	if c.Zones == "" {
+		return fmt.Errorf("zones: a directory of zone files is required")
+	}
+	if _, err := c.Log.SlogLevel(); err != nil {
+		return err
+	}
+	if c.Log.Format != "text" && c.Log.Format != "json" {
+		return fmt.Errorf("log.format: %q is not text or json", c.Log.Format)
+	}
+	if c.DNS.UDPSize < 512 || c.DNS.UDPSize > 4096 {
+		return fmt.Errorf("udp_size: %d is outside 512..4096", c.DNS.UDPSize)
+	}
+	if c.TCP.IdleTimeout <= 0 {
+		return fmt.Errorf("tcp.idle_timeout: must be positive")
+	}
+	return nil
+}
+
+// SlogLevel returns the configured log level.
+func (l Log) SlogLevel() (slog.Level, error) {
+	switch strings.ToLower(l.Level) {
+	case "debug":
+		return slog.LevelDebug, nil
+	case "info", "":
+		return slog.LevelInfo, nil
+	case "warn", "warning":
+		return slog.LevelWarn, nil
+	case "error":
+		return slog.LevelError, nil
+	}
+	return 0, fmt.Errorf("log.level: %q is not debug, info, warn or error", l.Level)
+}
+
+// Keys returns every configuration key, sorted: the reference for docs and
+// tests.
+func Keys() []string {
+	out := make([]string, 0, len(defaults))
+	for k := range defaults {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}

@@ -1,0 +1,366 @@
+// Package server is Meridian's DNS front end: it turns query bytes into
+// reply bytes (Handler) and moves them over UDP and TCP (Server).
+package server
+
+import (
+	"encoding/hex"
+	"log/slog"
+	"strings"
+	"sync/atomic"
+
+	"github.com/miekg/dns"
+
+	"github.com/meridian-dns/meridian/zones"
+)
+
+// Options are the protocol settings of the handler.
+type Options struct {
+	// UDPSize is the EDNS UDP payload size we advertise and the largest UDP
+	// reply we send (RFC 6891; 1232 avoids IP fragmentation).
+	UDPSize uint16
+	// ServerID, when set, is returned in NSID options (RFC 5001) and as
+	// id.server/hostname.bind in class CHAOS.
+	ServerID string
+	// Chaos enables answers to CH TXT version.bind, version.server,
+	// id.server and hostname.bind.
+	Chaos bool
+	// Version is the text of version.bind when Chaos is on.
+	Version string
+}
+
+// DefaultUDPSize is the EDNS buffer size recommended by DNS Flag Day 2020.
+const DefaultUDPSize = 1232
+
+// Handler answers DNS queries from the current zone snapshot. It is safe for
+// concurrent use: each query loads the snapshot once and uses only that.
+type Handler struct {
+	zones  *atomic.Pointer[zones.Snapshot]
+	opts   Options
+	nsid   string
+	logger *slog.Logger
+	// Panics counts queries that hit a bug and were answered SERVFAIL.
+	Panics atomic.Uint64
+}
+
+// NewHandler returns a handler serving the snapshot held by store.
+func NewHandler(store *atomic.Pointer[zones.Snapshot], opts Options, logger *slog.Logger) *Handler {
+	if opts.UDPSize < 512 {
+		opts.UDPSize = DefaultUDPSize
+	}
+	if logger == nil {
+		logger = slog.Default()
+	}
+	return &Handler{zones: store, opts: opts, nsid: hex.EncodeToString([]byte(opts.ServerID)), logger: logger}
+}
+
+// Transport says how a query arrived; it bounds the reply size.
+type Transport uint8
+
+// The transports a query can arrive on.
+const (
+	UDP Transport = iota
+	TCP
+)
+
+// String returns "udp" or "tcp".
+func (t Transport) String() string {
+	if t == TCP {
+		return "tcp"
+	}
+	return "udp"
+}
+
+const headerLen = 12
+
+// Serve answers one query message. It returns the reply in wire format, or
+// nil when the message must be dropped (too short to answer, or itself a
+// response). buf is scratch space the reply may be packed into.
+func (h *Handler) Serve(query []byte, t Transport, buf []byte) (reply []byte) {
+	if len(query) < headerLen || query[2]&0x80 != 0 {
+		return nil // no header to answer, or a response: never answer those
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			h.Panics.Add(1)
+			h.logger.Error("panic answering query", "error", r)
+			reply = headerOnly(query, dns.RcodeServerFailure)
+		}
+	}()
+	req := new(dns.Msg)
+	if err := req.Unpack(query); err != nil {
+		return headerOnly(query, dns.RcodeFormatError)
+	}
+	resp := h.answer(req, t)
+	out, err := resp.PackBuffer(buf)
+	if err != nil {
+		h.logger.Error("packing reply", "error", err)
+		return headerOnly(query, dns.RcodeServerFailure)
+	}
+	return out
+}
+
+// headerOnly is the reply to a query we cannot parse: its ID, opcode and RD
+// with the given rcode and empty sections.
+func headerOnly(query []byte, rcode int) []byte {
+	out := make([]byte, headerLen)
+	copy(out, query[:4])
+	out[2] = query[2]&0x79 | 0x80 // keep opcode and RD, set QR, clear AA/TC
+	out[3] = byte(rcode & 0xf)
+	return out
+}
+
+// answer builds the reply to a parsed query.
+func (h *Handler) answer(req *dns.Msg, t Transport) *dns.Msg {
+	resp := new(dns.Msg)
+	resp.Id = req.Id
+	resp.Response = true
+	resp.Opcode = req.Opcode
+	resp.RecursionDesired = req.RecursionDesired
+	resp.CheckingDisabled = req.CheckingDisabled
+	resp.Compress = true
+	if len(req.Question) > 0 {
+		resp.Question = req.Question[:1]
+	}
+
+	edns, rcode := parseEDNS(req)
+	if rcode != dns.RcodeSuccess {
+		resp.Rcode = rcode
+		if rcode == dns.RcodeBadVers {
+			h.setOPT(resp, edns)
+		}
+		return resp
+	}
+	switch {
+	case req.Opcode != dns.OpcodeQuery:
+		resp.Rcode = dns.RcodeNotImplemented
+	case len(req.Question) != 1:
+		resp.Rcode = dns.RcodeFormatError
+	default:
+		h.question(req.Question[0], resp)
+	}
+	if edns != nil {
+		h.setOPT(resp, edns)
+	}
+	if t == UDP {
+		limit := dns.MinMsgSize
+		if edns != nil {
+			limit = max(dns.MinMsgSize, int(min(edns.size, h.opts.UDPSize)))
+		}
+		truncate(resp, limit)
+	}
+	return resp
+}
+
+// question fills resp with the answer to q.
+func (h *Handler) question(q dns.Question, resp *dns.Msg) {
+	switch q.Qclass {
+	case dns.ClassINET:
+	case dns.ClassCHAOS:
+		h.chaos(q, resp)
+		return
+	default:
+		resp.Rcode = dns.RcodeRefused
+		return
+	}
+	switch q.Qtype {
+	case dns.TypeAXFR, dns.TypeIXFR:
+		resp.Rcode = dns.RcodeRefused
+		return
+	case dns.TypeOPT, dns.TypeNone:
+		resp.Rcode = dns.RcodeFormatError
+		return
+	case dns.TypeTKEY, dns.TypeTSIG, dns.TypeMAILA, dns.TypeMAILB:
+		resp.Rcode = dns.RcodeNotImplemented
+		return
+	}
+	snap := h.zones.Load()
+	if snap == nil {
+		resp.Rcode = dns.RcodeServerFailure
+		return
+	}
+	res := snap.Lookup(q.Name, q.Qtype)
+	resp.Rcode = res.Rcode
+	resp.Authoritative = res.Authoritative
+	resp.Answer = res.Answer
+	resp.Ns = res.Ns
+	resp.Extra = dedup(res.Extra)
+}
+
+// dedup removes repeated records (the same shared record added twice by
+// additional-section processing).
+func dedup(rrs []dns.RR) []dns.RR {
+	if len(rrs) < 2 {
+		return rrs
+	}
+	out := rrs[:0:0]
+	for _, rr := range rrs {
+		dup := false
+		for _, o := range out {
+			if o == rr {
+				dup = true
+				break
+			}
+		}
+		if !dup {
+			out = append(out, rr)
+		}
+	}
+	return out
+}
+
+// chaos answers the conventional server-identification names in class CH
+// (version.bind, id.server, ...) when enabled, and refuses everything else.
+func (h *Handler) chaos(q dns.Question, resp *dns.Msg) {
+	var txt string
+	switch strings.ToLower(q.Name) {
+	case "version.bind.", "version.server.":
+		txt = h.opts.Version
+	case "id.server.", "hostname.bind.":
+		txt = h.opts.ServerID
+	}
+	if !h.opts.Chaos || txt == "" || (q.Qtype != dns.TypeTXT && q.Qtype != dns.TypeANY) {
+		resp.Rcode = dns.RcodeRefused
+		return
+	}
+	resp.Authoritative = true
+	resp.Answer = []dns.RR{&dns.TXT{
+		Hdr: dns.RR_Header{Name: q.Name, Rrtype: dns.TypeTXT, Class: dns.ClassCHAOS},
+		Txt: []string{txt},
+	}}
+}
+
+// ednsInfo is what we need from a query's OPT record.
+type ednsInfo struct {
+	size uint16
+	do   bool
+	nsid bool
+}
+
+// parseEDNS checks the query's OPT record (RFC 6891 section 6.1.1): at most
+// one, in the additional section, owned by the root. It returns nil when the
+// query has no EDNS, and an rcode other than success when the query must be
+// refused with it (FORMERR or BADVERS).
+func parseEDNS(req *dns.Msg) (*ednsInfo, int) {
+	for _, rr := range req.Answer {
+		if rr.Header().Rrtype == dns.TypeOPT {
+			return nil, dns.RcodeFormatError
+		}
+	}
+	for _, rr := range req.Ns {
+		if rr.Header().Rrtype == dns.TypeOPT {
+			return nil, dns.RcodeFormatError
+		}
+	}
+	var opt *dns.OPT
+	for _, rr := range req.Extra {
+		if o, ok := rr.(*dns.OPT); ok {
+			if opt != nil || o.Hdr.Name != "." {
+				return nil, dns.RcodeFormatError
+			}
+			opt = o
+		}
+	}
+	if opt == nil {
+		return nil, dns.RcodeSuccess
+	}
+	info := &ednsInfo{size: max(opt.UDPSize(), dns.MinMsgSize), do: opt.Do()}
+	for _, o := range opt.Option {
+		if o.Option() == dns.EDNS0NSID {
+			info.nsid = true
+		}
+	}
+	if opt.Version() != 0 {
+		return info, dns.RcodeBadVers
+	}
+	return info, dns.RcodeSuccess
+}
+
+// setOPT adds our OPT record to a reply to an EDNS query. The extended
+// rcode bits of resp.Rcode are carried by the OPT record.
+func (h *Handler) setOPT(resp *dns.Msg, q *ednsInfo) {
+	opt := &dns.OPT{Hdr: dns.RR_Header{Name: ".", Rrtype: dns.TypeOPT}}
+	opt.SetUDPSize(h.opts.UDPSize)
+	if q.do {
+		opt.SetDo()
+	}
+	if q.nsid && h.nsid != "" {
+		opt.Option = append(opt.Option, &dns.EDNS0_NSID{Code: dns.EDNS0NSID, Nsid: h.nsid})
+	}
+	resp.Extra = append(resp.Extra, opt)
+}
+
+// truncate makes resp fit in limit bytes for UDP. Additional records that
+// do not fit are dropped (RFC 2181 section 9: no TC for those); when answer
+// or authority RRsets must go, whole RRsets are removed and TC is set, so
+// the client retries over TCP.
+func truncate(resp *dns.Msg, limit int) {
+	if resp.Len() <= limit {
+		return
+	}
+	var opt dns.RR
+	extra := make([]dns.RR, 0, len(resp.Extra))
+	for _, rr := range resp.Extra {
+		if rr.Header().Rrtype == dns.TypeOPT {
+			opt = rr
+		} else {
+			extra = append(extra, rr)
+		}
+	}
+	resp.Extra = resp.Extra[:0:0]
+	if opt != nil {
+		resp.Extra = append(resp.Extra, opt)
+	}
+	// A referral without the glue it needs is useless: RFC 9471 asks for TC.
+	referral := !resp.Authoritative && len(resp.Answer) == 0 && len(extra) > 0
+	if resp.Len() > limit {
+		resp.Truncated = true
+		resp.Answer = keepRRsets(resp, &resp.Answer, limit)
+		resp.Ns = keepRRsets(resp, &resp.Ns, limit)
+		return
+	}
+	for _, set := range rrsets(extra) {
+		resp.Extra = append(resp.Extra, set...)
+		if resp.Len() > limit {
+			resp.Extra = resp.Extra[:len(resp.Extra)-len(set)]
+			if referral {
+				resp.Truncated = true
+			}
+		}
+	}
+}
+
+// keepRRsets trims *section to the whole RRsets that fit in limit, given
+// the rest of resp.
+func keepRRsets(resp *dns.Msg, section *[]dns.RR, limit int) []dns.RR {
+	all := *section
+	*section = nil
+	var kept []dns.RR
+	for _, set := range rrsets(all) {
+		*section = append(kept, set...)
+		if resp.Len() > limit {
+			*section = kept
+			break
+		}
+		kept = *section
+	}
+	return kept
+}
+
+// rrsets splits records into runs of the same owner, class and type.
+func rrsets(rrs []dns.RR) [][]dns.RR {
+	var out [][]dns.RR
+	for i := 0; i < len(rrs); {
+		j := i + 1
+		for j < len(rrs) && sameSet(rrs[i], rrs[j]) {
+			j++
+		}
+		out = append(out, rrs[i:j])
+		i = j
+	}
+	return out
+}
+
+func sameSet(a, b dns.RR) bool {
+	ha, hb := a.Header(), b.Header()
+	return ha.Rrtype == hb.Rrtype && ha.Class == hb.Class && strings.EqualFold(ha.Name, hb.Name)
+}

@@ -1,0 +1,332 @@
+package server
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"runtime"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Config holds the listener settings of a Server.
+type Config struct {
+	// Listen is the list of addresses ("127.0.0.1:5353", "[::1]:53") served
+	// over both UDP and TCP.
+	Listen []string
+	// UDPSockets is how many SO_REUSEPORT sockets (each with its own reader)
+	// serve each UDP address; 0 means one per CPU.
+	UDPSockets int
+	// TCPIdleTimeout closes a TCP connection with no query for this long
+	// (RFC 7766 section 6.2.3). Default 10s.
+	TCPIdleTimeout time.Duration
+	// TCPMaxConns bounds concurrent TCP connections overall; default 1000.
+	TCPMaxConns int
+	// TCPMaxConnsPerIP bounds concurrent TCP connections from one address;
+	// default 32.
+	TCPMaxConnsPerIP int
+	// TCPMaxInFlight bounds the queries of one connection being answered at
+	// once (pipelining); default 16.
+	TCPMaxInFlight int
+}
+
+func (c *Config) setDefaults() {
+	if c.UDPSockets <= 0 {
+		c.UDPSockets = runtime.GOMAXPROCS(0)
+	}
+	if c.TCPIdleTimeout <= 0 {
+		c.TCPIdleTimeout = 10 * time.Second
+	}
+	if c.TCPMaxConns <= 0 {
+		c.TCPMaxConns = 1000
+	}
+	if c.TCPMaxConnsPerIP <= 0 {
+		c.TCPMaxConnsPerIP = 32
+	}
+	if c.TCPMaxInFlight <= 0 {
+		c.TCPMaxInFlight = 16
+	}
+}
+
+// Server moves DNS messages between the network and a Handler.
+type Server struct {
+	cfg     Config
+	handler *Handler
+	logger  *slog.Logger
+
+	udp  []*net.UDPConn
+	tcp  []*net.TCPListener
+	addr []netip.AddrPort
+
+	wg       sync.WaitGroup
+	mu       sync.Mutex
+	conns    map[*net.TCPConn]struct{}
+	perIP    map[netip.Addr]int
+	closing  bool
+	shutdown chan struct{}
+}
+
+// New returns a server; call Start to listen.
+func New(cfg Config, h *Handler, logger *slog.Logger) *Server {
+	cfg.setDefaults()
+	if logger == nil {
+		logger = slog.Default()
+	}
+	return &Server{
+		cfg: cfg, handler: h, logger: logger,
+		conns: make(map[*net.TCPConn]struct{}), perIP: make(map[netip.Addr]int),
+		shutdown: make(chan struct{}),
+	}
+}
+
+// Start binds every listen address over UDP and TCP and starts serving. An
+// address with port 0 gets one free port shared by UDP and TCP. When Start
+// returns nil the server is answering queries.
+func (s *Server) Start() error {
+	for _, a := range s.cfg.Listen {
+		if err := s.listen(a); err != nil {
+			s.closeListeners()
+			return err
+		}
+	}
+	for _, c := range s.udp {
+		s.wg.Add(1)
+		go s.serveUDP(c)
+	}
+	for _, l := range s.tcp {
+		s.wg.Add(1)
+		go s.serveTCP(l)
+	}
+	return nil
+}
+
+// Addrs returns the bound addresses, one per configured listen address.
+func (s *Server) Addrs() []netip.AddrPort { return s.addr }
+
+func reusePort(_, _ string, c syscall.RawConn) error {
+	var serr error
+	err := c.Control(func(fd uintptr) {
+		serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEPORT, 1)
+	})
+	if err != nil {
+		return err
+	}
+	return serr
+}
+
+// listen binds one address: UDP first (several sockets with SO_REUSEPORT)
+// then TCP on the same port.
+func (s *Server) listen(addr string) error {
+	ap, err := netip.ParseAddrPort(addr)
+	if err != nil {
+		return fmt.Errorf("listen %q: %w", addr, err)
+	}
+	lc := net.ListenConfig{Control: reusePort}
+	ctx := context.Background()
+	var conns []*net.UDPConn
+	for attempt := 0; ; attempt++ {
+		conns = conns[:0]
+		pc, err := lc.ListenPacket(ctx, "udp", ap.String())
+		if err != nil {
+			return fmt.Errorf("listen udp %s: %w", addr, err)
+		}
+		first := pc.(*net.UDPConn)
+		bound := first.LocalAddr().(*net.UDPAddr).AddrPort()
+		conns = append(conns, first)
+		for i := 1; i < s.cfg.UDPSockets && err == nil; i++ {
+			var more net.PacketConn
+			if more, err = lc.ListenPacket(ctx, "udp", bound.String()); err == nil {
+				conns = append(conns, more.(*net.UDPConn))
+			}
+		}
+		var tl net.Listener
+		if err == nil {
+			tl, err = lc.Listen(ctx, "tcp", bound.String())
+		}
+		if err == nil {
+			s.udp = append(s.udp, conns...)
+			s.tcp = append(s.tcp, tl.(*net.TCPListener))
+			s.addr = append(s.addr, netip.AddrPortFrom(ap.Addr(), bound.Port()))
+			return nil
+		}
+		for _, c := range conns {
+			c.Close()
+		}
+		// With port 0 the kernel's choice for UDP may be taken for TCP: retry.
+		if ap.Port() != 0 || attempt >= 10 {
+			return fmt.Errorf("listen %s: %w", addr, err)
+		}
+	}
+}
+
+func (s *Server) serveUDP(c *net.UDPConn) {
+	defer s.wg.Done()
+	in := make([]byte, 65535)
+	out := make([]byte, 65535)
+	for {
+		n, from, err := c.ReadFromUDPAddrPort(in)
+		if err != nil {
+			if s.isClosing() || errors.Is(err, net.ErrClosed) {
+				return
+			}
+			continue
+		}
+		reply := s.handler.Serve(in[:n], UDP, out)
+		if reply != nil {
+			c.WriteToUDPAddrPort(reply, from)
+		}
+	}
+}
+
+func (s *Server) isClosing() bool {
+	select {
+	case <-s.shutdown:
+		return true
+	default:
+		return false
+	}
+}
+
+func (s *Server) serveTCP(l *net.TCPListener) {
+	defer s.wg.Done()
+	for {
+		c, err := l.AcceptTCP()
+		if err != nil {
+			if s.isClosing() || errors.Is(err, net.ErrClosed) {
+				return
+			}
+			time.Sleep(10 * time.Millisecond) // e.g. EMFILE: do not spin
+			continue
+		}
+		if !s.admit(c) {
+			c.Close()
+			continue
+		}
+		s.wg.Add(1)
+		go s.serveConn(c)
+	}
+}
+
+// admit registers a new connection within the connection limits.
+func (s *Server) admit(c *net.TCPConn) bool {
+	ip := c.RemoteAddr().(*net.TCPAddr).AddrPort().Addr()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing || len(s.conns) >= s.cfg.TCPMaxConns || s.perIP[ip] >= s.cfg.TCPMaxConnsPerIP {
+		return false
+	}
+	s.conns[c] = struct{}{}
+	s.perIP[ip]++
+	return true
+}
+
+func (s *Server) release(c *net.TCPConn) {
+	ip := c.RemoteAddr().(*net.TCPAddr).AddrPort().Addr()
+	s.mu.Lock()
+	delete(s.conns, c)
+	if s.perIP[ip]--; s.perIP[ip] <= 0 {
+		delete(s.perIP, ip)
+	}
+	s.mu.Unlock()
+}
+
+// serveConn reads length-prefixed queries from one TCP connection (RFC
+// 7766) and answers them, several at once so pipelined queries are not
+// serialised behind each other; replies may leave out of order.
+func (s *Server) serveConn(c *net.TCPConn) {
+	defer s.wg.Done()
+	defer s.release(c)
+	defer c.Close()
+	var (
+		wmu      sync.Mutex
+		inflight sync.WaitGroup
+		slots    = make(chan struct{}, s.cfg.TCPMaxInFlight)
+		lenbuf   [2]byte
+	)
+	defer inflight.Wait()
+	for {
+		c.SetReadDeadline(time.Now().Add(s.cfg.TCPIdleTimeout))
+		if _, err := io.ReadFull(c, lenbuf[:]); err != nil {
+			return
+		}
+		n := int(binary.BigEndian.Uint16(lenbuf[:]))
+		if n == 0 {
+			return
+		}
+		msg := make([]byte, n)
+		if _, err := io.ReadFull(c, msg); err != nil {
+			return
+		}
+		if s.isClosing() {
+			return
+		}
+		slots <- struct{}{}
+		inflight.Add(1)
+		go func() {
+			defer inflight.Done()
+			defer func() { <-slots }()
+			reply := s.handler.Serve(msg, TCP, nil)
+			if reply == nil {
+				return
+			}
+			framed := make([]byte, 2+len(reply))
+			binary.BigEndian.PutUint16(framed, uint16(len(reply)))
+			copy(framed[2:], reply)
+			wmu.Lock()
+			c.SetWriteDeadline(time.Now().Add(s.cfg.TCPIdleTimeout))
+			c.Write(framed)
+			wmu.Unlock()
+		}()
+	}
+}
+
+// Shutdown stops listening and waits for queries being answered to finish,
+// or for ctx to end. Idle TCP connections are closed.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closing = true
+	close(s.shutdown)
+	// Wake blocked readers; a reader that has a query in hand still answers.
+	now := time.Now()
+	for _, c := range s.udp {
+		c.SetReadDeadline(now)
+	}
+	for c := range s.conns {
+		c.SetReadDeadline(now)
+	}
+	s.mu.Unlock()
+	for _, l := range s.tcp {
+		l.Close()
+	}
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	var err error
+	select {
+	case <-done:
+	case <-ctx.Done():
+		err = ctx.Err()
+	}
+	s.closeListeners()
+	return err
+}
+
+func (s *Server) closeListeners() {
+	for _, c := range s.udp {
+		c.Close()
+	}
+	for _, l := range s.tcp {
+		l.Close()
+	}
+}

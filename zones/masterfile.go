@@ -1,0 +1,160 @@
+package zones
+
+import (
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"github.com/miekg/dns"
+)
+
+// record is one resource record as loaded, with the line it came from.
+type record struct {
+	rr   dns.RR
+	line int
+}
+
+// parseErrRe picks the message, token and line out of a miekg/dns ParseError,
+// whose fields are not exported.
+var parseErrRe = regexp.MustCompile(`dns: (.*): "(.*)" at line: (\d+):\d+`)
+
+// parseRecords parses RFC 1035 master-file text relative to origin. Line
+// numbers in errors and in the returned records are shifted by lineOffset so
+// they point into the file that holds the text. $INCLUDE is not allowed: a
+// zone's data lives in the files its zone file names.
+func parseRecords(text, origin string, defaultTTL uint32, lineOffset int) ([]record, error) {
+	lines, err := entryLines(text)
+	if err != nil {
+		return nil, err
+	}
+	zp := dns.NewZoneParser(strings.NewReader(text), origin, "")
+	zp.SetDefaultTTL(defaultTTL)
+	zp.SetIncludeAllowed(false)
+	var out []record
+	for rr, ok := zp.Next(); ok; rr, ok = zp.Next() {
+		line := 0
+		if len(out) < len(lines) {
+			line = lines[len(out)]
+		}
+		out = append(out, record{rr: rr, line: line + lineOffset})
+	}
+	if err := zp.Err(); err != nil {
+		if m := parseErrRe.FindStringSubmatch(err.Error()); m != nil {
+			line, _ := strconv.Atoi(m[3])
+			msg := m[1]
+			if m[2] != "" {
+				msg += fmt.Sprintf(" %q", m[2])
+			}
+			return nil, errAt(line+lineOffset, "%s", msg)
+		}
+		return nil, errAt(lineOffset+1, "%s", strings.TrimPrefix(err.Error(), "dns: "))
+	}
+	return out, nil
+}
+
+// entryLines returns, for each resource record the master-file text will
+// produce, the line on which its entry starts. It follows the RFC 1035
+// lexical rules the parser uses: comments, quoted strings, escapes and
+// parentheses that continue an entry over several lines. $GENERATE entries
+// count once for each record they generate.
+func entryLines(text string) ([]int, error) {
+	var (
+		out                     []int
+		line                    = 1
+		depth                   int
+		inQuote, inComment, esc bool
+		start                   = -1 // line where the current entry's content started
+		entry                   strings.Builder
+		hasText                 bool
+	)
+	flush := func() error {
+		if hasText {
+			s := strings.TrimSpace(entry.String())
+			switch {
+			case strings.HasPrefix(s, "$GENERATE"):
+				n, err := generateCount(s)
+				if err != nil {
+					return errAt(start, "%v", err)
+				}
+				for i := 0; i < n; i++ {
+					out = append(out, start)
+				}
+			case strings.HasPrefix(s, "$"):
+			default:
+				out = append(out, start)
+			}
+		}
+		entry.Reset()
+		hasText, start = false, -1
+		return nil
+	}
+	for i := 0; i < len(text); i++ {
+		c := text[i]
+		if c == '\n' {
+			inComment = false
+			if depth == 0 && !inQuote {
+				if err := flush(); err != nil {
+					return nil, err
+				}
+			}
+			line++
+			entry.WriteByte(' ')
+			continue
+		}
+		if inComment {
+			continue
+		}
+		switch {
+		case esc:
+			esc = false
+		case c == '\\':
+			esc = true
+		case c == '"':
+			inQuote = !inQuote
+		case inQuote:
+		case c == ';':
+			inComment = true
+			continue
+		case c == '(':
+			depth++
+		case c == ')':
+			if depth > 0 {
+				depth--
+			}
+		}
+		if c != ' ' && c != '\t' && c != '\r' && !hasText {
+			hasText = true
+			start = line
+		}
+		entry.WriteByte(c)
+	}
+	if err := flush(); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// generateCount returns how many records a $GENERATE line produces.
+func generateCount(s string) (int, error) {
+	f := strings.Fields(s)
+	if len(f) < 2 {
+		return 0, fmt.Errorf("bad $GENERATE %q", s)
+	}
+	rng, stepS, hasStep := strings.Cut(f[1], "/")
+	a, b, ok := strings.Cut(rng, "-")
+	if !ok {
+		return 0, fmt.Errorf("bad $GENERATE range %q", f[1])
+	}
+	lo, err1 := strconv.Atoi(a)
+	hi, err2 := strconv.Atoi(b)
+	step := 1
+	var err3 error
+	if hasStep {
+		step, err3 = strconv.Atoi(stepS)
+	}
+	if err1 != nil || err2 != nil || err3 != nil || step <= 0 || hi < lo {
+		return 0, fmt.Errorf("bad $GENERATE range %q", f[1])
+	}
+	return (hi-lo)/step + 1, nil
+}

@@ -1,0 +1,116 @@
+package zones
+
+import (
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/miekg/dns"
+)
+
+// Snapshot is everything a query can see: all zones, immutable once built.
+// A new configuration is loaded into a new Snapshot and swapped in whole.
+type Snapshot struct {
+	zones map[string]*Zone
+	list  []*Zone
+	// Hash identifies the content of every file the snapshot was built from,
+	// so that a reload of unchanged files can be skipped.
+	Hash [32]byte
+}
+
+// Zones returns the zones in name order.
+func (s *Snapshot) Zones() []*Zone { return s.list }
+
+// Zone returns the zone with the given apex (any case), or nil.
+func (s *Snapshot) Zone(origin string) *Zone { return s.zones[dns.CanonicalName(origin)] }
+
+// findZone returns the most specific zone containing the canonical name, or
+// nil when the name is in none of ours.
+func (s *Snapshot) findZone(name string) *Zone {
+	for off, end := 0, false; !end; off, end = dns.NextLabel(name, off) {
+		if z := s.zones[name[off:]]; z != nil {
+			return z
+		}
+	}
+	return s.zones["."]
+}
+
+// Load reads every *.yaml zone file in dir and builds a snapshot. It returns
+// every problem it finds, each naming its file and line; a snapshot is
+// returned only when there are none. prev, the snapshot being served (or
+// nil), keeps derived serials increasing across reloads.
+func Load(dir string, prev *Snapshot) (*Snapshot, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("zones: %w", err)
+	}
+	var paths []string
+	for _, e := range entries {
+		name := e.Name()
+		if e.IsDir() || strings.HasPrefix(name, ".") {
+			continue
+		}
+		if ext := filepath.Ext(name); ext == ".yaml" || ext == ".yml" {
+			paths = append(paths, filepath.Join(dir, name))
+		}
+	}
+	sort.Strings(paths)
+	return LoadFiles(paths, prev)
+}
+
+// LoadFiles builds a snapshot from the named zone files; see Load.
+func LoadFiles(paths []string, prev *Snapshot) (*Snapshot, error) {
+	s := &Snapshot{zones: make(map[string]*Zone)}
+	var errs []error
+	h := sha256.New()
+	for _, path := range paths {
+		z, zerrs := loadFile(path)
+		errs = append(errs, zerrs...)
+		if z == nil {
+			continue
+		}
+		if other := s.zones[z.Origin]; other != nil {
+			errs = append(errs, fmt.Errorf("%s: zone %s is already defined in %s", path, z.Origin, other.File))
+			continue
+		}
+		h.Write(z.Hash[:])
+		s.zones[z.Origin] = z
+		s.list = append(s.list, z)
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	copy(s.Hash[:], h.Sum(nil))
+	sort.Slice(s.list, func(i, j int) bool { return s.list[i].Origin < s.list[j].Origin })
+	for _, z := range s.list {
+		z.assignSerial(prev)
+	}
+	return s, nil
+}
+
+// assignSerial fills in a derived serial: the zone file's modification time
+// in seconds, but always above the serial served before when the content
+// changed, and unchanged when it did not.
+func (z *Zone) assignSerial(prev *Snapshot) {
+	if !z.SerialFromFile {
+		z.soa.Serial = uint32(z.modTime.Unix())
+		if prev != nil {
+			if old := prev.zones[z.Origin]; old != nil && !old.SerialFromFile {
+				switch {
+				case old.Hash == z.Hash:
+					z.soa.Serial = old.Serial
+				case serialLE(z.soa.Serial, old.Serial):
+					z.soa.Serial = old.Serial + 1
+				}
+			}
+		}
+	}
+	z.Serial = z.soa.Serial
+}
+
+// serialLE compares serials in RFC 1982 arithmetic: a <= b.
+func serialLE(a, b uint32) bool { return a == b || int32(b-a) > 0 }

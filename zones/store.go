@@ -1,0 +1,203 @@
+package zones
+
+import (
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/fsnotify/fsnotify"
+)
+
+// Store holds the snapshot being served and replaces it on reload. Queries
+// read it with one atomic load (Current or Pointer); reloads are serialised.
+type Store struct {
+	dir    string
+	logger *slog.Logger
+	cur    atomic.Pointer[Snapshot]
+	mu     sync.Mutex
+
+	// OnReload, when set before Watch, is called after every reload attempt
+	// with whether the snapshot changed and the error, if any.
+	OnReload func(changed bool, err error)
+}
+
+// NewStore loads the zones in dir. It fails when they do not load: a server
+// must not start without its data.
+func NewStore(dir string, logger *slog.Logger) (*Store, error) {
+	if logger == nil {
+		logger = slog.Default()
+	}
+	snap, err := Load(dir, nil)
+	if err != nil {
+		return nil, err
+	}
+	s := &Store{dir: dir, logger: logger}
+	s.cur.Store(snap)
+	return s, nil
+}
+
+// Current returns the snapshot being served.
+func (s *Store) Current() *Snapshot { return s.cur.Load() }
+
+// Pointer returns the atomic pointer the DNS handler reads.
+func (s *Store) Pointer() *atomic.Pointer[Snapshot] { return &s.cur }
+
+// Dir returns the zones directory.
+func (s *Store) Dir() string { return s.dir }
+
+// Reload builds a new snapshot from the zones directory and swaps it in. On
+// any error the snapshot being served stays, and the error names every
+// problem with its file and line. Unchanged files are not reloaded.
+func (s *Store) Reload() (changed bool, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	old := s.cur.Load()
+	if old != nil && s.unchanged(old) {
+		return false, nil
+	}
+	snap, err := Load(s.dir, old)
+	if err != nil {
+		return false, err
+	}
+	if old != nil && snap.Hash == old.Hash {
+		return false, nil
+	}
+	s.cur.Store(snap)
+	return true, nil
+}
+
+// unchanged reports whether the zones directory holds exactly the files the
+// snapshot was built from, with the same content.
+func (s *Store) unchanged(snap *Snapshot) bool {
+	entries, err := os.ReadDir(s.dir)
+	if err != nil {
+		return false
+	}
+	var files []string
+	for _, e := range entries {
+		if ext := filepath.Ext(e.Name()); !e.IsDir() && e.Name()[0] != '.' && (ext == ".yaml" || ext == ".yml") {
+			files = append(files, filepath.Join(s.dir, e.Name()))
+		}
+	}
+	var had []string
+	for _, z := range snap.list {
+		had = append(had, z.File)
+	}
+	sort.Strings(files)
+	sort.Strings(had)
+	if fmt.Sprint(files) != fmt.Sprint(had) {
+		return false
+	}
+	for _, z := range snap.list {
+		h := sha256.New()
+		for _, p := range z.inputs {
+			b, err := os.ReadFile(p)
+			if err != nil {
+				return false
+			}
+			h.Write(b)
+		}
+		var sum [32]byte
+		copy(sum[:], h.Sum(nil))
+		if sum != z.Hash {
+			return false
+		}
+	}
+	return true
+}
+
+// ReloadAndLog reloads and logs the outcome once.
+func (s *Store) ReloadAndLog(reason string) error {
+	changed, err := s.Reload()
+	switch {
+	case err != nil:
+		s.logger.Error("zone reload failed; still serving the previous zones", "reason", reason, "error", err)
+	case changed:
+		snap := s.Current()
+		s.logger.Info("zones reloaded", "reason", reason, "zones", len(snap.list), "records", snap.Records())
+	}
+	if s.OnReload != nil {
+		s.OnReload(changed, err)
+	}
+	return err
+}
+
+// Records counts the records of all zones.
+func (s *Snapshot) Records() int {
+	n := 0
+	for _, z := range s.list {
+		n += z.Records
+	}
+	return n
+}
+
+// Watch reloads whenever a file in the zones directory (or a directory
+// holding a records_file) changes, debouncing bursts of events. Directories
+// are watched rather than files, so that editors' and deploy tools'
+// rename-into-place is seen. It returns when ctx ends.
+func (s *Store) Watch(ctx context.Context, debounce time.Duration) error {
+	w, err := fsnotify.NewWatcher()
+	if err != nil {
+		return fmt.Errorf("zones: watch: %w", err)
+	}
+	defer w.Close()
+	watched := map[string]bool{}
+	addDirs := func() {
+		dirs := []string{s.dir}
+		if snap := s.Current(); snap != nil {
+			for _, z := range snap.list {
+				for _, p := range z.inputs {
+					dirs = append(dirs, filepath.Dir(p))
+				}
+			}
+		}
+		for _, d := range dirs {
+			d = filepath.Clean(d)
+			if !watched[d] {
+				if err := w.Add(d); err != nil {
+					s.logger.Warn("cannot watch directory", "dir", d, "error", err)
+					continue
+				}
+				watched[d] = true
+			}
+		}
+	}
+	addDirs()
+	var timer *time.Timer
+	var fire <-chan time.Time
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case ev, ok := <-w.Events:
+			if !ok {
+				return nil
+			}
+			if ev.Op == fsnotify.Chmod {
+				continue
+			}
+			if timer == nil {
+				timer = time.NewTimer(debounce)
+			} else {
+				timer.Reset(debounce)
+			}
+			fire = timer.C
+		case err, ok := <-w.Errors:
+			if !ok {
+				return nil
+			}
+			s.logger.Warn("zone watcher error", "error", err)
+		case <-fire:
+			fire = nil
+			s.ReloadAndLog("file change")
+			addDirs()
+		}
+	}
+}

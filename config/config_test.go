@@ -1,0 +1,101 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/spf13/pflag"
+)
+
+func writeConfig(t *testing.T, body string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "meridian.yaml")
+	if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestDefaults(t *testing.T) {
+	c, err := Load("", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Listen[0] != "127.0.0.1:5353" || c.HTTP.Listen != "127.0.0.1:9153" || c.DNS.UDPSize != 1232 ||
+		c.TCP.IdleTimeout != 10*time.Second || c.Log.Level != "info" || c.DNS.Chaos {
+		t.Errorf("defaults %+v", c)
+	}
+}
+
+func TestPrecedence(t *testing.T) {
+	path := writeConfig(t, `
+listen: ["127.0.0.1:1053"]
+zones: /file/zones
+geoip:
+  city: /file/city.mmdb
+  asn: /file/asn.mmdb
+log:
+  level: warn
+tcp:
+  idle_timeout: 3s
+`)
+	t.Setenv("MERIDIAN_GEOIP_CITY", "/env/city.mmdb")
+	t.Setenv("MERIDIAN_LOG_LEVEL", "error")
+	t.Setenv("MERIDIAN_LISTEN", "127.0.0.1:2053,[::1]:2053")
+	fs := pflag.NewFlagSet("t", pflag.ContinueOnError)
+	Flags(fs)
+	if err := fs.Parse([]string{"--log-level=debug"}); err != nil {
+		t.Fatal(err)
+	}
+	c, err := Load(path, fs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checks := []struct{ what, got, want string }{
+		{"flag beats env", c.Log.Level, "debug"},
+		{"env beats file", c.GeoIP.City, "/env/city.mmdb"},
+		{"file beats default", c.Zones, "/file/zones"},
+		{"file only", c.GeoIP.ASN, "/file/asn.mmdb"},
+		{"env list", strings.Join(c.Listen, " "), "127.0.0.1:2053 [::1]:2053"},
+		{"duration", c.TCP.IdleTimeout.String(), "3s"},
+		{"default", c.HTTP.Listen, "127.0.0.1:9153"},
+	}
+	for _, ch := range checks {
+		if ch.got != ch.want {
+			t.Errorf("%s: got %q, want %q", ch.what, ch.got, ch.want)
+		}
+	}
+}
+
+func TestInvalid(t *testing.T) {
+	tests := []struct{ body, want string }{
+		{"listen: [\"127.0.0.1:53\"]\nlsten: x\n", ":2: unknown key \"lsten\""},
+		{"geoip:\n  city: a\n  cty: b\n", ":3: unknown key \"geoip.cty\""},
+		{"log:\n  level: loud\n", "log.level: \"loud\""},
+		{"log:\n  format: xml\n", "log.format"},
+		{"listen: [\"localhost\"]\n", "listen: \"localhost\" is not an address:port"},
+		{"udp_size: 100\n", "udp_size: 100 is outside"},
+		{"http:\n  listen: nowhere\n", "http.listen"},
+		{"tcp:\n  idle_timeout: soon\n", "idle_timeout"},
+		{"zones: [a\n", "meridian.yaml"},
+	}
+	for _, tc := range tests {
+		_, err := Load(writeConfig(t, tc.body), nil)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q: error %v, want it to contain %q", tc.body, err, tc.want)
+		}
+	}
+}
+
+func TestDemoConfigLoads(t *testing.T) {
+	c, err := Load("../testdata/demo/meridian.yaml", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Zones != "testdata/demo/zones" {
+		t.Errorf("zones %q", c.Zones)
+	}
+}

@@ -1,0 +1,485 @@
+package geo
+
+import (
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io/fs"
+	"math"
+	"net/netip"
+	"os"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/oschwald/maxminddb-golang/v2"
+	"github.com/oschwald/maxminddb-golang/v2/mmdbdata"
+)
+
+// Paths names the GeoIP database files to open. Every field is optional; a
+// City database also answers Country questions, so Country is only needed
+// when no City database is configured or to fill records the City database
+// leaves without a country.
+type Paths struct {
+	// City is a GeoIP2/GeoLite2/DB-IP City (or Country) database.
+	City string `yaml:"city" mapstructure:"city"`
+	// Country is a GeoIP2/GeoLite2/DB-IP Country (or City) database.
+	Country string `yaml:"country" mapstructure:"country"`
+	// ASN is a GeoLite2-ASN style database (its database type must contain
+	// "ASN" or "ISP").
+	ASN string `yaml:"asn" mapstructure:"asn"`
+}
+
+// Role names the purpose a database file is opened for.
+type Role string
+
+// The roles a database can be opened for, matching the fields of Paths.
+const (
+	RoleCity    Role = "city"
+	RoleCountry Role = "country"
+	RoleASN     Role = "asn"
+)
+
+// roles lists the roles in lookup order.
+var roles = [...]Role{RoleCity, RoleCountry, RoleASN}
+
+// path returns the configured file for role, or "" when none is.
+func (p Paths) path(r Role) string {
+	switch r {
+	case RoleCity:
+		return p.City
+	case RoleCountry:
+		return p.Country
+	case RoleASN:
+		return p.ASN
+	}
+	return ""
+}
+
+// FileError reports a GeoIP database file that could not be read, parsed or
+// used for its role. Its message names the file:
+// "geo: open testdata/x.mmdb: invalid MaxMind DB file".
+type FileError struct {
+	// Path is the file as configured.
+	Path string
+	// Err is the underlying problem.
+	Err error
+}
+
+// Error implements error.
+func (e *FileError) Error() string {
+	return "geo: open " + e.Path + ": " + e.Err.Error()
+}
+
+// Unwrap returns the underlying problem.
+func (e *FileError) Unwrap() error { return e.Err }
+
+// fileError wraps err for path, dropping the duplicate "open path" prefix of
+// an *fs.PathError for the same file.
+func fileError(path string, err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) && pe.Path == path {
+		err = pe.Err
+	}
+	return &FileError{Path: path, Err: err}
+}
+
+// DatabaseInfo describes one opened database, for logs and metrics.
+type DatabaseInfo struct {
+	// Role is what the file was opened for.
+	Role Role
+	// Path is the file as configured.
+	Path string
+	// Type is the database_type from the file's metadata, such as
+	// "GeoLite2-City".
+	Type string
+	// BuildTime is the build_epoch from the file's metadata.
+	BuildTime time.Time
+	// SHA256 is the digest of the file content that was loaded.
+	SHA256 [sha256.Size]byte
+}
+
+// database is one opened file.
+type database struct {
+	info   DatabaseInfo
+	reader *maxminddb.Reader
+}
+
+// Databases is a set of opened GeoIP databases. Its readers work on copies
+// of the files held in memory, so Lookup is safe for concurrent use and never
+// touches the files again. Databases is immutable once opened.
+type Databases struct {
+	paths Paths
+	dbs   [len(roles)]*database
+	// closed makes Lookup answer the zero Location after Close. It is the
+	// only mutable field and is read with one atomic load.
+	closed atomic.Bool
+}
+
+// Open reads the configured database files into memory and checks that
+// each one is of a type that fits its role: City and Country paths need a
+// City or Country database (GeoIP2, GeoLite2 and DB-IP types are accepted),
+// the ASN path needs a database whose type contains "ASN" or "ISP". Errors
+// are *FileError values naming the file. Open with no paths configured
+// returns an empty set whose lookups return the zero Location.
+func Open(p Paths) (*Databases, error) {
+	d := &Databases{paths: p}
+	for i, role := range roles {
+		path := p.path(role)
+		if path == "" {
+			continue
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return nil, fileError(path, err)
+		}
+		db, err := openBytes(role, path, data)
+		if err != nil {
+			return nil, err
+		}
+		d.dbs[i] = db
+	}
+	return d, nil
+}
+
+// openBytes opens the content data of the file path for role. The reader
+// keeps data, which must not be modified afterwards.
+func openBytes(role Role, path string, data []byte) (*database, error) {
+	reader, err := maxminddb.OpenBytes(data)
+	if err != nil {
+		return nil, fileError(path, err)
+	}
+	dbType := reader.Metadata.DatabaseType
+	if err := checkType(role, dbType); err != nil {
+		return nil, fileError(path, err)
+	}
+	return &database{
+		info: DatabaseInfo{
+			Role:      role,
+			Path:      path,
+			Type:      dbType,
+			BuildTime: reader.Metadata.BuildTime(),
+			SHA256:    sha256.Sum256(data),
+		},
+		reader: reader,
+	}, nil
+}
+
+// checkType reports whether a database of type dbType can serve role.
+func checkType(role Role, dbType string) error {
+	t := strings.ToLower(dbType)
+	switch role {
+	case RoleCity, RoleCountry:
+		// GeoIP2-City, GeoLite2-Country, GeoIP2-Enterprise, DBIP-City-Lite,
+		// DBIP-Country-Lite and "DBIP-Location (compat=City)" all carry the
+		// country/continent/location record layout.
+		for _, want := range []string{"city", "country", "enterprise", "location"} {
+			if strings.Contains(t, want) {
+				return nil
+			}
+		}
+		return fmt.Errorf("database type %q is not a City or Country database", dbType)
+	case RoleASN:
+		if strings.Contains(t, "asn") || strings.Contains(t, "isp") {
+			return nil
+		}
+		return fmt.Errorf("database type %q is not an ASN database "+
+			"(ASN fields stored in a City database are used without configuring it as asn)", dbType)
+	}
+	return fmt.Errorf("unknown database role %q", role)
+}
+
+// Empty reports whether no database is configured, in which case every
+// lookup returns the zero Location.
+func (d *Databases) Empty() bool {
+	for _, db := range d.dbs {
+		if db != nil {
+			return false
+		}
+	}
+	return true
+}
+
+// Paths returns the file names the set was opened from.
+func (d *Databases) Paths() Paths { return d.paths }
+
+// Info describes the opened databases in the order city, country, asn.
+func (d *Databases) Info() []DatabaseInfo {
+	var out []DatabaseInfo
+	for _, db := range d.dbs {
+		if db != nil {
+			out = append(out, db.info)
+		}
+	}
+	return out
+}
+
+// BuildTime returns the build time of the newest opened database, or the
+// zero time when none is open.
+func (d *Databases) BuildTime() time.Time {
+	var newest time.Time
+	for _, db := range d.dbs {
+		if db != nil && db.info.BuildTime.After(newest) {
+			newest = db.info.BuildTime
+		}
+	}
+	return newest
+}
+
+// Close makes later lookups return the zero Location and drops nothing
+// else: the readers are backed by ordinary heap memory (not a memory map), so
+// lookups already running on another goroutine finish safely and the garbage
+// collector reclaims the data once the last of them is done. Close is
+// therefore safe to call while lookups are in flight. It always returns nil.
+func (d *Databases) Close() error {
+	d.closed.Store(true)
+	return nil
+}
+
+// Lookup returns what the databases know about ip. It never fails: an
+// invalid or unknown address, an address only some databases know, or a
+// record a database cannot decode all yield whatever could be found, down
+// to the zero Location. IPv4-mapped IPv6 addresses are looked up as IPv4.
+//
+// Fields come from the City database first, then the Country database for
+// whatever the City record left empty, and the ASN database overrides ASN
+// fields stored in the City record. A missing continent is derived from the
+// country, and missing coordinates are filled from the country centroid or,
+// failing that, the continent centroid.
+func (d *Databases) Lookup(ip netip.Addr) Location {
+	if d == nil || !ip.IsValid() || d.closed.Load() {
+		return Location{}
+	}
+	ip = ip.Unmap().WithZone("")
+	var loc Location
+	for _, db := range d.dbs {
+		if db != nil {
+			db.lookup(ip, &loc)
+		}
+	}
+	fillFromTables(&loc)
+	return loc
+}
+
+// lookup merges this database's record for ip into loc.
+func (db *database) lookup(ip netip.Addr, loc *Location) {
+	result := db.reader.Lookup(ip)
+	if !result.Found() {
+		return
+	}
+	var rec record
+	if err := result.Decode(&rec); err != nil {
+		// A record that cannot be decoded is treated as absent: the DNS
+		// path must answer, and a damaged database is caught when it is
+		// opened or reloaded rather than per query.
+		return
+	}
+	used := false
+	if db.info.Role == RoleASN {
+		if rec.asn != 0 || rec.asOrg != "" {
+			loc.ASN, loc.ASOrg = rec.asn, rec.asOrg
+			used = true
+		}
+	} else {
+		used = rec.mergeInto(loc)
+	}
+	if used {
+		if p := result.Prefix(); !loc.Network.IsValid() || p.Bits() > loc.Network.Bits() {
+			loc.Network = p
+		}
+	}
+}
+
+// record is the subset of the GeoIP2 City/Country/ASN record layout that a
+// Location needs. It decodes itself straight from the MMDB data, reading
+// only these fields and skipping everything else (localized names, postal
+// codes, traits), which keeps a lookup to a few hundred nanoseconds.
+type record struct {
+	continent   string     // continent.code
+	country     string     // country.iso_code
+	subdivision string     // subdivisions[0].iso_code
+	lat, lon    coordinate // location.latitude, location.longitude
+	asn         uint32     // autonomous_system_number
+	asOrg       string     // autonomous_system_organization
+}
+
+// UnmarshalMaxMindDBCursor implements mmdbdata.CursorUnmarshaler.
+func (r *record) UnmarshalMaxMindDBCursor(cur mmdbdata.Cursor) (mmdbdata.Cursor, error) {
+	entries, err := cur.Map()
+	if err != nil {
+		return mmdbdata.Cursor{}, mmdbdata.NormalizeUnmarshalError[map[string]any](err)
+	}
+	var next mmdbdata.Cursor
+	for {
+		key, value, ok := entries.Next(next)
+		if !ok {
+			break
+		}
+		switch string(key) {
+		case "continent":
+			r.continent, next, err = readMapString(value, "code")
+		case "country":
+			r.country, next, err = readMapString(value, "iso_code")
+		case "subdivisions":
+			r.subdivision, next, err = readFirstSubdivision(value)
+		case "location":
+			next, err = r.readLocation(value)
+		case "autonomous_system_number":
+			var n uint64
+			n, next, err = value.ReadUint()
+			if err == nil && n > math.MaxUint32 {
+				err = fmt.Errorf("autonomous_system_number %d out of range", n)
+			}
+			r.asn = uint32(n)
+		case "autonomous_system_organization":
+			r.asOrg, next, err = value.ReadString()
+		default:
+			next, err = value.Skip()
+		}
+		if err != nil {
+			return mmdbdata.Cursor{}, fmt.Errorf("decoding %s: %w", key, err)
+		}
+	}
+	return entries.End()
+}
+
+// readLocation reads latitude and longitude from the location map at cur.
+func (r *record) readLocation(cur mmdbdata.Cursor) (mmdbdata.Cursor, error) {
+	entries, err := cur.Map()
+	if err != nil {
+		return mmdbdata.Cursor{}, err
+	}
+	var next mmdbdata.Cursor
+	for {
+		key, value, ok := entries.Next(next)
+		if !ok {
+			break
+		}
+		switch string(key) {
+		case "latitude":
+			r.lat.v, next, err = value.ReadFloat()
+			r.lat.ok = err == nil
+		case "longitude":
+			r.lon.v, next, err = value.ReadFloat()
+			r.lon.ok = err == nil
+		default:
+			next, err = value.Skip()
+		}
+		if err != nil {
+			return mmdbdata.Cursor{}, err
+		}
+	}
+	return entries.End()
+}
+
+// readFirstSubdivision reads the iso_code of the first entry of the
+// subdivisions array at cur; the array is ordered from largest to smallest
+// subdivision.
+func readFirstSubdivision(cur mmdbdata.Cursor) (string, mmdbdata.Cursor, error) {
+	elems, err := cur.Slice()
+	if err != nil {
+		return "", mmdbdata.Cursor{}, err
+	}
+	var code string
+	var next mmdbdata.Cursor
+	for {
+		i, elem, ok := elems.Next(next)
+		if !ok {
+			break
+		}
+		if i == 0 {
+			code, next, err = readMapString(elem, "iso_code")
+		} else {
+			next, err = elem.Skip()
+		}
+		if err != nil {
+			return "", mmdbdata.Cursor{}, err
+		}
+	}
+	end, err := elems.End()
+	return code, end, err
+}
+
+// readMapString reads the string stored under key in the map at cur and
+// returns the cursor after the map. A missing key yields "".
+func readMapString(cur mmdbdata.Cursor, key string) (string, mmdbdata.Cursor, error) {
+	entries, err := cur.Map()
+	if err != nil {
+		return "", mmdbdata.Cursor{}, err
+	}
+	var s string
+	var next mmdbdata.Cursor
+	for {
+		k, value, ok := entries.Next(next)
+		if !ok {
+			break
+		}
+		if string(k) == key {
+			s, next, err = value.ReadString()
+		} else {
+			next, err = value.Skip()
+		}
+		if err != nil {
+			return "", mmdbdata.Cursor{}, err
+		}
+	}
+	end, err := entries.End()
+	return s, end, err
+}
+
+// coordinate is a latitude or longitude that remembers whether the record
+// had it, so that 0° is told apart from "absent".
+type coordinate struct {
+	v  float64
+	ok bool
+}
+
+// mergeInto fills the fields of loc that are still empty from the record
+// and reports whether the record contributed anything.
+func (r *record) mergeInto(loc *Location) bool {
+	used := false
+	if loc.Country == "" && r.country != "" {
+		loc.Country = upper2(r.country)
+		used = true
+	}
+	if loc.Continent == "" && r.continent != "" {
+		loc.Continent = upper2(r.continent)
+		used = true
+	}
+	if loc.Subdivision == "" && r.subdivision != "" {
+		sub := r.subdivision
+		if !strings.Contains(sub, "-") && loc.Country != "" {
+			sub = loc.Country + "-" + sub
+		}
+		loc.Subdivision = sub
+		used = true
+	}
+	if !loc.HasCoordinates && r.lat.ok && r.lon.ok {
+		loc.Latitude, loc.Longitude = r.lat.v, r.lon.v
+		loc.HasCoordinates = true
+		used = true
+	}
+	if loc.ASN == 0 && loc.ASOrg == "" && (r.asn != 0 || r.asOrg != "") {
+		loc.ASN, loc.ASOrg = r.asn, r.asOrg
+		used = true
+	}
+	return used
+}
+
+// fillFromTables completes loc from the built-in country and continent
+// tables.
+func fillFromTables(loc *Location) {
+	if loc.Continent == "" && loc.Country != "" {
+		if c, ok := CountryContinent(loc.Country); ok {
+			loc.Continent = c
+		}
+	}
+	if loc.HasCoordinates {
+		return
+	}
+	if lat, lon, ok := CountryCentroid(loc.Country); ok {
+		loc.Latitude, loc.Longitude, loc.HasCoordinates = lat, lon, true
+	} else if lat, lon, ok := ContinentCentroid(loc.Continent); ok {
+		loc.Latitude, loc.Longitude, loc.HasCoordinates = lat, lon, true
+	}
+}

@@ -11,7 +11,7 @@ import (
 
 // demo is the demo configuration, zones and GeoIP database of testdata/.
 //
-//go:embed testdata/demo
+//go:embed testdata/demo testdata/geoip/demo-city.mmdb
 var demo embed.FS
 
 // DemoConfig is the path of the demo configuration inside the extracted tree.

@@ -5,6 +5,7 @@ package app
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/netip"
@@ -15,14 +16,19 @@ import (
 
 	"github.com/meridian-dns/meridian/config"
 	"github.com/meridian-dns/meridian/dns/server"
+	"github.com/meridian-dns/meridian/geo"
+	"github.com/meridian-dns/meridian/routing"
 	"github.com/meridian-dns/meridian/zones"
 )
 
 // App is one running Meridian instance.
 type App struct {
-	Config  *config.Config
-	Logger  *slog.Logger
-	Zones   *zones.Store
+	Config *config.Config
+	Logger *slog.Logger
+	Zones  *zones.Store
+	// GeoIP is nil when no database is configured.
+	GeoIP   *geo.Source
+	Router  *routing.Router
 	Handler *server.Handler
 	Server  *server.Server
 
@@ -40,15 +46,26 @@ func New(cfg *config.Config, logger *slog.Logger, version string) (*App, error) 
 	if err != nil {
 		return nil, err
 	}
+	var locator routing.Locator
+	var geoSrc *geo.Source
+	if paths := (geo.Paths{City: cfg.GeoIP.City, Country: cfg.GeoIP.Country, ASN: cfg.GeoIP.ASN}); paths != (geo.Paths{}) {
+		if geoSrc, err = geo.NewSource(paths, logger); err != nil {
+			return nil, err
+		}
+		locator = geoSrc
+	}
+	router := routing.New(locator, nil)
 	text := cfg.DNS.Version
 	if text == "" {
 		text = "Meridian " + version
 	}
-	h := server.NewHandler(store.Pointer(), server.Options{
-		UDPSize:  uint16(cfg.DNS.UDPSize),
-		ServerID: cfg.DNS.ServerID,
-		Chaos:    cfg.DNS.Chaos,
-		Version:  text,
+	h := server.NewHandler(store.Pointer(), router, server.Options{
+		UDPSize:       uint16(cfg.DNS.UDPSize),
+		ServerID:      cfg.DNS.ServerID,
+		Chaos:         cfg.DNS.Chaos,
+		Version:       text,
+		ECS:           cfg.DNS.ECS,
+		DebugNetworks: cfg.DNS.DebugPrefixes(),
 	}, logger)
 	srv := server.New(server.Config{
 		Listen:           cfg.Listen,
@@ -57,7 +74,7 @@ func New(cfg *config.Config, logger *slog.Logger, version string) (*App, error) 
 		TCPMaxConnsPerIP: cfg.TCP.MaxConnectionsIP,
 		TCPMaxInFlight:   cfg.TCP.MaxInFlight,
 	}, h, logger)
-	return &App{Config: cfg, Logger: logger, Zones: store, Handler: h, Server: srv, Version: version,
+	return &App{Config: cfg, Logger: logger, Zones: store, GeoIP: geoSrc, Router: router, Handler: h, Server: srv, Version: version,
 		ReloadDebounce: 200 * time.Millisecond}, nil
 }
 
@@ -74,6 +91,13 @@ func (a *App) Run(ctx context.Context) error {
 			a.Logger.Error("zone watcher stopped", "error", err)
 		}
 	}()
+	if a.GeoIP != nil {
+		go func() {
+			if err := a.GeoIP.Watch(ctx); err != nil {
+				a.Logger.Error("GeoIP watcher stopped", "error", err)
+			}
+		}()
+	}
 	snap := a.Zones.Current()
 	a.Logger.Info("meridian started", "version", a.Version, "listen", addrs(a.Server.Addrs()),
 		"zones", len(snap.Zones()), "records", snap.Records())
@@ -87,13 +111,26 @@ func (a *App) Run(ctx context.Context) error {
 			return a.shutdown()
 		case sig := <-sigs:
 			if sig == syscall.SIGHUP {
-				a.Zones.ReloadAndLog("SIGHUP")
+				a.Reload("SIGHUP")
 				continue
 			}
 			a.Logger.Info("shutting down", "signal", sig.String())
 			return a.shutdown()
 		}
 	}
+}
+
+// Reload re-reads the zones and the GeoIP databases; each keeps serving
+// its previous state when its new one does not load.
+func (a *App) Reload(reason string) error {
+	err := a.Zones.ReloadAndLog(reason)
+	if a.GeoIP != nil {
+		if gerr := a.GeoIP.Reload(); gerr != nil {
+			a.Logger.Error("GeoIP reload failed; still using the previous databases", "reason", reason, "error", gerr)
+			err = errors.Join(err, gerr)
+		}
+	}
+	return err
 }
 
 func (a *App) shutdown() error {

@@ -63,6 +63,21 @@ type DNSSettings struct {
 	Version string `mapstructure:"version"`
 	// UDPSize is the EDNS payload size advertised and the UDP reply limit.
 	UDPSize int `mapstructure:"udp_size"`
+	// ECS enables EDNS Client Subnet (RFC 7871).
+	ECS bool `mapstructure:"ecs"`
+	// DebugNetworks may ask _explain.<service> TXT questions.
+	DebugNetworks []string `mapstructure:"debug_networks"`
+}
+
+// DebugPrefixes returns DebugNetworks parsed (validate has checked them).
+func (d DNSSettings) DebugPrefixes() []netip.Prefix {
+	var out []netip.Prefix
+	for _, s := range d.DebugNetworks {
+		if p, err := netip.ParsePrefix(s); err == nil {
+			out = append(out, p.Masked())
+		}
+	}
+	return out
 }
 
 // TCP bounds the DNS-over-TCP listener (RFC 7766).
@@ -88,6 +103,8 @@ var defaults = map[string]any{
 	"chaos":                      false,
 	"version":                    "",
 	"udp_size":                   1232,
+	"ecs":                        true,
+	"debug_networks":             []string{"127.0.0.0/8", "::1/128"},
 	"tcp.idle_timeout":           "10s",
 	"tcp.max_connections":        1000,
 	"tcp.max_connections_per_ip": 32,
@@ -234,6 +251,11 @@ func (c *Config) validate() error {
 	}
 	if c.DNS.UDPSize < 512 || c.DNS.UDPSize > 4096 {
 		return fmt.Errorf("udp_size: %d is outside 512..4096", c.DNS.UDPSize)
+	}
+	for _, n := range c.DNS.DebugNetworks {
+		if _, err := netip.ParsePrefix(n); err != nil {
+			return fmt.Errorf("debug_networks: %q is not a network like 127.0.0.0/8", n)
+		}
 	}
 	if c.TCP.IdleTimeout <= 0 {
 		return fmt.Errorf("tcp.idle_timeout: must be positive")

@@ -20,6 +20,10 @@ type File struct {
 	NS          []string  `yaml:"ns"`
 	Records     textBlock `yaml:"records"`
 	RecordsFile string    `yaml:"records_file"`
+	// Regions are the zone's data centers, in file order.
+	Regions Ordered[RegionFile] `yaml:"regions"`
+	// Services are the names answered per query, in file order.
+	Services Ordered[ServiceFile] `yaml:"services"`
 }
 
 // SOAFile is the soa: block of a zone file. Serial is optional: when it is
@@ -142,6 +146,8 @@ func loadFile(path string) (*Zone, []error) {
 		}
 		b.add(rpath, recs)
 	}
+	b.addRegions(&f)
+	b.addServices(&f)
 	z, errs := b.finish()
 	if z != nil {
 		copy(z.Hash[:], h.Sum(nil))

@@ -20,7 +20,15 @@ type Result struct {
 	Extra         []dns.RR
 	// Zone is the zone that holds the question's name, nil when none does.
 	Zone *Zone
+	// Service, when set, is the service that answers the last name of the
+	// answer (the question's name or a CNAME target); its addresses are
+	// chosen per client and appended by the caller, owned by ServiceOwner.
+	Service      *Service
+	ServiceOwner string
 }
+
+// NegativeSOA returns the SOA record a NODATA answer from z carries.
+func (z *Zone) NegativeSOA() dns.RR { return z.negativeSOA() }
 
 // Lookup answers qname/qtype from the snapshot as an authoritative server
 // does: exact data, CNAMEs (followed through our zones), RFC 4592 wildcards,
@@ -55,6 +63,10 @@ func (s *Snapshot) Lookup(qname string, qtype uint16) Result {
 			return res
 		}
 		res.Extra = append(res.Extra, step.extra...)
+		if step.service != nil {
+			res.Service, res.ServiceOwner = step.service, owner
+			return res
+		}
 		if step.rcode == dns.RcodeNameError || step.nodata {
 			res.Rcode = step.rcode
 			res.Ns = []dns.RR{z.negativeSOA()}
@@ -84,6 +96,7 @@ type step struct {
 	rcode    int
 	nodata   bool
 	cname    string // target to follow, when the answer ended in a CNAME
+	service  *Service
 }
 
 // resolve looks name up in z. owner is the name as it should appear in the
@@ -141,6 +154,9 @@ func (z *Zone) answer(n *node, owner string, qtype uint16) step {
 	if cn := n.get(dns.TypeCNAME); cn != nil && qtype != dns.TypeCNAME {
 		rr := withOwner(cn[0], owner)
 		return step{answer: []dns.RR{rr}, cname: dns.CanonicalName(cn[0].(*dns.CNAME).Target)}
+	}
+	if n.service != nil && (qtype == dns.TypeA || qtype == dns.TypeAAAA || (qtype == dns.TypeANY && len(n.rrsets) == 0)) {
+		return step{service: n.service}
 	}
 	var rrs []dns.RR
 	if qtype == dns.TypeANY {

@@ -30,6 +30,10 @@ type Zone struct {
 	modTime time.Time
 	// inputs are the files the zone was read from, zone file first.
 	inputs []string
+
+	regions  []*Region
+	services []*Service
+	maps     regionMaps
 }
 
 // node is one owner name in a zone. A node without rrsets is an empty
@@ -40,6 +44,8 @@ type node struct {
 	rrsets []rrset
 	// cut is true at a delegation point: a name below the apex with NS.
 	cut bool
+	// service, when set, computes this name's A and AAAA answers.
+	service *Service
 }
 
 // rrset is the records of one type at one name.
@@ -266,6 +272,9 @@ func (b *builder) finish() (*Zone, []error) {
 	if z.hasCuts {
 		for _, name := range names {
 			n := z.nodes[name]
+			if n.service != nil && (n.cut || z.cutAbove(name) != "") {
+				b.fail(n.service.File, n.service.Line, "service %s is at or below a delegation", name)
+			}
 			if len(n.rrsets) == 0 {
 				continue
 			}

@@ -71,8 +71,14 @@ func loadConfig(cmd *cobra.Command) (*config.Config, error) {
 	if err != nil {
 		return nil, err
 	}
-	if !cmd.Flags().Changed("zones") && os.Getenv("MERIDIAN_ZONES") == "" {
-		cfg.Zones = filepath.Join(dir, cfg.Zones)
+	// The demo's paths are relative to the extracted tree, unless the
+	// environment or a flag replaced them.
+	for _, p := range []*string{&cfg.Zones, &cfg.GeoIP.City} {
+		if *p != "" && !filepath.IsAbs(*p) {
+			if _, err := os.Stat(filepath.Join(dir, *p)); err == nil {
+				*p = filepath.Join(dir, *p)
+			}
+		}
 	}
 	fmt.Fprintf(os.Stderr, "meridian: no --config and no ./meridian.yaml: serving the built-in demo from %s\n", dir)
 	return cfg, nil

@@ -5,11 +5,14 @@ package server
 import (
 	"encoding/hex"
 	"log/slog"
+	"net/netip"
 	"strings"
 	"sync/atomic"
 
 	"github.com/miekg/dns"
 
+	"github.com/meridian-dns/meridian/dns/ecs"
+	"github.com/meridian-dns/meridian/routing"
 	"github.com/meridian-dns/meridian/zones"
 )
 
@@ -26,6 +29,11 @@ type Options struct {
 	Chaos bool
 	// Version is the text of version.bind when Chaos is on.
 	Version string
+	// ECS enables EDNS Client Subnet (RFC 7871): services are answered for
+	// the client's subnet instead of the resolver's address.
+	ECS bool
+	// DebugNetworks may ask _explain.<service> TXT questions.
+	DebugNetworks []netip.Prefix
 }
 
 // DefaultUDPSize is the EDNS buffer size recommended by DNS Flag Day 2020.
@@ -35,6 +43,7 @@ const DefaultUDPSize = 1232
 // concurrent use: each query loads the snapshot once and uses only that.
 type Handler struct {
 	zones  *atomic.Pointer[zones.Snapshot]
+	router *routing.Router
 	opts   Options
 	nsid   string
 	logger *slog.Logger
@@ -42,15 +51,19 @@ type Handler struct {
 	Panics atomic.Uint64
 }
 
-// NewHandler returns a handler serving the snapshot held by store.
-func NewHandler(store *atomic.Pointer[zones.Snapshot], opts Options, logger *slog.Logger) *Handler {
+// NewHandler returns a handler serving the snapshot held by store, with
+// service answers decided by router (nil: a router without GeoIP or health).
+func NewHandler(store *atomic.Pointer[zones.Snapshot], router *routing.Router, opts Options, logger *slog.Logger) *Handler {
+	if router == nil {
+		router = routing.New(nil, nil)
+	}
 	if opts.UDPSize < 512 {
 		opts.UDPSize = DefaultUDPSize
 	}
 	if logger == nil {
 		logger = slog.Default()
 	}
-	return &Handler{zones: store, opts: opts, nsid: hex.EncodeToString([]byte(opts.ServerID)), logger: logger}
+	return &Handler{zones: store, router: router, opts: opts, nsid: hex.EncodeToString([]byte(opts.ServerID)), logger: logger}
 }
 
 // Transport says how a query arrived; it bounds the reply size.
@@ -72,10 +85,11 @@ func (t Transport) String() string {
 
 const headerLen = 12
 
-// Serve answers one query message. It returns the reply in wire format, or
-// nil when the message must be dropped (too short to answer, or itself a
-// response). buf is scratch space the reply may be packed into.
-func (h *Handler) Serve(query []byte, t Transport, buf []byte) (reply []byte) {
+// Serve answers one query message from client (the resolver's address). It
+// returns the reply in wire format, or nil when the message must be dropped
+// (too short to answer, or itself a response). buf is scratch space the
+// reply may be packed into.
+func (h *Handler) Serve(query []byte, client netip.Addr, t Transport, buf []byte) (reply []byte) {
 	if len(query) < headerLen || query[2]&0x80 != 0 {
 		return nil // no header to answer, or a response: never answer those
 	}
@@ -90,7 +104,7 @@ func (h *Handler) Serve(query []byte, t Transport, buf []byte) (reply []byte) {
 	if err := req.Unpack(query); err != nil {
 		return headerOnly(query, dns.RcodeFormatError)
 	}
-	resp := h.answer(req, t)
+	resp := h.answer(&request{msg: req, wire: query, resolver: client.Unmap(), transport: t})
 	out, err := resp.PackBuffer(buf)
 	if err != nil {
 		h.logger.Error("packing reply", "error", err)
@@ -109,8 +123,23 @@ func headerOnly(query []byte, rcode int) []byte {
 	return out
 }
 
+// request is the per-query state passed down the pipeline.
+type request struct {
+	msg       *dns.Msg
+	wire      []byte
+	resolver  netip.Addr
+	transport Transport
+	edns      *ednsInfo
+	// subnet is the query's Client Subnet option, when it has one and ECS
+	// is enabled; scope is the scope prefix the reply echoes with it.
+	subnet *ecs.Subnet
+	scope  int
+	client routing.Client
+}
+
 // answer builds the reply to a parsed query.
-func (h *Handler) answer(req *dns.Msg, t Transport) *dns.Msg {
+func (h *Handler) answer(q *request) *dns.Msg {
+	req := q.msg
 	resp := new(dns.Msg)
 	resp.Id = req.Id
 	resp.Response = true
@@ -123,12 +152,20 @@ func (h *Handler) answer(req *dns.Msg, t Transport) *dns.Msg {
 	}
 
 	edns, rcode := parseEDNS(req)
+	q.edns = edns
+	if rcode == dns.RcodeSuccess && edns != nil && h.opts.ECS {
+		rcode = h.clientSubnet(q)
+	}
 	if rcode != dns.RcodeSuccess {
 		resp.Rcode = rcode
 		if rcode == dns.RcodeBadVers {
-			h.setOPT(resp, edns)
+			h.setOPT(resp, q)
 		}
 		return resp
+	}
+	q.client = routing.Client{Addr: q.resolver, SourceBits: -1}
+	if q.subnet != nil && q.subnet.Routable() {
+		q.client = routing.Client{Addr: q.subnet.Addr, SourceBits: int(q.subnet.SourceBits)}
 	}
 	switch {
 	case req.Opcode != dns.OpcodeQuery:
@@ -136,12 +173,12 @@ func (h *Handler) answer(req *dns.Msg, t Transport) *dns.Msg {
 	case len(req.Question) != 1:
 		resp.Rcode = dns.RcodeFormatError
 	default:
-		h.question(req.Question[0], resp)
+		h.question(q, req.Question[0], resp)
 	}
 	if edns != nil {
-		h.setOPT(resp, edns)
+		h.setOPT(resp, q)
 	}
-	if t == UDP {
+	if q.transport == UDP {
 		limit := dns.MinMsgSize
 		if edns != nil {
 			limit = max(dns.MinMsgSize, int(min(edns.size, h.opts.UDPSize)))
@@ -151,18 +188,33 @@ func (h *Handler) answer(req *dns.Msg, t Transport) *dns.Msg {
 	return resp
 }
 
-// question fills resp with the answer to q.
-func (h *Handler) question(q dns.Question, resp *dns.Msg) {
-	switch q.Qclass {
+// clientSubnet reads the query's Client Subnet option into q.subnet. A
+// malformed option is FORMERR (RFC 7871 section 7.1.1).
+func (h *Handler) clientSubnet(q *request) int {
+	data, ok := ecs.Find(q.wire)
+	if !ok {
+		return dns.RcodeSuccess
+	}
+	s, err := ecs.Parse(data)
+	if err != nil {
+		return dns.RcodeFormatError
+	}
+	q.subnet = &s
+	return dns.RcodeSuccess
+}
+
+// question fills resp with the answer to the question.
+func (h *Handler) question(q *request, question dns.Question, resp *dns.Msg) {
+	switch question.Qclass {
 	case dns.ClassINET:
 	case dns.ClassCHAOS:
-		h.chaos(q, resp)
+		h.chaos(question, resp)
 		return
 	default:
 		resp.Rcode = dns.RcodeRefused
 		return
 	}
-	switch q.Qtype {
+	switch question.Qtype {
 	case dns.TypeAXFR, dns.TypeIXFR:
 		resp.Rcode = dns.RcodeRefused
 		return
@@ -178,12 +230,79 @@ func (h *Handler) question(q dns.Question, resp *dns.Msg) {
 		resp.Rcode = dns.RcodeServerFailure
 		return
 	}
-	res := snap.Lookup(q.Name, q.Qtype)
+	if h.explainQuery(q, snap, question, resp) {
+		return
+	}
+	res := snap.Lookup(question.Name, question.Qtype)
 	resp.Rcode = res.Rcode
 	resp.Authoritative = res.Authoritative
 	resp.Answer = res.Answer
 	resp.Ns = res.Ns
 	resp.Extra = dedup(res.Extra)
+	if res.Service != nil {
+		h.service(q, res, question.Qtype, resp)
+	}
+}
+
+// service appends a service's answer for this client to resp.
+func (h *Handler) service(q *request, res zones.Result, qtype uint16, resp *dns.Msg) {
+	if qtype == dns.TypeANY {
+		qtype = dns.TypeA
+	}
+	d := h.router.Decide(res.Service, qtype, q.client, false)
+	if d.NoData {
+		resp.Ns = append(resp.Ns, res.Service.Zone.NegativeSOA())
+		return
+	}
+	resp.Answer = append(resp.Answer, d.Records(res.ServiceOwner, qtype)...)
+	q.scope = d.Scope
+}
+
+// explainQuery answers _explain.<service> TXT from the debug networks with
+// the routing decision for the asking client, and reports whether it did.
+// Everyone else is answered as if the name did not exist.
+func (h *Handler) explainQuery(q *request, snap *zones.Snapshot, question dns.Question, resp *dns.Msg) bool {
+	const prefix = "_explain."
+	if len(question.Name) <= len(prefix) || !strings.EqualFold(question.Name[:len(prefix)], prefix) || question.Qtype != dns.TypeTXT {
+		return false
+	}
+	allowed := false
+	for _, p := range h.opts.DebugNetworks {
+		if p.Contains(q.resolver) {
+			allowed = true
+			break
+		}
+	}
+	if !allowed {
+		return false
+	}
+	res := snap.Lookup(question.Name[len(prefix):], dns.TypeA)
+	if res.Service == nil {
+		return false
+	}
+	var lines []string
+	for _, qt := range []uint16{dns.TypeA, dns.TypeAAAA} {
+		d := h.router.Decide(res.Service, qt, q.client, true)
+		lines = append(lines, routing.Explain(res.Service, qt, q.client, d)...)
+	}
+	resp.Authoritative = true
+	for _, line := range lines {
+		resp.Answer = append(resp.Answer, &dns.TXT{
+			Hdr: dns.RR_Header{Name: question.Name, Rrtype: dns.TypeTXT, Class: dns.ClassINET},
+			Txt: splitTXT(line),
+		})
+	}
+	return true
+}
+
+// splitTXT cuts s into character-strings of at most 255 bytes.
+func splitTXT(s string) []string {
+	var out []string
+	for len(s) > 255 {
+		out = append(out, s[:255])
+		s = s[255:]
+	}
+	return append(out, s)
 }
 
 // dedup removes repeated records (the same shared record added twice by
@@ -276,15 +395,19 @@ func parseEDNS(req *dns.Msg) (*ednsInfo, int) {
 }
 
 // setOPT adds our OPT record to a reply to an EDNS query. The extended
-// rcode bits of resp.Rcode are carried by the OPT record.
-func (h *Handler) setOPT(resp *dns.Msg, q *ednsInfo) {
+// rcode bits of resp.Rcode are carried by the OPT record. A Client Subnet
+// option is echoed with the scope the answer holds for (RFC 7871 7.2.1).
+func (h *Handler) setOPT(resp *dns.Msg, q *request) {
 	opt := &dns.OPT{Hdr: dns.RR_Header{Name: ".", Rrtype: dns.TypeOPT}}
 	opt.SetUDPSize(h.opts.UDPSize)
-	if q.do {
+	if q.edns.do {
 		opt.SetDo()
 	}
-	if q.nsid && h.nsid != "" {
+	if q.edns.nsid && h.nsid != "" {
 		opt.Option = append(opt.Option, &dns.EDNS0_NSID{Code: dns.EDNS0NSID, Nsid: h.nsid})
+	}
+	if q.subnet != nil {
+		opt.Option = append(opt.Option, q.subnet.Option(uint8(q.scope)))
 	}
 	resp.Extra = append(resp.Extra, opt)
 }

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"net/netip"
 	"os"
 	"path/filepath"
 	"sort"
@@ -84,7 +85,7 @@ func newTestHandler(t testing.TB, opts Options) *Handler {
 	}
 	var p atomic.Pointer[zones.Snapshot]
 	p.Store(snap)
-	return NewHandler(&p, opts, nil)
+	return NewHandler(&p, nil, opts, nil)
 }
 
 // exchange packs m, serves it and unpacks the reply (nil when dropped).
@@ -99,7 +100,7 @@ func exchange(t *testing.T, h *Handler, m *dns.Msg, tr Transport) *dns.Msg {
 
 func exchangeBytes(t *testing.T, h *Handler, q []byte, tr Transport) *dns.Msg {
 	t.Helper()
-	out := h.Serve(q, tr, nil)
+	out := h.Serve(q, testClient, tr, nil)
 	if out == nil {
 		return nil
 	}
@@ -276,7 +277,7 @@ func TestHandlerProtocol(t *testing.T) {
 	t.Run("malformed message gets a header-only FORMERR", func(t *testing.T) {
 		q, _ := query("www.example.com.", dns.TypeA).Pack()
 		q = q[:len(q)-3] // cut into the question
-		r := h.Serve(q, UDP, nil)
+		r := h.Serve(q, testClient, UDP, nil)
 		if len(r) != 12 || r[3]&0xf != dns.RcodeFormatError || r[0] != q[0] || r[1] != q[1] || r[2]&0x80 == 0 {
 			t.Errorf("reply %x", r)
 		}
@@ -287,7 +288,7 @@ func TestHandlerProtocol(t *testing.T) {
 		if r := exchange(t, h, m, UDP); r != nil {
 			t.Errorf("answered a response: %v", r)
 		}
-		if r := h.Serve([]byte{1, 2, 3}, UDP, nil); r != nil {
+		if r := h.Serve([]byte{1, 2, 3}, testClient, UDP, nil); r != nil {
 			t.Errorf("answered a runt: %x", r)
 		}
 	})
@@ -411,7 +412,7 @@ func TestHandlerTruncation(t *testing.T) {
 		h := newTestHandler(t, Options{UDPSize: 600})
 		m := query("big.example.com.", dns.TypeTXT)
 		m.SetEdns0(4096, false)
-		out := h.Serve(mustPack(t, m), UDP, nil)
+		out := h.Serve(mustPack(t, m), testClient, UDP, nil)
 		if len(out) > 600 {
 			t.Errorf("reply of %d bytes", len(out))
 		}
@@ -434,7 +435,7 @@ records: |
 		}
 		var p atomic.Pointer[zones.Snapshot]
 		p.Store(snap)
-		h := NewHandler(&p, Options{}, nil)
+		h := NewHandler(&p, nil, Options{}, nil)
 		r := exchange(t, h, query("t.example.", dns.TypeMX), UDP)
 		if r.Truncated || len(r.Answer) != 8 || len(r.Extra) == 0 || len(r.Extra) >= 16 {
 			t.Errorf("tc=%v answer=%d extra=%d", r.Truncated, len(r.Answer), len(r.Extra))
@@ -461,3 +462,6 @@ func mustPack(t *testing.T, m *dns.Msg) []byte {
 	}
 	return b
 }
+
+// testClient is the resolver address handler tests query from.
+var testClient = netip.MustParseAddr("127.0.0.1")

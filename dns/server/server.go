@@ -179,7 +179,7 @@ func (s *Server) serveUDP(c *net.UDPConn) {
 			}
 			continue
 		}
-		reply := s.handler.Serve(in[:n], UDP, out)
+		reply := s.handler.Serve(in[:n], from.Addr(), UDP, out)
 		if reply != nil {
 			c.WriteToUDPAddrPort(reply, from)
 		}
@@ -244,6 +244,7 @@ func (s *Server) release(c *net.TCPConn) {
 func (s *Server) serveConn(c *net.TCPConn) {
 	defer s.wg.Done()
 	defer s.release(c)
+	ip := c.RemoteAddr().(*net.TCPAddr).AddrPort().Addr()
 	defer c.Close()
 	var (
 		wmu      sync.Mutex
@@ -273,7 +274,7 @@ func (s *Server) serveConn(c *net.TCPConn) {
 		go func() {
 			defer inflight.Done()
 			defer func() { <-slots }()
-			reply := s.handler.Serve(msg, TCP, nil)
+			reply := s.handler.Serve(msg, ip, TCP, nil)
 			if reply == nil {
 				return
 			}

@@ -1,0 +1,177 @@
+// Package ecs reads and writes the EDNS Client Subnet option (RFC 7871)
+// straight from wire-format messages, checking everything the RFC asks of
+// it.
+package ecs
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+
+	"github.com/miekg/dns"
+)
+
+// Code is the EDNS option code of Client Subnet.
+const Code = dns.EDNS0SUBNET
+
+// Families of RFC 7871 section 6 (IANA address family numbers).
+const (
+	FamilyIPv4 = 1
+	FamilyIPv6 = 2
+)
+
+// Subnet is a parsed Client Subnet option.
+type Subnet struct {
+	Family uint16
+	// Addr is the client network's address (its bits beyond SourceBits
+	// are zero); for source prefix 0 with family 0 it is invalid.
+	Addr       netip.Addr
+	SourceBits uint8
+	ScopeBits  uint8
+}
+
+// Prefix returns the client network.
+func (s Subnet) Prefix() netip.Prefix {
+	if !s.Addr.IsValid() {
+		return netip.Prefix{}
+	}
+	return netip.PrefixFrom(s.Addr, int(s.SourceBits))
+}
+
+// ErrMalformed wraps every reason an option is rejected; the reply to such
+// a query is FORMERR (RFC 7871 section 7.1.1).
+var ErrMalformed = errors.New("malformed client subnet option")
+
+// Parse parses the option data (without code and length).
+func Parse(data []byte) (Subnet, error) {
+	if len(data) < 4 {
+		return Subnet{}, fmt.Errorf("%w: %d bytes", ErrMalformed, len(data))
+	}
+	s := Subnet{Family: binary.BigEndian.Uint16(data), SourceBits: data[2], ScopeBits: data[3]}
+	addr := data[4:]
+	var size int
+	switch s.Family {
+	case FamilyIPv4:
+		size = 4
+	case FamilyIPv6:
+		size = 16
+	case 0:
+		// Some clients (dig +subnet=0) send family 0 with prefix 0 to ask
+		// that no client information be used.
+		if s.SourceBits == 0 && len(addr) == 0 {
+			return s, nil
+		}
+		return Subnet{}, fmt.Errorf("%w: family 0 with a prefix", ErrMalformed)
+	default:
+		return Subnet{}, fmt.Errorf("%w: unknown family %d", ErrMalformed, s.Family)
+	}
+	if int(s.SourceBits) > size*8 || int(s.ScopeBits) > size*8 {
+		return Subnet{}, fmt.Errorf("%w: prefix /%d too long for family %d", ErrMalformed, s.SourceBits, s.Family)
+	}
+	if len(addr) != (int(s.SourceBits)+7)/8 {
+		return Subnet{}, fmt.Errorf("%w: %d address bytes for a /%d prefix", ErrMalformed, len(addr), s.SourceBits)
+	}
+	var full [16]byte
+	copy(full[:], addr)
+	var a netip.Addr
+	if size == 4 {
+		a = netip.AddrFrom4([4]byte(full[:4]))
+	} else {
+		a = netip.AddrFrom16(full)
+	}
+	if p, _ := a.Prefix(int(s.SourceBits)); p.Addr() != a {
+		return Subnet{}, fmt.Errorf("%w: address bits set beyond the /%d source prefix", ErrMalformed, s.SourceBits)
+	}
+	s.Addr = a
+	return s, nil
+}
+
+// Find returns the data of the Client Subnet option in the OPT record of a
+// wire-format message. It expects a message miekg/dns already unpacked (so
+// its structure is sound) and reports found=false when there is none.
+func Find(msg []byte) (data []byte, found bool) {
+	if len(msg) < 12 {
+		return nil, false
+	}
+	counts := [4]int{}
+	for i := range counts {
+		counts[i] = int(binary.BigEndian.Uint16(msg[4+2*i:]))
+	}
+	off := 12
+	for range counts[0] {
+		if off = skipName(msg, off); off < 0 || off+4 > len(msg) {
+			return nil, false
+		}
+		off += 4
+	}
+	for i := 0; i < counts[1]+counts[2]+counts[3]; i++ {
+		if off = skipName(msg, off); off < 0 || off+10 > len(msg) {
+			return nil, false
+		}
+		typ := binary.BigEndian.Uint16(msg[off:])
+		rdlen := int(binary.BigEndian.Uint16(msg[off+8:]))
+		off += 10
+		if off+rdlen > len(msg) {
+			return nil, false
+		}
+		if typ == dns.TypeOPT {
+			rd := msg[off : off+rdlen]
+			for len(rd) >= 4 {
+				code, olen := binary.BigEndian.Uint16(rd), int(binary.BigEndian.Uint16(rd[2:]))
+				if 4+olen > len(rd) {
+					return nil, false
+				}
+				if code == Code {
+					return rd[4 : 4+olen], true
+				}
+				rd = rd[4+olen:]
+			}
+		}
+		off += rdlen
+	}
+	return nil, false
+}
+
+// skipName returns the offset just past the name at off, or -1.
+func skipName(msg []byte, off int) int {
+	for off < len(msg) {
+		l := int(msg[off])
+		switch {
+		case l == 0:
+			return off + 1
+		case l&0xC0 == 0xC0:
+			return off + 2
+		case l&0xC0 != 0:
+			return -1
+		}
+		off += l + 1
+	}
+	return -1
+}
+
+// Option returns the option to echo in a reply: the query's family, source
+// prefix and address, with the given scope prefix (RFC 7871 section 7.2.1).
+func (s Subnet) Option(scope uint8) *dns.EDNS0_SUBNET {
+	o := &dns.EDNS0_SUBNET{Code: Code, Family: s.Family, SourceNetmask: s.SourceBits, SourceScope: scope}
+	switch {
+	case s.Family == FamilyIPv4:
+		b := s.Addr.As4()
+		o.Address = net.IP(b[:])
+	case s.Family == FamilyIPv6:
+		b := s.Addr.As16()
+		o.Address = net.IP(b[:])
+	default:
+		o.Address = net.IPv4zero
+	}
+	return o
+}
+
+// Routable reports whether the subnet names a client worth locating: a
+// non-zero prefix of a global unicast address that is not private. For
+// anything else the resolver's own address is used.
+func (s Subnet) Routable() bool {
+	a := s.Addr
+	return s.SourceBits > 0 && a.IsValid() && a.IsGlobalUnicast() && !a.IsPrivate()
+}

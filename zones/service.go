@@ -1,0 +1,523 @@
+package zones
+
+import (
+	"fmt"
+	"net/netip"
+	"strconv"
+	"strings"
+
+	"github.com/miekg/dns"
+	"go.yaml.in/yaml/v3"
+
+	"github.com/meridian-dns/meridian/geo"
+)
+
+// RegionFile is one entry of a zone file's regions: a data center with a
+// location and the explicit client maps that send traffic to it.
+type RegionFile struct {
+	Location     []float64 `yaml:"location"`
+	Countries    []string  `yaml:"countries"`
+	Continents   []string  `yaml:"continents"`
+	Subdivisions []string  `yaml:"subdivisions"`
+	Networks     []string  `yaml:"networks"`
+	ASNs         []uint32  `yaml:"asns"`
+}
+
+// ServiceFile is one entry of a zone file's services: a name whose A and
+// AAAA answers are computed per query.
+type ServiceFile struct {
+	TTL       *uint32        `yaml:"ttl"`
+	Routing   string         `yaml:"routing"`
+	Select    string         `yaml:"select"`
+	Answers   answerCount    `yaml:"answers"`
+	Fallback  []string       `yaml:"fallback"`
+	Endpoints []EndpointFile `yaml:"endpoints"`
+}
+
+// EndpointFile is one endpoint of a service: an address (or a CNAME) in a
+// region, with a weight.
+type EndpointFile struct {
+	Region       string `yaml:"region"`
+	Address      string `yaml:"address"`
+	CNAME        string `yaml:"cname"`
+	Weight       *int   `yaml:"weight"`
+	CheckAddress string `yaml:"check_address"`
+	line         int
+}
+
+// UnmarshalYAML decodes an endpoint strictly and remembers its line.
+func (e *EndpointFile) UnmarshalYAML(n *yaml.Node) error {
+	type plain EndpointFile
+	var p plain
+	if err := decodeStrict(n, &p); err != nil {
+		return err
+	}
+	*e = EndpointFile(p)
+	e.line = n.Line
+	return nil
+}
+
+// answerCount is a number of answers, or "all" (stored as 0).
+type answerCount struct {
+	n   int
+	set bool
+}
+
+// UnmarshalYAML accepts a positive integer or "all".
+func (a *answerCount) UnmarshalYAML(n *yaml.Node) error {
+	a.set = true
+	if n.Value == "all" {
+		a.n = 0
+		return nil
+	}
+	v, err := strconv.Atoi(n.Value)
+	if err != nil || v < 1 || v > 64 {
+		return errAt(n.Line, "answers: %q is not a number from 1 to 64 or \"all\"", n.Value)
+	}
+	a.n = v
+	return nil
+}
+
+// Routing is how a service chooses the region that answers.
+type Routing uint8
+
+// The routing modes.
+const (
+	// RouteNearest uses the explicit maps, then distance.
+	RouteNearest Routing = iota
+	// RouteFailover uses the fallback list in order.
+	RouteFailover
+	// RouteWeighted draws regions by their total endpoint weight.
+	RouteWeighted
+)
+
+var routingNames = map[string]Routing{"nearest": RouteNearest, "failover": RouteFailover, "weighted": RouteWeighted}
+
+// String returns the zone-file spelling.
+func (r Routing) String() string { return nameOf(routingNames, r) }
+
+// Select is how a service picks endpoints inside the chosen region.
+type Select uint8
+
+// The selection policies.
+const (
+	SelectWeighted Select = iota
+	SelectRoundRobin
+	SelectRandom
+	SelectHash
+	SelectFirst
+	SelectAll
+	SelectFastest
+	SelectLeastLoaded
+)
+
+var selectNames = map[string]Select{
+	"weighted": SelectWeighted, "round_robin": SelectRoundRobin, "random": SelectRandom, "hash": SelectHash,
+	"first": SelectFirst, "all": SelectAll, "fastest": SelectFastest, "least_loaded": SelectLeastLoaded,
+}
+
+// String returns the zone-file spelling.
+func (s Select) String() string { return nameOf(selectNames, s) }
+
+func nameOf[T comparable](m map[string]T, v T) string {
+	for k, x := range m {
+		if x == v {
+			return k
+		}
+	}
+	return "unknown"
+}
+
+// Region is a data center of a zone, compiled.
+type Region struct {
+	Name string
+	// Index is the region's position in the zone file; the first region is
+	// the default for clients nothing else places.
+	Index               int
+	Latitude, Longitude float64
+	Countries           []string
+	Continents          []string
+	Subdivisions        []string
+	Networks            []netip.Prefix
+	ASNs                []uint32
+}
+
+// Endpoint is one answerable target of a service.
+type Endpoint struct {
+	Region *Region
+	// Address is the address answered; invalid when CNAME is set.
+	Address netip.Addr
+	// CNAME, when set, is answered instead of addresses.
+	CNAME string
+	// Weight is the endpoint's share; 0 means only when nothing else is up.
+	Weight int
+	// CheckAddress is the address health checks probe (Address by default).
+	CheckAddress netip.Addr
+	// Key names the endpoint for health state and operator overrides:
+	// "<service FQDN>/<address or cname>".
+	Key string
+	// Index is the endpoint's position in the service.
+	Index int
+}
+
+// Is4 reports whether the endpoint answers A queries (CNAME endpoints
+// answer both families).
+func (e *Endpoint) Is4() bool { return e.CNAME != "" || e.Address.Is4() }
+
+// Is6 reports whether the endpoint answers AAAA queries.
+func (e *Endpoint) Is6() bool { return e.CNAME != "" || (e.Address.IsValid() && !e.Address.Is4()) }
+
+// Serves reports whether the endpoint answers queries of type qtype.
+func (e *Endpoint) Serves(qtype uint16) bool {
+	if qtype == dns.TypeAAAA {
+		return e.Is6()
+	}
+	return e.Is4()
+}
+
+// Service is a name whose A/AAAA answers are computed per query.
+type Service struct {
+	// Name is the owner name in canonical form ("*.cdn.example.com." for a
+	// wildcard service).
+	Name    string
+	Zone    *Zone
+	TTL     uint32
+	Routing Routing
+	Select  Select
+	// Answers is the most addresses per answer; 0 means all.
+	Answers   int
+	Fallback  []*Region
+	Endpoints []*Endpoint
+	File      string
+	Line      int
+}
+
+// Regions returns the zone's regions in file order.
+func (z *Zone) Regions() []*Region { return z.regions }
+
+// Region returns the region with the given name, or nil.
+func (z *Zone) Region(name string) *Region {
+	for _, r := range z.regions {
+		if r.Name == name {
+			return r
+		}
+	}
+	return nil
+}
+
+// Services returns the zone's services in file order.
+func (z *Zone) Services() []*Service { return z.services }
+
+// Service returns the service at the given owner name (any case), or nil.
+func (z *Zone) Service(name string) *Service {
+	if n := z.nodes[dns.CanonicalName(name)]; n != nil {
+		return n.service
+	}
+	return nil
+}
+
+// Default values of services.
+const (
+	defaultServiceTTL = 30
+)
+
+// addRegions compiles the regions of f, checking that no country,
+// continent, subdivision, network or ASN is claimed by two regions.
+func (b *builder) addRegions(f *File) {
+	claimed := map[string]string{}
+	claim := func(line int, what, key, region string) {
+		if other, dup := claimed[what+" "+key]; dup {
+			b.fail(b.path, line, "%s %s is mapped to both regions %s and %s", what, key, other, region)
+			return
+		}
+		claimed[what+" "+key] = region
+	}
+	for i, name := range f.Regions.Keys {
+		rf := f.Regions.Values[name]
+		line := f.Regions.Lines[name]
+		r := &Region{Name: name, Index: i}
+		if len(rf.Location) != 2 || rf.Location[0] < -90 || rf.Location[0] > 90 || rf.Location[1] < -180 || rf.Location[1] > 180 {
+			b.fail(b.path, line, "region %s: location must be [latitude, longitude] within [-90, 90] and [-180, 180]", name)
+		} else {
+			r.Latitude, r.Longitude = rf.Location[0], rf.Location[1]
+		}
+		for _, c := range rf.Countries {
+			c = strings.ToUpper(c)
+			if !geo.IsCountry(c) {
+				b.fail(b.path, line, "region %s: %q is not an ISO 3166-1 country code", name, c)
+				continue
+			}
+			claim(line, "country", c, name)
+			r.Countries = append(r.Countries, c)
+		}
+		for _, c := range rf.Continents {
+			c = strings.ToUpper(c)
+			if !geo.IsContinent(c) {
+				b.fail(b.path, line, "region %s: %q is not a continent code (AF AN AS EU NA OC SA)", name, c)
+				continue
+			}
+			claim(line, "continent", c, name)
+			r.Continents = append(r.Continents, c)
+		}
+		for _, s := range rf.Subdivisions {
+			s = strings.ToUpper(s)
+			cc, _, ok := strings.Cut(s, "-")
+			if !ok || !geo.IsCountry(cc) {
+				b.fail(b.path, line, "region %s: %q is not an ISO 3166-2 subdivision like US-CA", name, s)
+				continue
+			}
+			claim(line, "subdivision", s, name)
+			r.Subdivisions = append(r.Subdivisions, s)
+		}
+		for _, s := range rf.Networks {
+			p, err := netip.ParsePrefix(s)
+			if err != nil {
+				b.fail(b.path, line, "region %s: %q is not a network like 203.0.113.0/24", name, s)
+				continue
+			}
+			if p.Masked() != p {
+				b.fail(b.path, line, "region %s: network %s has host bits set (did you mean %s?)", name, s, p.Masked())
+				continue
+			}
+			claim(line, "network", p.String(), name)
+			r.Networks = append(r.Networks, p)
+		}
+		for _, a := range rf.ASNs {
+			claim(line, "ASN", strconv.FormatUint(uint64(a), 10), name)
+			r.ASNs = append(r.ASNs, a)
+		}
+		b.zone.regions = append(b.zone.regions, r)
+	}
+	b.zone.buildMaps()
+}
+
+// addServices compiles the services of f and places them in the tree.
+func (b *builder) addServices(f *File) {
+	for _, owner := range f.Services.Keys {
+		sf := f.Services.Values[owner]
+		line := f.Services.Lines[owner]
+		name, err := fqdn(owner, b.zone.Origin)
+		if err != nil || !dns.IsSubDomain(b.zone.Origin, name) {
+			b.fail(b.path, line, "service %q: not a name in the zone %s", owner, b.zone.Origin)
+			continue
+		}
+		if i := strings.LastIndex(name, "*"); i > 0 || (i == 0 && !strings.HasPrefix(name, "*.")) {
+			b.fail(b.path, line, "service %q: a wildcard must be the whole first label, as in *.cdn", owner)
+			continue
+		}
+		s := &Service{Name: name, Zone: b.zone, TTL: or(sf.TTL, defaultServiceTTL), Answers: 1, File: b.path, Line: line}
+		if sf.Answers.set {
+			s.Answers = sf.Answers.n
+		}
+		var ok bool
+		if s.Routing, ok = routingNames[or2(sf.Routing, "nearest")]; !ok {
+			b.fail(b.path, line, "service %s: routing %q is not nearest, failover or weighted", owner, sf.Routing)
+		}
+		if s.Select, ok = selectNames[or2(sf.Select, "weighted")]; !ok {
+			b.fail(b.path, line, "service %s: select %q is not one of weighted, round_robin, random, hash, first, all, fastest, least_loaded", owner, sf.Select)
+		}
+		for _, rn := range sf.Fallback {
+			r := b.zone.Region(rn)
+			if r == nil {
+				b.fail(b.path, line, "service %s: fallback names unknown region %q", owner, rn)
+				continue
+			}
+			s.Fallback = append(s.Fallback, r)
+		}
+		if s.Routing == RouteFailover && len(s.Fallback) == 0 {
+			b.fail(b.path, line, "service %s: routing failover needs a fallback list of regions", owner)
+		}
+		if len(sf.Endpoints) == 0 {
+			b.fail(b.path, line, "service %s: at least one endpoint is required", owner)
+		}
+		seen := map[string]bool{}
+		for i, ef := range sf.Endpoints {
+			ep, err := b.endpoint(s, ef, i)
+			if err != nil {
+				b.fail(b.path, ef.line, "service %s: %v", owner, err)
+				continue
+			}
+			if seen[ep.Key] {
+				b.fail(b.path, ef.line, "service %s: endpoint %s is listed twice", owner, ep.Key)
+				continue
+			}
+			seen[ep.Key] = true
+			s.Endpoints = append(s.Endpoints, ep)
+		}
+		b.placeService(s, line)
+	}
+}
+
+func or2(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+// endpoint compiles one endpoint of s.
+func (b *builder) endpoint(s *Service, ef EndpointFile, i int) (*Endpoint, error) {
+	r := b.zone.Region(ef.Region)
+	if r == nil {
+		return nil, fmt.Errorf("unknown region %q", ef.Region)
+	}
+	ep := &Endpoint{Region: r, Weight: 1, Index: i}
+	if ef.Weight != nil {
+		if *ef.Weight < 0 || *ef.Weight > 1_000_000 {
+			return nil, fmt.Errorf("weight %d is outside 0..1000000", *ef.Weight)
+		}
+		ep.Weight = *ef.Weight
+	}
+	switch {
+	case ef.Address != "" && ef.CNAME != "":
+		return nil, fmt.Errorf("an endpoint has an address or a cname, not both")
+	case ef.Address != "":
+		a, err := netip.ParseAddr(ef.Address)
+		if err != nil || a.Zone() != "" {
+			return nil, fmt.Errorf("%q is not an IP address", ef.Address)
+		}
+		ep.Address = a.Unmap()
+		ep.Key = s.Name + "/" + ep.Address.String()
+	case ef.CNAME != "":
+		target, err := fqdn(ef.CNAME, b.zone.Origin)
+		if err != nil {
+			return nil, err
+		}
+		ep.CNAME = target
+		ep.Key = s.Name + "/" + target
+	default:
+		return nil, fmt.Errorf("an endpoint needs an address or a cname")
+	}
+	ep.CheckAddress = ep.Address
+	if ef.CheckAddress != "" {
+		a, err := netip.ParseAddr(ef.CheckAddress)
+		if err != nil {
+			return nil, fmt.Errorf("check_address %q is not an IP address", ef.CheckAddress)
+		}
+		ep.CheckAddress = a.Unmap()
+	}
+	return ep, nil
+}
+
+// placeService puts s at its owner name, refusing static data that would
+// answer the same types.
+func (b *builder) placeService(s *Service, line int) {
+	n := b.zone.nodes[s.Name]
+	if n == nil {
+		n = &node{name: s.Name}
+		b.zone.nodes[s.Name] = n
+		b.lines[s.Name] = line
+		b.files[s.Name] = b.path
+		b.addParents(s.Name)
+	}
+	for _, t := range []uint16{dns.TypeA, dns.TypeAAAA, dns.TypeCNAME} {
+		if n.get(t) != nil {
+			b.fail(b.path, line, "%s is a service and also has static %s records (at %s:%d); a name is one or the other for A/AAAA",
+				s.Name, dns.TypeToString[t], b.files[s.Name], b.lines[s.Name])
+			return
+		}
+	}
+	if n.service != nil {
+		b.fail(b.path, line, "service %s is defined twice", s.Name)
+		return
+	}
+	n.service = s
+	b.zone.services = append(b.zone.services, s)
+}
+
+// regionMaps are a zone's explicit client maps, compiled for lookup.
+type regionMaps struct {
+	countries    map[string]*Region
+	continents   map[string]*Region
+	subdivisions map[string]*Region
+	asns         map[uint32]*Region
+	// networks is keyed by masked prefix; bits lists the prefix lengths in
+	// use, longest first, so a lookup masks the client once per length.
+	networks map[netip.Prefix]*Region
+	bits4    []int
+	bits6    []int
+}
+
+func (z *Zone) buildMaps() {
+	m := regionMaps{
+		countries: map[string]*Region{}, continents: map[string]*Region{}, subdivisions: map[string]*Region{},
+		asns: map[uint32]*Region{}, networks: map[netip.Prefix]*Region{},
+	}
+	seen4, seen6 := map[int]bool{}, map[int]bool{}
+	for _, r := range z.regions {
+		for _, c := range r.Countries {
+			m.countries[c] = r
+		}
+		for _, c := range r.Continents {
+			m.continents[c] = r
+		}
+		for _, s := range r.Subdivisions {
+			m.subdivisions[s] = r
+		}
+		for _, a := range r.ASNs {
+			m.asns[a] = r
+		}
+		for _, p := range r.Networks {
+			m.networks[p] = r
+			if p.Addr().Is4() && !seen4[p.Bits()] {
+				seen4[p.Bits()] = true
+				m.bits4 = append(m.bits4, p.Bits())
+			} else if !p.Addr().Is4() && !seen6[p.Bits()] {
+				seen6[p.Bits()] = true
+				m.bits6 = append(m.bits6, p.Bits())
+			}
+		}
+	}
+	sortDesc(m.bits4)
+	sortDesc(m.bits6)
+	z.maps = m
+}
+
+func sortDesc(v []int) {
+	for i := 1; i < len(v); i++ {
+		for j := i; j > 0 && v[j] > v[j-1]; j-- {
+			v[j], v[j-1] = v[j-1], v[j]
+		}
+	}
+}
+
+// MatchNetwork returns the region whose networks entry most specifically
+// contains addr, with that entry.
+func (z *Zone) MatchNetwork(addr netip.Addr) (*Region, netip.Prefix) {
+	bits := z.maps.bits6
+	if addr.Is4() {
+		bits = z.maps.bits4
+	}
+	for _, b := range bits {
+		p, _ := addr.Prefix(b)
+		if r := z.maps.networks[p]; r != nil {
+			return r, p
+		}
+	}
+	return nil, netip.Prefix{}
+}
+
+// MatchASN returns the region mapped to the ASN, or nil.
+func (z *Zone) MatchASN(asn uint32) *Region { return z.maps.asns[asn] }
+
+// MatchSubdivision returns the region mapped to an ISO 3166-2 code, or nil.
+func (z *Zone) MatchSubdivision(s string) *Region { return z.maps.subdivisions[s] }
+
+// MatchCountry returns the region mapped to a country code, or nil.
+func (z *Zone) MatchCountry(cc string) *Region { return z.maps.countries[cc] }
+
+// MatchContinent returns the region mapped to a continent code, or nil.
+func (z *Zone) MatchContinent(c string) *Region { return z.maps.continents[c] }
+
+// LongestNetworkWithin returns the longest networks entry of any region
+// inside p (0 when none): answers within p can differ down to that length,
+// which bounds the ECS scope a reply may claim.
+func (z *Zone) LongestNetworkWithin(p netip.Prefix) int {
+	longest := 0
+	for q := range z.maps.networks {
+		if q.Bits() > p.Bits() && p.Overlaps(q) && q.Bits() > longest {
+			longest = q.Bits()
+		}
+	}
+	return longest
+}

@@ -1,0 +1,452 @@
+package healthcheck
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io/fs"
+	"maps"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/fsnotify/fsnotify"
+	"github.com/miekg/dns"
+	"go.yaml.in/yaml/v3"
+)
+
+// AdminState is an operator's override of an endpoint's or a region's
+// health, as written in the admin_state file.
+type AdminState string
+
+// The overrides an operator can set.
+const (
+	// AdminUp treats the endpoint or region as up whatever its checks say.
+	AdminUp AdminState = "up"
+	// AdminDown treats it as failed whatever its checks say.
+	AdminDown AdminState = "down"
+	// AdminDrain takes it out of answers on purpose, for maintenance, while
+	// its checks keep running.
+	AdminDrain AdminState = "drain"
+)
+
+// ParseAdminState parses "up", "down" or "drain".
+func ParseAdminState(s string) (AdminState, error) {
+	switch st := AdminState(strings.ToLower(strings.TrimSpace(s))); st {
+	case AdminUp, AdminDown, AdminDrain:
+		return st, nil
+	default:
+		return "", fmt.Errorf("unknown state %q (want up, down or drain)", s)
+	}
+}
+
+// Overrides is an immutable set of operator overrides: per endpoint, keyed
+// by service FQDN and address ("www.example.com./198.51.100.10"), and per
+// region, keyed by zone and region ("example.com./eu-west"). Names are
+// compared without regard to case or a trailing dot, and addresses in their
+// canonical form. A nil *Overrides holds no overrides.
+type Overrides struct {
+	endpoints map[string]AdminState
+	regions   map[string]AdminState
+}
+
+// NewOverrides returns an empty set of overrides.
+func NewOverrides() *Overrides {
+	return &Overrides{endpoints: map[string]AdminState{}, regions: map[string]AdminState{}}
+}
+
+// Endpoint returns the override of the endpoint at addr in service, if any.
+func (o *Overrides) Endpoint(service, addr string) (AdminState, bool) {
+	if o == nil {
+		return "", false
+	}
+	k, err := endpointKey(service, addr)
+	if err != nil {
+		return "", false
+	}
+	st, ok := o.endpoints[k]
+	return st, ok
+}
+
+// Region returns the override of region in zone, if any.
+func (o *Overrides) Region(zone, region string) (AdminState, bool) {
+	if o == nil {
+		return "", false
+	}
+	k, err := regionKey(zone, region)
+	if err != nil {
+		return "", false
+	}
+	st, ok := o.regions[k]
+	return st, ok
+}
+
+// Endpoints returns a copy of the endpoint overrides by canonical key.
+func (o *Overrides) Endpoints() map[string]AdminState {
+	if o == nil {
+		return map[string]AdminState{}
+	}
+	return maps.Clone(o.endpoints)
+}
+
+// Regions returns a copy of the region overrides by canonical key.
+func (o *Overrides) Regions() map[string]AdminState {
+	if o == nil {
+		return map[string]AdminState{}
+	}
+	return maps.Clone(o.regions)
+}
+
+// WithEndpoint returns a copy of o in which the endpoint at addr in service
+// has override st.
+func (o *Overrides) WithEndpoint(service, addr string, st AdminState) (*Overrides, error) {
+	k, err := endpointKey(service, addr)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := ParseAdminState(string(st)); err != nil {
+		return nil, err
+	}
+	c := o.clone()
+	c.endpoints[k] = st
+	return c, nil
+}
+
+// WithoutEndpoint returns a copy of o without an override of the endpoint
+// at addr in service.
+func (o *Overrides) WithoutEndpoint(service, addr string) *Overrides {
+	c := o.clone()
+	if k, err := endpointKey(service, addr); err == nil {
+		delete(c.endpoints, k)
+	}
+	return c
+}
+
+// WithRegion returns a copy of o in which region in zone has override st.
+func (o *Overrides) WithRegion(zone, region string, st AdminState) (*Overrides, error) {
+	k, err := regionKey(zone, region)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := ParseAdminState(string(st)); err != nil {
+		return nil, err
+	}
+	c := o.clone()
+	c.regions[k] = st
+	return c, nil
+}
+
+// WithoutRegion returns a copy of o without an override of region in zone.
+func (o *Overrides) WithoutRegion(zone, region string) *Overrides {
+	c := o.clone()
+	if k, err := regionKey(zone, region); err == nil {
+		delete(c.regions, k)
+	}
+	return c
+}
+
+func (o *Overrides) clone() *Overrides {
+	if o == nil {
+		return NewOverrides()
+	}
+	return &Overrides{endpoints: maps.Clone(o.endpoints), regions: maps.Clone(o.regions)}
+}
+
+func canonicalName(name string) string {
+	return strings.ToLower(dns.Fqdn(strings.TrimSpace(name)))
+}
+
+// endpointKey returns the canonical "service./address" key.
+func endpointKey(service, addr string) (string, error) {
+	name := canonicalName(service)
+	if _, ok := dns.IsDomainName(name); !ok || name == "." || strings.Contains(name, "/") {
+		return "", fmt.Errorf("service %q is not a domain name", service)
+	}
+	a, err := netip.ParseAddr(strings.TrimSpace(addr))
+	if err != nil {
+		return "", fmt.Errorf("address %q is not an IP address", addr)
+	}
+	return name + "/" + a.Unmap().String(), nil
+}
+
+// regionKey returns the canonical "zone./region" key.
+func regionKey(zone, region string) (string, error) {
+	name := canonicalName(zone)
+	if _, ok := dns.IsDomainName(name); !ok || strings.Contains(name, "/") {
+		return "", fmt.Errorf("zone %q is not a domain name", zone)
+	}
+	region = strings.TrimSpace(region)
+	if region == "" || strings.ContainsAny(region, "/ \t") {
+		return "", fmt.Errorf("region %q is not a region name", region)
+	}
+	return name + "/" + region, nil
+}
+
+// LoadOverrides reads an admin_state file. A missing file holds no
+// overrides and is not an error; anything else that cannot be read or parsed
+// is, with the file and line of the mistake.
+func LoadOverrides(path string) (*Overrides, error) {
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return NewOverrides(), nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("healthcheck: reading overrides: %w", err)
+	}
+	return ParseOverrides(data, path)
+}
+
+// yamlLineError matches the position yaml.v3 puts in syntax errors.
+var yamlLineError = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+
+// ParseOverrides parses the contents of an admin_state file; name is used in
+// error messages, as in `admin_state.yaml:3: unknown state "drained"`.
+func ParseOverrides(data []byte, name string) (*Overrides, error) {
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		if m := yamlLineError.FindStringSubmatch(err.Error()); m != nil {
+			return nil, fmt.Errorf("%s:%s: %s", name, m[1], m[2])
+		}
+		return nil, fmt.Errorf("%s: %s", name, strings.TrimPrefix(err.Error(), "yaml: "))
+	}
+	o := NewOverrides()
+	if len(doc.Content) == 0 {
+		return o, nil
+	}
+	root := doc.Content[0]
+	if root.Kind == yaml.ScalarNode && root.Tag == "!!null" {
+		return o, nil
+	}
+	if root.Kind != yaml.MappingNode {
+		return nil, fmt.Errorf("%s:%d: admin_state must be a mapping with endpoints and regions", name, root.Line)
+	}
+	for i := 0; i+1 < len(root.Content); i += 2 {
+		k, v := root.Content[i], root.Content[i+1]
+		var (
+			into  map[string]AdminState
+			keyOf func(a, b string) (string, error)
+			what  string
+		)
+		switch k.Value {
+		case "endpoints":
+			into, keyOf, what = o.endpoints, endpointKey, `"service./address"`
+		case "regions":
+			into, keyOf, what = o.regions, regionKey, `"zone./region"`
+		default:
+			return nil, fmt.Errorf("%s:%d: unknown key %q (want endpoints or regions)", name, k.Line, k.Value)
+		}
+		if err := parseOverrideSection(v, into, keyOf, what, name); err != nil {
+			return nil, err
+		}
+	}
+	return o, nil
+}
+
+// parseOverrideSection reads one "key: state" mapping into into.
+func parseOverrideSection(node *yaml.Node, into map[string]AdminState, keyOf func(a, b string) (string, error), what, name string) error {
+	if node.Kind == yaml.ScalarNode && node.Tag == "!!null" {
+		return nil
+	}
+	if node.Kind != yaml.MappingNode {
+		return fmt.Errorf("%s:%d: expected a mapping of %s to a state", name, node.Line, what)
+	}
+	for i := 0; i+1 < len(node.Content); i += 2 {
+		k, v := node.Content[i], node.Content[i+1]
+		if k.Kind != yaml.ScalarNode || v.Kind != yaml.ScalarNode {
+			return fmt.Errorf("%s:%d: expected %s: up, down or drain", name, k.Line, what)
+		}
+		left, right, ok := strings.Cut(k.Value, "/")
+		if !ok {
+			return fmt.Errorf("%s:%d: key %q must be %s", name, k.Line, k.Value, what)
+		}
+		key, err := keyOf(left, right)
+		if err != nil {
+			return fmt.Errorf("%s:%d: key %q: %w", name, k.Line, k.Value, err)
+		}
+		st, err := ParseAdminState(v.Value)
+		if err != nil {
+			return fmt.Errorf("%s:%d: %q: %w", name, v.Line, k.Value, err)
+		}
+		if _, dup := into[key]; dup {
+			return fmt.Errorf("%s:%d: %q is listed twice", name, k.Line, key)
+		}
+		into[key] = st
+	}
+	return nil
+}
+
+// Marshal returns o in the admin_state file format, keys sorted.
+func (o *Overrides) Marshal() ([]byte, error) {
+	o = o.clone()
+	section := func(m map[string]AdminState) *yaml.Node {
+		n := &yaml.Node{Kind: yaml.MappingNode}
+		for _, k := range slices.Sorted(maps.Keys(m)) {
+			n.Content = append(n.Content,
+				&yaml.Node{Kind: yaml.ScalarNode, Value: k, Style: yaml.DoubleQuotedStyle},
+				&yaml.Node{Kind: yaml.ScalarNode, Value: string(m[k])})
+		}
+		if len(n.Content) == 0 {
+			n.Style = yaml.FlowStyle
+		}
+		return n
+	}
+	root := &yaml.Node{
+		Kind:        yaml.MappingNode,
+		HeadComment: "Operator overrides of endpoint and region health (up, down or drain).",
+		Content: []*yaml.Node{
+			{Kind: yaml.ScalarNode, Value: "endpoints"}, section(o.endpoints),
+			{Kind: yaml.ScalarNode, Value: "regions"}, section(o.regions),
+		},
+	}
+	var buf bytes.Buffer
+	enc := yaml.NewEncoder(&buf)
+	enc.SetIndent(2)
+	if err := enc.Encode(root); err != nil {
+		return nil, fmt.Errorf("healthcheck: encoding overrides: %w", err)
+	}
+	if err := enc.Close(); err != nil {
+		return nil, fmt.Errorf("healthcheck: encoding overrides: %w", err)
+	}
+	return buf.Bytes(), nil
+}
+
+// Save writes o to path atomically: readers (and WatchOverrides) see either
+// the old file or the new one, never a partial write. An existing file keeps
+// its permissions; a new one is created 0644.
+func (o *Overrides) Save(path string) (err error) {
+	data, err := o.Marshal()
+	if err != nil {
+		return err
+	}
+	mode := fs.FileMode(0o644)
+	if fi, statErr := os.Stat(path); statErr == nil {
+		mode = fi.Mode().Perm()
+	}
+	dir := filepath.Dir(path)
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*.tmp")
+	if err != nil {
+		return fmt.Errorf("healthcheck: saving overrides: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			tmp.Close()
+			os.Remove(tmp.Name())
+		}
+	}()
+	if _, err := tmp.Write(data); err != nil {
+		return fmt.Errorf("healthcheck: saving overrides: %w", err)
+	}
+	if err := tmp.Chmod(mode); err != nil {
+		return fmt.Errorf("healthcheck: saving overrides: %w", err)
+	}
+	if err := tmp.Sync(); err != nil {
+		return fmt.Errorf("healthcheck: saving overrides: %w", err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("healthcheck: saving overrides: %w", err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("healthcheck: saving overrides: %w", err)
+	}
+	// Sync the directory so the rename itself survives a crash.
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("healthcheck: saving overrides: syncing %s: %w", dir, err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("healthcheck: saving overrides: syncing %s: %w", dir, err)
+	}
+	return nil
+}
+
+// DefaultOverridesDebounce is the debounce WatchOverrides uses when given
+// zero.
+const DefaultOverridesDebounce = 100 * time.Millisecond
+
+// WatchOverrides loads the admin_state file at path, passes it to onChange,
+// and does so again whenever the file changes, until ctx ends. It watches
+// the file's directory, so replacing the file by rename (as Save does) is
+// seen; bursts of events within debounce are read once; content identical
+// to what onChange last received is skipped. When the file cannot be read
+// or parsed onChange gets a nil *Overrides and the error, and the caller
+// should keep the overrides it has. WatchOverrides returns an error if the
+// directory cannot be watched, and nil when ctx ends.
+func WatchOverrides(ctx context.Context, path string, debounce time.Duration, onChange func(*Overrides, error)) error {
+	if debounce <= 0 {
+		debounce = DefaultOverridesDebounce
+	}
+	w, err := fsnotify.NewWatcher()
+	if err != nil {
+		return fmt.Errorf("healthcheck: watching overrides: %w", err)
+	}
+	defer w.Close()
+	dir, base := filepath.Dir(path), filepath.Base(path)
+	if err := w.Add(dir); err != nil {
+		return fmt.Errorf("healthcheck: watching overrides in %s: %w", dir, err)
+	}
+
+	var (
+		lastSum  [sha256.Size]byte
+		haveLast bool
+	)
+	load := func() {
+		data, err := os.ReadFile(path)
+		if errors.Is(err, fs.ErrNotExist) {
+			data, err = nil, nil
+		}
+		if err != nil {
+			haveLast = false
+			onChange(nil, fmt.Errorf("healthcheck: reading overrides: %w", err))
+			return
+		}
+		sum := sha256.Sum256(data)
+		if haveLast && sum == lastSum {
+			return
+		}
+		o, err := ParseOverrides(data, path)
+		if err != nil {
+			haveLast = false
+			onChange(nil, err)
+			return
+		}
+		lastSum, haveLast = sum, true
+		onChange(o, nil)
+	}
+	load()
+
+	debounceTimer := time.NewTimer(time.Hour)
+	debounceTimer.Stop()
+	defer debounceTimer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case ev, ok := <-w.Events:
+			if !ok {
+				return errors.New("healthcheck: overrides watcher closed")
+			}
+			if filepath.Base(ev.Name) != base || ev.Op == fsnotify.Chmod {
+				continue
+			}
+			debounceTimer.Reset(debounce)
+		case err, ok := <-w.Errors:
+			if !ok {
+				return errors.New("healthcheck: overrides watcher closed")
+			}
+			// Events may have been lost (for example on queue overflow):
+			// report it and read the file again to be sure.
+			onChange(nil, fmt.Errorf("healthcheck: watching overrides in %s: %w", dir, err))
+			haveLast = false
+			debounceTimer.Reset(debounce)
+		case <-debounceTimer.C:
+			load()
+		}
+	}
+}

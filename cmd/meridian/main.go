@@ -34,7 +34,7 @@ func root() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	cmd.AddCommand(serveCmd(), checkCmd(), versionCmd())
+	cmd.AddCommand(serveCmd(), checkCmd(), explainCmd(), geoipCmd(), versionCmd())
 	return cmd
 }
 

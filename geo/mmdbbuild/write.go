@@ -133,7 +133,7 @@ func WriteOptions(w io.Writer, entries []Entry, opts Options) (int, error) {
 		if err != nil {
 			return 0, fmt.Errorf("mmdbbuild: %s: %w", e.Network, err)
 		}
-		if len(rec) == 0 {
+		if len(rec) == 0 || aliased(e.Network) {
 			continue
 		}
 		if err := tree.Insert(netipx.PrefixIPNet(e.Network), rec); err != nil {
@@ -145,6 +145,25 @@ func WriteOptions(w io.Writer, entries []Entry, opts Options) (int, error) {
 		return 0, fmt.Errorf("mmdbbuild: write: %w", err)
 	}
 	return count, nil
+}
+
+// aliasedNets are the IPv6 ranges the writer maps onto the IPv4 tree
+// (IPv4-mapped, Teredo and 6to4 addresses): lookups there find the IPv4
+// data, so entries of their own for them are skipped. Tor's geoip6 lists
+// 2002::/16, for one.
+var aliasedNets = []netip.Prefix{
+	netip.MustParsePrefix("::ffff:0:0/96"),
+	netip.MustParsePrefix("2001::/32"),
+	netip.MustParsePrefix("2002::/16"),
+}
+
+func aliased(p netip.Prefix) bool {
+	for _, a := range aliasedNets {
+		if p.Addr().Is6() && !p.Addr().Is4In6() && a.Overlaps(p) {
+			return true
+		}
+	}
+	return false
 }
 
 // buildEpoch resolves the build time as described on Options.BuildTime.

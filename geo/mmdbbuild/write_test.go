@@ -377,3 +377,27 @@ func assertOnlyFile(t *testing.T, out string) {
 		t.Errorf("output directory holds %v, want only %s", entries, filepath.Base(out))
 	}
 }
+
+// TestWriteSkipsAliasedNetworks builds Tor-style input that lists 6to4 and
+// Teredo space (as Debian's geoip6 does): those ranges alias the IPv4 tree,
+// so they are skipped and lookups there find the IPv4 data instead.
+func TestWriteSkipsAliasedNetworks(t *testing.T) {
+	entries := []mmdbbuild.Entry{
+		{Network: netip.MustParsePrefix("192.0.2.0/24"), Country: "US", Continent: "NA"},
+		{Network: netip.MustParsePrefix("2002::/16"), Country: "NL", Continent: "EU"},
+		{Network: netip.MustParsePrefix("2001::/32"), Country: "NL", Continent: "EU"},
+		{Network: netip.MustParsePrefix("2001:db8:5::/48"), Country: "AU", Continent: "OC"},
+	}
+	var buf bytes.Buffer
+	n, err := mmdbbuild.WriteOptions(&buf, entries, mmdbbuild.Options{BuildTime: buildTime})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != 2 {
+		t.Errorf("wrote %d networks, want 2 (the aliased two skipped)", n)
+	}
+	// 2002:c000:0201:: is 6to4 for 192.0.2.1.
+	if rec := rawRecord(t, buf.Bytes(), "2002:c000:201::1"); rec["country"].(map[string]any)["iso_code"] != "US" {
+		t.Errorf("6to4 lookup: %v", rec)
+	}
+}

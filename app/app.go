@@ -17,6 +17,7 @@ import (
 	"github.com/meridian-dns/meridian/config"
 	"github.com/meridian-dns/meridian/dns/server"
 	"github.com/meridian-dns/meridian/geo"
+	"github.com/meridian-dns/meridian/healthcheck"
 	"github.com/meridian-dns/meridian/routing"
 	"github.com/meridian-dns/meridian/zones"
 )
@@ -28,6 +29,8 @@ type App struct {
 	Zones  *zones.Store
 	// GeoIP is nil when no database is configured.
 	GeoIP   *geo.Source
+	Checker *healthcheck.Manager
+	Health  *routing.Checked
 	Router  *routing.Router
 	Handler *server.Handler
 	Server  *server.Server
@@ -54,7 +57,24 @@ func New(cfg *config.Config, logger *slog.Logger, version string) (*App, error) 
 		}
 		locator = geoSrc
 	}
-	router := routing.New(locator, nil)
+	checker := healthcheck.NewManager(healthcheck.Options{
+		Logger:       logger,
+		AllowExec:    cfg.Health.AllowExec,
+		StartupGrace: cfg.Health.StartupGrace,
+	})
+	if err := checker.SetTargets(store.Current().Targets()); err != nil {
+		return nil, err
+	}
+	store.Accept = func(s *zones.Snapshot) error { return checker.SetTargets(s.Targets()) }
+	health := routing.NewChecked(checker.Status)
+	if cfg.Health.AdminState != "" {
+		o, err := healthcheck.LoadOverrides(cfg.Health.AdminState)
+		if err != nil {
+			return nil, err
+		}
+		health.SetOverrides(o)
+	}
+	router := routing.New(locator, health)
 	text := cfg.DNS.Version
 	if text == "" {
 		text = "Meridian " + version
@@ -74,23 +94,51 @@ func New(cfg *config.Config, logger *slog.Logger, version string) (*App, error) 
 		TCPMaxConnsPerIP: cfg.TCP.MaxConnectionsIP,
 		TCPMaxInFlight:   cfg.TCP.MaxInFlight,
 	}, h, logger)
-	return &App{Config: cfg, Logger: logger, Zones: store, GeoIP: geoSrc, Router: router, Handler: h, Server: srv, Version: version,
+	return &App{Config: cfg, Logger: logger, Zones: store, GeoIP: geoSrc, Checker: checker, Health: health,
+		Router: router, Handler: h, Server: srv, Version: version,
 		ReloadDebounce: 200 * time.Millisecond}, nil
 }
 
 // Run serves until ctx ends or SIGTERM/SIGINT arrives, reloading on SIGHUP
-// and on changes in the zones directory, then shuts down gracefully.
+// and on changes in the zones directory, then shuts down gracefully. It
+// starts answering once the first round of health checks has finished (or
+// the startup grace has passed), so that it never answers with endpoints it
+// has not looked at.
 func (a *App) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	checkerDone := make(chan struct{})
+	go func() {
+		defer close(checkerDone)
+		a.Checker.Run(ctx)
+	}()
+	defer func() { cancel(); <-checkerDone }()
+	if err := a.Checker.WaitReady(ctx); err != nil {
+		return err
+	}
 	if err := a.Server.Start(); err != nil {
 		return err
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	go func() {
 		if err := a.Zones.Watch(ctx, a.ReloadDebounce); err != nil {
 			a.Logger.Error("zone watcher stopped", "error", err)
 		}
 	}()
+	if path := a.Config.Health.AdminState; path != "" {
+		go func() {
+			err := healthcheck.WatchOverrides(ctx, path, healthcheck.DefaultOverridesDebounce, func(o *healthcheck.Overrides, err error) {
+				if err != nil {
+					a.Logger.Error("admin_state reload failed; keeping the previous overrides", "file", path, "error", err)
+					return
+				}
+				a.Health.SetOverrides(o)
+				a.Logger.Info("admin_state reloaded", "file", path, "endpoints", len(o.Endpoints()), "regions", len(o.Regions()))
+			})
+			if err != nil {
+				a.Logger.Error("admin_state watcher stopped", "error", err)
+			}
+		}()
+	}
 	if a.GeoIP != nil {
 		go func() {
 			if err := a.GeoIP.Watch(ctx); err != nil {

@@ -29,6 +29,8 @@ type Config struct {
 	Log   Log         `mapstructure:"log"`
 	DNS   DNSSettings `mapstructure:",squash"`
 	TCP   TCP         `mapstructure:"tcp"`
+	// Health configures health checking.
+	Health Health `mapstructure:",squash"`
 
 	// File is the configuration file that was read, "" when none was.
 	File string `mapstructure:"-"`
@@ -80,6 +82,18 @@ func (d DNSSettings) DebugPrefixes() []netip.Prefix {
 	return out
 }
 
+// Health configures health checks and operator overrides.
+type Health struct {
+	// AllowExec permits exec checks (commands run by Meridian).
+	AllowExec bool `mapstructure:"allow_exec"`
+	// AdminState is the operator overrides file (drain, force up/down);
+	// empty for none. It is watched like the zones.
+	AdminState string `mapstructure:"admin_state"`
+	// StartupGrace bounds how long Meridian waits for the first round of
+	// probes before it starts answering.
+	StartupGrace time.Duration `mapstructure:"startup_grace"`
+}
+
 // TCP bounds the DNS-over-TCP listener (RFC 7766).
 type TCP struct {
 	IdleTimeout      time.Duration `mapstructure:"idle_timeout"`
@@ -106,6 +120,9 @@ var defaults = map[string]any{
 	"ecs":                        true,
 	"debug_networks":             []string{"127.0.0.0/8", "::1/128"},
 	"tcp.idle_timeout":           "10s",
+	"allow_exec":                 false,
+	"admin_state":                "",
+	"startup_grace":              "5s",
 	"tcp.max_connections":        1000,
 	"tcp.max_connections_per_ip": 32,
 	"tcp.max_in_flight":          16,
@@ -256,6 +273,9 @@ func (c *Config) validate() error {
 		if _, err := netip.ParsePrefix(n); err != nil {
 			return fmt.Errorf("debug_networks: %q is not a network like 127.0.0.0/8", n)
 		}
+	}
+	if c.Health.StartupGrace < 0 {
+		return fmt.Errorf("startup_grace: must not be negative")
 	}
 	if c.TCP.IdleTimeout <= 0 {
 		return fmt.Errorf("tcp.idle_timeout: must be positive")

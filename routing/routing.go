@@ -62,10 +62,6 @@ type Client struct {
 	SourceBits int
 }
 
-// DegradedTTL is the TTL of answers served by a failover region or while
-// every region is down, so clients return soon after recovery.
-const DegradedTTL = 10
-
 // Router makes routing decisions. It is safe for concurrent use.
 type Router struct {
 	geo    Locator
@@ -141,10 +137,10 @@ func (r *Router) Decide(s *zones.Service, qtype uint16, c Client, explain bool) 
 	d.Preferred = order[0].Region
 	for i := range order {
 		cand := &order[i]
-		up := r.upEndpoints(s, cand.Region, qtype, cand)
+		up, states := r.upEndpoints(s, cand.Region, qtype, cand)
 		if d.Region == nil && cand.Up {
 			d.Region = cand.Region
-			d.Endpoints = r.pick(s, up, c)
+			d.Endpoints = r.pick(s, up, states, c)
 			d.Degraded = i > 0
 			if !explain {
 				break
@@ -155,14 +151,33 @@ func (r *Router) Decide(s *zones.Service, qtype uint16, c Client, explain bool) 
 		d.Candidates = order
 	}
 	if d.Region == nil {
-		// Every region is down: answer as if all were healthy, like Route 53
-		// and gdnsd, rather than answer nothing.
-		d.Region, d.AllDown, d.Degraded = d.Preferred, true, true
-		d.Endpoints = r.pick(s, serving(s, d.Preferred, qtype), c)
+		d.AllDown, d.Degraded = true, true
+		switch s.AllDown {
+		case zones.AllDownNoData:
+			d.NoData = true
+			return d
+		case zones.AllDownFallback:
+			d.Region = d.Preferred
+			for _, ep := range s.FallbackAddresses {
+				if ep.Serves(qtype) {
+					d.Endpoints = append(d.Endpoints, ep)
+				}
+			}
+			if len(d.Endpoints) == 0 {
+				d.NoData = true
+				return d
+			}
+		default:
+			// Answer as if all were healthy, like Route 53 and gdnsd,
+			// rather than answer nothing.
+			d.Region = d.Preferred
+			all := serving(s, d.Preferred, qtype)
+			d.Endpoints = r.pick(s, all, make([]EndpointState, len(all)), c)
+		}
 	}
 	d.TTL = s.TTL
 	if d.Degraded {
-		d.TTL = min(s.TTL, DegradedTTL)
+		d.TTL = min(s.TTL, s.DegradedTTL)
 	}
 	d.Scope = r.scope(s, c, &d)
 	return d
@@ -180,9 +195,10 @@ func serving(s *zones.Service, reg *zones.Region, qtype uint16) []*zones.Endpoin
 }
 
 // upEndpoints fills cand's health counts and returns the endpoints of the
-// region that may be answered: up and not drained.
-func (r *Router) upEndpoints(s *zones.Service, reg *zones.Region, qtype uint16, cand *Candidate) []*zones.Endpoint {
+// region that may be answered (up and not drained) with their states.
+func (r *Router) upEndpoints(s *zones.Service, reg *zones.Region, qtype uint16, cand *Candidate) ([]*zones.Endpoint, []EndpointState) {
 	var up []*zones.Endpoint
+	var states []EndpointState
 	for _, ep := range s.Endpoints {
 		if ep.Region != reg || !ep.Serves(qtype) {
 			continue
@@ -193,11 +209,12 @@ func (r *Router) upEndpoints(s *zones.Service, reg *zones.Region, qtype uint16, 
 			cand.Healthy++
 			if !st.Drained {
 				up = append(up, ep)
+				states = append(states, st)
 			}
 		}
 	}
 	cand.Up = len(up) > 0 && cand.Healthy >= r.health.MinHealthy(s, cand.Total)
-	return up
+	return up, states
 }
 
 // regionOrder returns the regions that have endpoints for qtype, in the

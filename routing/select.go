@@ -10,18 +10,21 @@ import (
 )
 
 // pick chooses up to s.Answers endpoints among up (the region's up
-// endpoints, in file order) with the service's selection policy. Endpoints
-// of weight 0 are used only when no endpoint of positive weight is up.
-func (r *Router) pick(s *zones.Service, up []*zones.Endpoint, c Client) []*zones.Endpoint {
+// endpoints, in file order, with their states) with the service's selection
+// policy. Endpoints of weight 0 are used only when no endpoint of positive
+// weight is up.
+func (r *Router) pick(s *zones.Service, up []*zones.Endpoint, states []EndpointState, c Client) []*zones.Endpoint {
 	pool := up[:0:0]
-	for _, ep := range up {
+	var pstates []EndpointState
+	for i, ep := range up {
 		if ep.Weight > 0 {
 			pool = append(pool, ep)
+			pstates = append(pstates, states[i])
 		}
 	}
 	zeroOnly := len(pool) == 0
 	if zeroOnly {
-		pool = up
+		pool, pstates = up, states
 	}
 	n := s.Answers
 	if n <= 0 || n > len(pool) || s.Select == zones.SelectAll {
@@ -55,9 +58,51 @@ func (r *Router) pick(s *zones.Service, up []*zones.Endpoint, c Client) []*zones
 		return out[:n]
 	case zones.SelectHash:
 		return rendezvous(pool, c.Addr, n, weight)
-	default: // weighted, and fastest/least_loaded until health supplies their inputs
+	case zones.SelectFastest:
+		return fastest(pool, pstates, n)
+	case zones.SelectLeastLoaded:
+		return r.weighted(pool, n, loadScaled(pool, pstates, weight))
+	default:
 		return r.weighted(pool, n, weight)
 	}
+}
+
+// fastest returns the n endpoints with the lowest smoothed probe latency;
+// endpoints without a measurement come after those with one, in file order.
+func fastest(pool []*zones.Endpoint, states []EndpointState, n int) []*zones.Endpoint {
+	idx := make([]int, len(pool))
+	for i := range idx {
+		idx[i] = i
+	}
+	lat := func(i int) float64 {
+		if states[i].Latency <= 0 {
+			return math.Inf(1)
+		}
+		return states[i].Latency
+	}
+	sort.SliceStable(idx, func(a, b int) bool { return lat(idx[a]) < lat(idx[b]) })
+	out := make([]*zones.Endpoint, n)
+	for i := range out {
+		out[i] = pool[idx[i]]
+	}
+	return out
+}
+
+// loadScaled returns weights scaled down by reported load: weight x (1 -
+// load), so an endpoint at load 0.9 gets a tenth of its share, the DNS form
+// of "least connections". A fully loaded endpoint keeps a token share so it
+// is not starved of the probes' view of recovery; endpoints that report no
+// load keep their weight.
+func loadScaled(pool []*zones.Endpoint, states []EndpointState, weight func(*zones.Endpoint) int) func(*zones.Endpoint) int {
+	scaled := make(map[*zones.Endpoint]int, len(pool))
+	for i, ep := range pool {
+		w := weight(ep) * 1000
+		if l := states[i].Load; l >= 0 {
+			w = max(1, int(float64(w)*(1-min(l, 1))))
+		}
+		scaled[ep] = w
+	}
+	return func(ep *zones.Endpoint) int { return scaled[ep] }
 }
 
 // weighted draws n endpoints without replacement, each draw with

@@ -24,6 +24,8 @@ type File struct {
 	Regions Ordered[RegionFile] `yaml:"regions"`
 	// Services are the names answered per query, in file order.
 	Services Ordered[ServiceFile] `yaml:"services"`
+	// Checks are the health checks services refer to by name.
+	Checks Ordered[checkFile] `yaml:"checks"`
 }
 
 // SOAFile is the soa: block of a zone file. Serial is optional: when it is

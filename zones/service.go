@@ -10,6 +10,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/meridian-dns/meridian/geo"
+	"github.com/meridian-dns/meridian/healthcheck"
 )
 
 // RegionFile is one entry of a zone file's regions: a data center with a
@@ -32,7 +33,53 @@ type ServiceFile struct {
 	Answers   answerCount    `yaml:"answers"`
 	Fallback  []string       `yaml:"fallback"`
 	Endpoints []EndpointFile `yaml:"endpoints"`
+	// Check names the zone check every endpoint is probed with.
+	Check string `yaml:"check"`
+	// MinHealthy keeps a region up while this many (or this share) of its
+	// endpoints are up.
+	MinHealthy *healthcheck.MinHealthy `yaml:"min_healthy"`
+	// AllDown is what to answer when no region is up.
+	AllDown           string   `yaml:"all_down"`
+	FallbackAddresses []string `yaml:"fallback_addresses"`
+	// DegradedTTL is the TTL of failover and all-down answers.
+	DegradedTTL *uint32 `yaml:"degraded_ttl"`
 }
+
+// checkFile decodes one entry of a zone file's checks with the health
+// checker's own strict decoder.
+type checkFile struct{ spec healthcheck.Spec }
+
+// UnmarshalYAML decodes and validates the check.
+func (c *checkFile) UnmarshalYAML(n *yaml.Node) error {
+	spec, err := healthcheck.DecodeSpec(n)
+	if err != nil {
+		return yamlError(err, n.Line)
+	}
+	c.spec = spec
+	return nil
+}
+
+// AllDown is what a service answers when none of its regions is up.
+type AllDown uint8
+
+// The all_down modes.
+const (
+	// AllDownServeAll answers from the preferred region as if all were up.
+	AllDownServeAll AllDown = iota
+	// AllDownNoData answers NODATA.
+	AllDownNoData
+	// AllDownFallback answers the service's fallback_addresses.
+	AllDownFallback
+)
+
+var allDownNames = map[string]AllDown{"serve_all": AllDownServeAll, "nodata": AllDownNoData, "fallback": AllDownFallback}
+
+// String returns the zone-file spelling.
+func (a AllDown) String() string { return nameOf(allDownNames, a) }
+
+// DefaultDegradedTTL is the TTL of failover answers unless a service sets
+// degraded_ttl.
+const DefaultDegradedTTL = 10
 
 // EndpointFile is one endpoint of a service: an address (or a CNAME) in a
 // region, with a weight.
@@ -131,6 +178,7 @@ func nameOf[T comparable](m map[string]T, v T) string {
 // Region is a data center of a zone, compiled.
 type Region struct {
 	Name string
+	Zone *Zone
 	// Index is the region's position in the zone file; the first region is
 	// the default for clients nothing else places.
 	Index               int
@@ -158,6 +206,14 @@ type Endpoint struct {
 	Key string
 	// Index is the endpoint's position in the service.
 	Index int
+	// Service is the owning service's name and Ident the address or CNAME
+	// target: the two halves of an operator override's key.
+	Service, Ident string
+	// Checked is true when the endpoint has a health check; Target is what
+	// is probed and CheckKey its identity in the health status.
+	Checked  bool
+	Target   healthcheck.Target
+	CheckKey healthcheck.Key
 }
 
 // Is4 reports whether the endpoint answers A queries (CNAME endpoints
@@ -190,6 +246,13 @@ type Service struct {
 	Endpoints []*Endpoint
 	File      string
 	Line      int
+	// Check is the health check of every endpoint, nil for none.
+	Check       *healthcheck.Spec
+	MinHealthy  healthcheck.MinHealthy
+	AllDown     AllDown
+	DegradedTTL uint32
+	// FallbackAddresses are answered when AllDown is AllDownFallback.
+	FallbackAddresses []*Endpoint
 }
 
 // Regions returns the zone's regions in file order.
@@ -235,7 +298,7 @@ func (b *builder) addRegions(f *File) {
 	for i, name := range f.Regions.Keys {
 		rf := f.Regions.Values[name]
 		line := f.Regions.Lines[name]
-		r := &Region{Name: name, Index: i}
+		r := &Region{Name: name, Zone: b.zone, Index: i}
 		if len(rf.Location) != 2 || rf.Location[0] < -90 || rf.Location[0] > 90 || rf.Location[1] < -180 || rf.Location[1] > 180 {
 			b.fail(b.path, line, "region %s: location must be [latitude, longitude] within [-90, 90] and [-180, 180]", name)
 		} else {
@@ -327,6 +390,7 @@ func (b *builder) addServices(f *File) {
 		if s.Routing == RouteFailover && len(s.Fallback) == 0 {
 			b.fail(b.path, line, "service %s: routing failover needs a fallback list of regions", owner)
 		}
+		b.serviceHealth(s, &sf, f, owner, line)
 		if len(sf.Endpoints) == 0 {
 			b.fail(b.path, line, "service %s: at least one endpoint is required", owner)
 		}
@@ -342,6 +406,19 @@ func (b *builder) addServices(f *File) {
 				continue
 			}
 			seen[ep.Key] = true
+			if ef.CheckAddress != "" && s.Check == nil {
+				b.fail(b.path, ef.line, "service %s: check_address given but the service has no check", owner)
+				continue
+			}
+			if s.Check != nil {
+				if !ep.CheckAddress.IsValid() {
+					b.fail(b.path, ef.line, "service %s: endpoint %s is a CNAME: give it a check_address to probe", owner, ep.Key)
+					continue
+				}
+				ep.Checked = true
+				ep.Target = healthcheck.Target{Spec: *s.Check, Address: ep.CheckAddress}
+				ep.CheckKey = ep.Target.Key()
+			}
 			s.Endpoints = append(s.Endpoints, ep)
 		}
 		b.placeService(s, line)
@@ -377,17 +454,19 @@ func (b *builder) endpoint(s *Service, ef EndpointFile, i int) (*Endpoint, error
 			return nil, fmt.Errorf("%q is not an IP address", ef.Address)
 		}
 		ep.Address = a.Unmap()
-		ep.Key = s.Name + "/" + ep.Address.String()
+		ep.Ident = ep.Address.String()
 	case ef.CNAME != "":
 		target, err := fqdn(ef.CNAME, b.zone.Origin)
 		if err != nil {
 			return nil, err
 		}
 		ep.CNAME = target
-		ep.Key = s.Name + "/" + target
+		ep.Ident = target
 	default:
 		return nil, fmt.Errorf("an endpoint needs an address or a cname")
 	}
+	ep.Service = s.Name
+	ep.Key = s.Name + "/" + ep.Ident
 	ep.CheckAddress = ep.Address
 	if ef.CheckAddress != "" {
 		a, err := netip.ParseAddr(ef.CheckAddress)
@@ -397,6 +476,57 @@ func (b *builder) endpoint(s *Service, ef EndpointFile, i int) (*Endpoint, error
 		ep.CheckAddress = a.Unmap()
 	}
 	return ep, nil
+}
+
+// serviceHealth compiles the health settings of a service.
+func (b *builder) serviceHealth(s *Service, sf *ServiceFile, f *File, owner string, line int) {
+	if sf.Check != "" {
+		c, ok := f.Checks.Values[sf.Check]
+		if !ok {
+			b.fail(b.path, line, "service %s: check %q is not defined under checks:", owner, sf.Check)
+		} else {
+			spec := c.spec
+			spec.Name = sf.Check
+			s.Check = &spec
+		}
+	}
+	if sf.MinHealthy != nil {
+		s.MinHealthy = *sf.MinHealthy
+	}
+	var ok bool
+	if s.AllDown, ok = allDownNames[or2(sf.AllDown, "serve_all")]; !ok {
+		b.fail(b.path, line, "service %s: all_down %q is not serve_all, nodata or fallback", owner, sf.AllDown)
+	}
+	if s.AllDown == AllDownFallback && len(sf.FallbackAddresses) == 0 {
+		b.fail(b.path, line, "service %s: all_down fallback needs fallback_addresses", owner)
+	}
+	for _, a := range sf.FallbackAddresses {
+		addr, err := netip.ParseAddr(a)
+		if err != nil {
+			b.fail(b.path, line, "service %s: fallback address %q is not an IP address", owner, a)
+			continue
+		}
+		addr = addr.Unmap()
+		s.FallbackAddresses = append(s.FallbackAddresses, &Endpoint{Address: addr, Weight: 1, Service: s.Name, Ident: addr.String(), Key: s.Name + "/" + addr.String()})
+	}
+	s.DegradedTTL = min(or(sf.DegradedTTL, DefaultDegradedTTL), s.TTL)
+}
+
+// Targets returns what the health checker must probe for every service of
+// every zone, one entry per checked endpoint (the checker merges equal
+// targets).
+func (s *Snapshot) Targets() []healthcheck.Target {
+	var out []healthcheck.Target
+	for _, z := range s.list {
+		for _, svc := range z.services {
+			for _, ep := range svc.Endpoints {
+				if ep.Checked {
+					out = append(out, ep.Target)
+				}
+			}
+		}
+	}
+	return out
 }
 
 // placeService puts s at its owner name, refusing static data that would

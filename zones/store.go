@@ -26,6 +26,10 @@ type Store struct {
 	// OnReload, when set before Watch, is called after every reload attempt
 	// with whether the snapshot changed and the error, if any.
 	OnReload func(changed bool, err error)
+	// Accept, when set, is asked about every new snapshot before it is
+	// swapped in (for example to hand its health-check targets to the
+	// checker); an error rejects the snapshot like a load error.
+	Accept func(*Snapshot) error
 }
 
 // NewStore loads the zones in dir. It fails when they do not load: a server
@@ -68,6 +72,11 @@ func (s *Store) Reload() (changed bool, err error) {
 	}
 	if old != nil && snap.Hash == old.Hash {
 		return false, nil
+	}
+	if s.Accept != nil {
+		if err := s.Accept(snap); err != nil {
+			return false, err
+		}
 	}
 	s.cur.Store(snap)
 	return true, nil

@@ -5,6 +5,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"runtime/debug"
@@ -120,7 +122,8 @@ func checkCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			snap, err := zones.Load(cfg.Zones, nil)
+			logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+			a, err := app.New(cfg, logger, versionString())
 			if err != nil {
 				var joined interface{ Unwrap() []error }
 				if errors.As(err, &joined) {
@@ -131,18 +134,33 @@ func checkCmd() *cobra.Command {
 				}
 				return err
 			}
+			snap := a.Zones.Current()
 			out := cmd.OutOrStdout()
 			fmt.Fprintf(out, "configuration %s: ok\n", orDemo(cfg.File))
 			for _, z := range snap.Zones() {
 				fmt.Fprintf(out, "zone %s: serial %d, %d records (%s)\n", z.Origin, z.Serial, z.Records, z.File)
 			}
-			fmt.Fprintf(out, "%d zones, %d records\n", len(snap.Zones()), snap.Records())
+			for _, z := range snap.Zones() {
+				for _, svc := range z.Services() {
+					fmt.Fprintf(out, "service %s: %d endpoints in %d regions, routing %s, select %s\n",
+						svc.Name, len(svc.Endpoints), countRegions(svc), svc.Routing, svc.Select)
+				}
+			}
+			fmt.Fprintf(out, "%d zones, %d records, %d health-check targets\n", len(snap.Zones()), snap.Records(), len(snap.Targets()))
 			return nil
 		},
 	}
 	cmd.Flags().String("config", "", "configuration file (default ./meridian.yaml, else the built-in demo)")
 	config.Flags(cmd.Flags())
 	return cmd
+}
+
+func countRegions(s *zones.Service) int {
+	seen := map[*zones.Region]bool{}
+	for _, ep := range s.Endpoints {
+		seen[ep.Region] = true
+	}
+	return len(seen)
 }
 
 func orDemo(path string) string {

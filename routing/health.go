@@ -1,0 +1,67 @@
+package routing
+
+import (
+	"sync/atomic"
+
+	"github.com/meridian-dns/meridian/healthcheck"
+	"github.com/meridian-dns/meridian/zones"
+)
+
+// Checked is the Health of a running server: probe results from a
+// healthcheck.Manager, overridden by the operator's admin_state. Both are
+// read through one atomic load each, so the query path takes no lock.
+type Checked struct {
+	status    func() *healthcheck.StatusMap
+	overrides atomic.Pointer[healthcheck.Overrides]
+}
+
+// NewChecked returns a Health reading probe results from status (usually
+// Manager.Status).
+func NewChecked(status func() *healthcheck.StatusMap) *Checked {
+	return &Checked{status: status}
+}
+
+// SetOverrides publishes a new set of operator overrides (nil for none).
+func (h *Checked) SetOverrides(o *healthcheck.Overrides) { h.overrides.Store(o) }
+
+// Overrides returns the overrides in force.
+func (h *Checked) Overrides() *healthcheck.Overrides { return h.overrides.Load() }
+
+// Endpoint combines, most decisive first: an override of the endpoint, an
+// override of its region, then its probe state. An endpoint without a check,
+// or not probed yet, counts as up.
+func (h *Checked) Endpoint(ep *zones.Endpoint) EndpointState {
+	st := EndpointState{Up: true, Load: -1}
+	if ep.Checked && h.status != nil {
+		if s, ok := h.status().Get(ep.CheckKey); ok {
+			st.Up = s.State != healthcheck.StateDown
+			st.Latency = s.Latency.Seconds()
+			st.Load = s.Load
+		}
+	}
+	o := h.overrides.Load()
+	if o == nil {
+		return st
+	}
+	admin, ok := o.Endpoint(ep.Service, ep.Ident)
+	if !ok && ep.Region != nil && ep.Region.Zone != nil {
+		admin, ok = o.Region(ep.Region.Zone.Origin, ep.Region.Name)
+	}
+	if ok {
+		switch admin {
+		case healthcheck.AdminUp:
+			st.Up, st.Drained = true, false
+		case healthcheck.AdminDown:
+			st.Up = false
+		case healthcheck.AdminDrain:
+			st.Drained = true
+		}
+	}
+	return st
+}
+
+// MinHealthy applies the service's min_healthy to a region of total
+// endpoints.
+func (h *Checked) MinHealthy(s *zones.Service, total int) int {
+	return s.MinHealthy.Required(total)
+}

@@ -1,0 +1,134 @@
+// Package metrics defines Meridian's Prometheus metrics. Every metric is
+// registered on a registry the caller injects, labels are bounded by the
+// configuration (zones, services, regions, endpoints) or by small fixed sets
+// (qtype, rcode, transport), and nothing is labelled per query name or per
+// client.
+package metrics
+
+import (
+	"runtime"
+	"strconv"
+	"time"
+
+	"github.com/miekg/dns"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// Metrics holds every Meridian metric.
+type Metrics struct {
+	Queries        *prometheus.CounterVec
+	Responses      *prometheus.CounterVec
+	Duration       prometheus.Histogram
+	Truncated      prometheus.Counter
+	ECSQueries     prometheus.Counter
+	Panics         prometheus.Counter
+	GeoAnswers     *prometheus.CounterVec
+	Failovers      *prometheus.CounterVec
+	ServeAll       *prometheus.CounterVec
+	EndpointUp     *prometheus.GaugeVec
+	ProbeDuration  *prometheus.GaugeVec
+	Transitions    *prometheus.CounterVec
+	RegionHealthy  *prometheus.GaugeVec
+	Reloads        *prometheus.CounterVec
+	LastReload     prometheus.Gauge
+	ZoneSerial     *prometheus.GaugeVec
+	GeoIPBuildTime *prometheus.GaugeVec
+}
+
+// DurationBuckets resolve sub-millisecond answers: most are in tens of
+// microseconds.
+var DurationBuckets = []float64{
+	0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
+}
+
+// New creates the metrics and registers them, with the Go runtime, process
+// and build-info collectors, on reg.
+func New(reg prometheus.Registerer, version string) *Metrics {
+	m := &Metrics{
+		Queries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "meridian_dns_queries_total", Help: "DNS queries received, by zone, query type and transport.",
+		}, []string{"zone", "qtype", "transport"}),
+		Responses: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "meridian_dns_responses_total", Help: "DNS responses sent, by zone and response code.",
+		}, []string{"zone", "rcode"}),
+		Duration: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "meridian_dns_request_duration_seconds", Help: "Time to answer one query, from parse to packed reply.",
+			Buckets: DurationBuckets,
+		}),
+		Truncated: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "meridian_dns_truncated_responses_total", Help: "UDP responses sent with TC=1.",
+		}),
+		ECSQueries: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "meridian_dns_ecs_queries_total", Help: "Queries carrying an EDNS Client Subnet option.",
+		}),
+		Panics: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "meridian_dns_panics_total", Help: "Queries that hit a bug and were answered SERVFAIL.",
+		}),
+		GeoAnswers: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "meridian_geo_answers_total", Help: "Service answers, by zone, service and the region that answered.",
+		}, []string{"zone", "service", "region"}),
+		Failovers: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "meridian_geo_failovers_total", Help: "Service answers served by a region other than the first choice.",
+		}, []string{"service", "from", "to"}),
+		ServeAll: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "meridian_geo_all_down_answers_total", Help: "Service answers given while every region was down (all_down mode).",
+		}, []string{"service", "mode"}),
+		EndpointUp: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "meridian_health_endpoint_up", Help: "1 when the endpoint's health check passes, 0 when it fails.",
+		}, []string{"service", "region", "endpoint"}),
+		ProbeDuration: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "meridian_health_probe_duration_seconds", Help: "Smoothed (EWMA) duration of the endpoint's successful probes.",
+		}, []string{"service", "region", "endpoint"}),
+		Transitions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "meridian_health_transitions_total", Help: "Health state changes of check targets, by new state.",
+		}, []string{"target", "to"}),
+		RegionHealthy: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "meridian_health_region_healthy_endpoints", Help: "Healthy endpoints of a service in a region.",
+		}, []string{"service", "region"}),
+		Reloads: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "meridian_config_reloads_total", Help: "Zone reload attempts, by result (success, failure).",
+		}, []string{"result"}),
+		LastReload: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "meridian_config_last_reload_success_timestamp_seconds", Help: "When the zones were last loaded successfully.",
+		}),
+		ZoneSerial: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "meridian_zone_serial", Help: "SOA serial being served, by zone.",
+		}, []string{"zone"}),
+		GeoIPBuildTime: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "meridian_geoip_build_timestamp_seconds", Help: "Build time of each loaded GeoIP database.",
+		}, []string{"database"}),
+	}
+	build := prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "meridian_build_info", Help: "Meridian's version and the Go version it was built with; always 1.",
+	}, []string{"version", "goversion"})
+	build.WithLabelValues(version, runtime.Version()).Set(1)
+	reg.MustRegister(m.Queries, m.Responses, m.Duration, m.Truncated, m.ECSQueries, m.Panics,
+		m.GeoAnswers, m.Failovers, m.ServeAll, m.EndpointUp, m.ProbeDuration, m.Transitions,
+		m.RegionHealthy, m.Reloads, m.LastReload, m.ZoneSerial, m.GeoIPBuildTime, build,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+// QType returns the label for a query type: its name for the common types,
+// "other" for the rest, so a client cannot create label values at will.
+func QType(t uint16) string {
+	switch t {
+	case dns.TypeA, dns.TypeAAAA, dns.TypeCNAME, dns.TypeMX, dns.TypeNS, dns.TypeSOA, dns.TypeTXT,
+		dns.TypeSRV, dns.TypePTR, dns.TypeCAA, dns.TypeDS, dns.TypeDNSKEY, dns.TypeHTTPS, dns.TypeSVCB,
+		dns.TypeANY, dns.TypeAXFR, dns.TypeIXFR, dns.TypeNAPTR, dns.TypeSPF:
+		return dns.TypeToString[t]
+	}
+	return "other"
+}
+
+// Rcode returns the label for a response code.
+func Rcode(rcode int) string {
+	if s, ok := dns.RcodeToString[rcode]; ok {
+		return s
+	}
+	return strconv.Itoa(rcode)
+}
+
+// Since returns seconds since start, for the duration histogram.
+func Since(start time.Time) float64 { return time.Since(start).Seconds() }

@@ -1,6 +1,7 @@
 // Package app wires Meridian's parts together: configuration, the zone
-// store and its watcher, the DNS handler and listeners, signals. The main
-// package only parses the command line and calls it.
+// store and its watcher, GeoIP, health checks, the DNS handler and
+// listeners, metrics, the admin interface and signals. The main package only
+// parses the command line and calls it.
 package app
 
 import (
@@ -11,13 +12,18 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
+	"sync/atomic"
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/meridian-dns/meridian/admin"
 	"github.com/meridian-dns/meridian/config"
 	"github.com/meridian-dns/meridian/dns/server"
 	"github.com/meridian-dns/meridian/geo"
 	"github.com/meridian-dns/meridian/healthcheck"
+	"github.com/meridian-dns/meridian/metrics"
 	"github.com/meridian-dns/meridian/routing"
 	"github.com/meridian-dns/meridian/zones"
 )
@@ -28,58 +34,74 @@ type App struct {
 	Logger *slog.Logger
 	Zones  *zones.Store
 	// GeoIP is nil when no database is configured.
-	GeoIP   *geo.Source
-	Checker *healthcheck.Manager
-	Health  *routing.Checked
-	Router  *routing.Router
-	Handler *server.Handler
-	Server  *server.Server
+	GeoIP    *geo.Source
+	Checker  *healthcheck.Manager
+	Health   *routing.Checked
+	Router   *routing.Router
+	Handler  *server.Handler
+	Server   *server.Server
+	Metrics  *metrics.Metrics
+	Registry *prometheus.Registry
+	Admin    *admin.Server
 
 	// Version is reported by CH TXT version.bind when chaos is enabled.
 	Version string
 	// ReloadDebounce is how long the zone watcher waits for a burst of file
 	// events to settle; default 200ms.
 	ReloadDebounce time.Duration
+
+	listening atomic.Bool
+	queryLog  *server.SampledLog
 }
 
 // New loads everything the configuration names. It fails, naming every
-// problem, when anything does not load.
+// problem, when anything does not load. It binds no socket.
 func New(cfg *config.Config, logger *slog.Logger, version string) (*App, error) {
+	a := &App{Config: cfg, Logger: logger, Version: version, ReloadDebounce: 200 * time.Millisecond}
+	a.Registry = prometheus.NewRegistry()
+	a.Metrics = metrics.New(a.Registry, version)
+
 	store, err := zones.NewStore(cfg.Zones, logger)
 	if err != nil {
 		return nil, err
 	}
+	a.Zones = store
 	var locator routing.Locator
-	var geoSrc *geo.Source
 	if paths := (geo.Paths{City: cfg.GeoIP.City, Country: cfg.GeoIP.Country, ASN: cfg.GeoIP.ASN}); paths != (geo.Paths{}) {
-		if geoSrc, err = geo.NewSource(paths, logger); err != nil {
+		if a.GeoIP, err = geo.NewSource(paths, logger); err != nil {
 			return nil, err
 		}
-		locator = geoSrc
+		locator = a.GeoIP
 	}
-	checker := healthcheck.NewManager(healthcheck.Options{
+
+	a.Checker = healthcheck.NewManager(healthcheck.Options{
 		Logger:       logger,
 		AllowExec:    cfg.Health.AllowExec,
 		StartupGrace: cfg.Health.StartupGrace,
+		OnTransition: func(t healthcheck.Transition) {
+			a.Metrics.Transitions.WithLabelValues(t.Key.String(), t.To.String()).Inc()
+		},
 	})
-	if err := checker.SetTargets(store.Current().Targets()); err != nil {
+	if err := a.Checker.SetTargets(store.Current().Targets()); err != nil {
 		return nil, err
 	}
-	store.Accept = func(s *zones.Snapshot) error { return checker.SetTargets(s.Targets()) }
-	health := routing.NewChecked(checker.Status)
+	store.Accept = func(s *zones.Snapshot) error { return a.Checker.SetTargets(s.Targets()) }
+	store.OnReload = a.countReload
+	a.Health = routing.NewChecked(a.Checker.Status)
 	if cfg.Health.AdminState != "" {
 		o, err := healthcheck.LoadOverrides(cfg.Health.AdminState)
 		if err != nil {
 			return nil, err
 		}
-		health.SetOverrides(o)
+		a.Health.SetOverrides(o)
 	}
-	router := routing.New(locator, health)
+	a.Router = routing.New(locator, a.Health)
+
 	text := cfg.DNS.Version
 	if text == "" {
 		text = "Meridian " + version
 	}
-	h := server.NewHandler(store.Pointer(), router, server.Options{
+	a.Handler = server.NewHandler(store.Pointer(), a.Router, server.Options{
 		UDPSize:       uint16(cfg.DNS.UDPSize),
 		ServerID:      cfg.DNS.ServerID,
 		Chaos:         cfg.DNS.Chaos,
@@ -87,26 +109,72 @@ func New(cfg *config.Config, logger *slog.Logger, version string) (*App, error) 
 		ECS:           cfg.DNS.ECS,
 		DebugNetworks: cfg.DNS.DebugPrefixes(),
 	}, logger)
-	srv := server.New(server.Config{
+	a.Handler.Metrics = a.Metrics
+	a.Server = server.New(server.Config{
 		Listen:           cfg.Listen,
 		TCPIdleTimeout:   cfg.TCP.IdleTimeout,
 		TCPMaxConns:      cfg.TCP.MaxConnections,
 		TCPMaxConnsPerIP: cfg.TCP.MaxConnectionsIP,
 		TCPMaxInFlight:   cfg.TCP.MaxInFlight,
-	}, h, logger)
-	return &App{Config: cfg, Logger: logger, Zones: store, GeoIP: geoSrc, Checker: checker, Health: health,
-		Router: router, Handler: h, Server: srv, Version: version,
-		ReloadDebounce: 200 * time.Millisecond}, nil
+	}, a.Handler, logger)
+	a.Metrics.SetStateSource(a.metricsState)
+	a.countReload(true, nil)
+
+	if cfg.HTTP.Listen != "" {
+		a.Admin = admin.New(admin.Config{
+			Listen:  cfg.HTTP.Listen,
+			Token:   cfg.HTTP.Token,
+			Allowed: cfg.HTTP.AllowedPrefixes(),
+		}, admin.Deps{
+			Zones: store, Router: a.Router, Health: a.Health, Checker: a.Checker, Gatherer: a.Registry,
+			AdminState: cfg.Health.AdminState, Reload: a.Reload, Ready: a.NotReady,
+			Version: version, ServerID: cfg.DNS.ServerID, Logger: logger,
+		})
+	}
+	return a, nil
+}
+
+// countReload records a reload attempt in the metrics.
+func (a *App) countReload(changed bool, err error) {
+	if err != nil {
+		a.Metrics.Reloads.WithLabelValues("failure").Inc()
+		return
+	}
+	a.Metrics.Reloads.WithLabelValues("success").Inc()
+	a.Metrics.LastReload.SetToCurrentTime()
+}
+
+// NotReady names what Meridian is still waiting for before it answers:
+// nothing once it is serving.
+func (a *App) NotReady() []string {
+	var out []string
+	if !a.Checker.Ready() {
+		out = append(out, "first round of health checks")
+	}
+	if !a.listening.Load() {
+		out = append(out, "DNS listeners")
+	}
+	return out
 }
 
 // Run serves until ctx ends or SIGTERM/SIGINT arrives, reloading on SIGHUP
-// and on changes in the zones directory, then shuts down gracefully. It
-// starts answering once the first round of health checks has finished (or
-// the startup grace has passed), so that it never answers with endpoints it
-// has not looked at.
+// and on changes in the zones directory, then shuts down gracefully. The
+// admin listener comes up first (so /readyz can say what is missing); DNS
+// answers start once the first round of health checks has finished or the
+// startup grace has passed, so Meridian never answers with endpoints it has
+// not looked at.
 func (a *App) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	if a.Admin != nil {
+		if err := a.Admin.Start(); err != nil {
+			return err
+		}
+	}
+	if a.Config.Log.Queries {
+		a.queryLog = server.NewSampledLog(a.Logger, a.Config.Log.QuerySample)
+		a.Handler.QueryLog = a.queryLog
+	}
 	checkerDone := make(chan struct{})
 	go func() {
 		defer close(checkerDone)
@@ -114,41 +182,20 @@ func (a *App) Run(ctx context.Context) error {
 	}()
 	defer func() { cancel(); <-checkerDone }()
 	if err := a.Checker.WaitReady(ctx); err != nil {
-		return err
+		return a.shutdown()
 	}
 	if err := a.Server.Start(); err != nil {
+		a.shutdown()
 		return err
 	}
-	go func() {
-		if err := a.Zones.Watch(ctx, a.ReloadDebounce); err != nil {
-			a.Logger.Error("zone watcher stopped", "error", err)
-		}
-	}()
-	if path := a.Config.Health.AdminState; path != "" {
-		go func() {
-			err := healthcheck.WatchOverrides(ctx, path, healthcheck.DefaultOverridesDebounce, func(o *healthcheck.Overrides, err error) {
-				if err != nil {
-					a.Logger.Error("admin_state reload failed; keeping the previous overrides", "file", path, "error", err)
-					return
-				}
-				a.Health.SetOverrides(o)
-				a.Logger.Info("admin_state reloaded", "file", path, "endpoints", len(o.Endpoints()), "regions", len(o.Regions()))
-			})
-			if err != nil {
-				a.Logger.Error("admin_state watcher stopped", "error", err)
-			}
-		}()
-	}
-	if a.GeoIP != nil {
-		go func() {
-			if err := a.GeoIP.Watch(ctx); err != nil {
-				a.Logger.Error("GeoIP watcher stopped", "error", err)
-			}
-		}()
-	}
+	a.listening.Store(true)
+	a.watch(ctx)
 	snap := a.Zones.Current()
-	a.Logger.Info("meridian started", "version", a.Version, "listen", addrs(a.Server.Addrs()),
-		"zones", len(snap.Zones()), "records", snap.Records())
+	attrs := []any{"version", a.Version, "listen", addrs(a.Server.Addrs()), "zones", len(snap.Zones()), "records", snap.Records()}
+	if a.Admin != nil {
+		attrs = append(attrs, "admin", a.Admin.Addr())
+	}
+	a.Logger.Info("meridian started", attrs...)
 
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
@@ -168,6 +215,37 @@ func (a *App) Run(ctx context.Context) error {
 	}
 }
 
+// watch starts the watchers of the zones directory, the admin_state file
+// and the GeoIP databases; they stop with ctx.
+func (a *App) watch(ctx context.Context) {
+	go func() {
+		if err := a.Zones.Watch(ctx, a.ReloadDebounce); err != nil {
+			a.Logger.Error("zone watcher stopped", "error", err)
+		}
+	}()
+	if path := a.Config.Health.AdminState; path != "" {
+		go func() {
+			err := healthcheck.WatchOverrides(ctx, path, healthcheck.DefaultOverridesDebounce, func(o *healthcheck.Overrides, err error) {
+				if err != nil {
+					a.Logger.Error("admin_state reload failed; keeping the previous overrides", "file", path, "error", err)
+					return
+				}
+				a.Health.SetOverrides(o)
+			})
+			if err != nil {
+				a.Logger.Error("admin_state watcher stopped", "error", err)
+			}
+		}()
+	}
+	if a.GeoIP != nil {
+		go func() {
+			if err := a.GeoIP.Watch(ctx); err != nil {
+				a.Logger.Error("GeoIP watcher stopped", "error", err)
+			}
+		}()
+	}
+}
+
 // Reload re-reads the zones and the GeoIP databases; each keeps serving
 // its previous state when its new one does not load.
 func (a *App) Reload(reason string) error {
@@ -184,11 +262,54 @@ func (a *App) Reload(reason string) error {
 func (a *App) shutdown() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if err := a.Server.Shutdown(ctx); err != nil {
+	a.listening.Store(false)
+	err := a.Server.Shutdown(ctx)
+	if a.Admin != nil {
+		err = errors.Join(err, a.Admin.Shutdown(ctx))
+	}
+	if a.queryLog != nil {
+		a.queryLog.Close()
+	}
+	if err != nil {
 		return fmt.Errorf("shutdown: %w", err)
 	}
 	a.Logger.Info("stopped")
 	return nil
+}
+
+// metricsState reports health, zones and GeoIP to the metrics at scrape
+// time.
+func (a *App) metricsState() metrics.State {
+	var st metrics.State
+	snap := a.Zones.Current()
+	for _, z := range snap.Zones() {
+		st.Zones = append(st.Zones, metrics.ZoneSample{Zone: z.Origin, Serial: z.Serial})
+		for _, svc := range z.Services() {
+			healthy := map[*zones.Region]int{}
+			var order []*zones.Region
+			for _, ep := range svc.Endpoints {
+				h := a.Health.Endpoint(ep)
+				if _, seen := healthy[ep.Region]; !seen {
+					order = append(order, ep.Region)
+					healthy[ep.Region] = 0
+				}
+				if h.Up {
+					healthy[ep.Region]++
+				}
+				st.Endpoints = append(st.Endpoints, metrics.EndpointSample{
+					Service: svc.Name, Region: ep.Region.Name, Endpoint: ep.Ident, Up: h.Up, Latency: h.Latency})
+			}
+			for _, r := range order {
+				st.Regions = append(st.Regions, metrics.RegionSample{Service: svc.Name, Region: r.Name, Healthy: healthy[r]})
+			}
+		}
+	}
+	if a.GeoIP != nil {
+		for _, info := range a.GeoIP.Current().Info() {
+			st.GeoIP = append(st.GeoIP, metrics.GeoIPSample{Database: string(info.Role), BuildTime: info.BuildTime})
+		}
+	}
+	return st
 }
 
 func addrs(aps []netip.AddrPort) []string {

@@ -46,12 +46,24 @@ type GeoIP struct {
 // HTTP is the admin and metrics listener.
 type HTTP struct {
 	Listen string `mapstructure:"listen"`
+	// Token, when set, is required as a bearer token by the API and the
+	// status page.
+	Token string `mapstructure:"token"`
+	// AllowedNetworks may connect to the admin listener at all.
+	AllowedNetworks []string `mapstructure:"allowed_networks"`
 }
+
+// AllowedPrefixes returns AllowedNetworks parsed (validate has checked them).
+func (h HTTP) AllowedPrefixes() []netip.Prefix { return prefixes(h.AllowedNetworks) }
 
 // Log configures logging.
 type Log struct {
 	Level  string `mapstructure:"level"`
 	Format string `mapstructure:"format"`
+	// Queries enables the query log; QuerySample is the share of queries
+	// it records (0..1).
+	Queries     bool    `mapstructure:"queries"`
+	QuerySample float64 `mapstructure:"query_sample"`
 }
 
 // DNSSettings are protocol settings of the DNS front end.
@@ -72,9 +84,11 @@ type DNSSettings struct {
 }
 
 // DebugPrefixes returns DebugNetworks parsed (validate has checked them).
-func (d DNSSettings) DebugPrefixes() []netip.Prefix {
+func (d DNSSettings) DebugPrefixes() []netip.Prefix { return prefixes(d.DebugNetworks) }
+
+func prefixes(list []string) []netip.Prefix {
 	var out []netip.Prefix
-	for _, s := range d.DebugNetworks {
+	for _, s := range list {
 		if p, err := netip.ParsePrefix(s); err == nil {
 			out = append(out, p.Masked())
 		}
@@ -111,8 +125,12 @@ var defaults = map[string]any{
 	"geoip.country":              "",
 	"geoip.asn":                  "",
 	"http.listen":                "127.0.0.1:9153",
+	"http.token":                 "",
+	"http.allowed_networks":      []string{"127.0.0.0/8", "::1/128"},
 	"log.level":                  "info",
 	"log.format":                 "text",
+	"log.queries":                false,
+	"log.query_sample":           1.0,
 	"server_id":                  "",
 	"chaos":                      false,
 	"version":                    "",
@@ -269,10 +287,15 @@ func (c *Config) validate() error {
 	if c.DNS.UDPSize < 512 || c.DNS.UDPSize > 4096 {
 		return fmt.Errorf("udp_size: %d is outside 512..4096", c.DNS.UDPSize)
 	}
-	for _, n := range c.DNS.DebugNetworks {
-		if _, err := netip.ParsePrefix(n); err != nil {
-			return fmt.Errorf("debug_networks: %q is not a network like 127.0.0.0/8", n)
+	for key, list := range map[string][]string{"debug_networks": c.DNS.DebugNetworks, "http.allowed_networks": c.HTTP.AllowedNetworks} {
+		for _, n := range list {
+			if _, err := netip.ParsePrefix(n); err != nil {
+				return fmt.Errorf("%s: %q is not a network like 127.0.0.0/8", key, n)
+			}
 		}
+	}
+	if c.Log.QuerySample < 0 || c.Log.QuerySample > 1 {
+		return fmt.Errorf("log.query_sample: %v is outside 0..1", c.Log.QuerySample)
 	}
 	if c.Health.StartupGrace < 0 {
 		return fmt.Errorf("startup_grace: must not be negative")

@@ -1,5 +1,7 @@
 package geo
 
+import "sort"
+
 // country is one row of the built-in ISO 3166-1 table: the continent a
 // country belongs to and a representative point for it.
 type country struct {
@@ -339,4 +341,25 @@ func upper2(s string) string {
 		b -= 'a' - 'A'
 	}
 	return string([]byte{a, b})
+}
+
+// Countries returns every country code of the built-in table, sorted.
+func Countries() []string {
+	out := make([]string, 0, len(countries))
+	for cc := range countries {
+		out = append(out, cc)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// CountryLocation returns the location Meridian assumes for a client known
+// only by its country: the country, its continent and its representative
+// point. It is what the status page's map uses to shade each country.
+func CountryLocation(cc string) (Location, bool) {
+	c, ok := countries[upper2(cc)]
+	if !ok {
+		return Location{}, false
+	}
+	return Location{Country: upper2(cc), Continent: c.continent, Latitude: c.lat, Longitude: c.lon, HasCoordinates: true}, true
 }

@@ -17,23 +17,20 @@ import (
 
 // Metrics holds every Meridian metric.
 type Metrics struct {
-	Queries        *prometheus.CounterVec
-	Responses      *prometheus.CounterVec
-	Duration       prometheus.Histogram
-	Truncated      prometheus.Counter
-	ECSQueries     prometheus.Counter
-	Panics         prometheus.Counter
-	GeoAnswers     *prometheus.CounterVec
-	Failovers      *prometheus.CounterVec
-	ServeAll       *prometheus.CounterVec
-	EndpointUp     *prometheus.GaugeVec
-	ProbeDuration  *prometheus.GaugeVec
-	Transitions    *prometheus.CounterVec
-	RegionHealthy  *prometheus.GaugeVec
-	Reloads        *prometheus.CounterVec
-	LastReload     prometheus.Gauge
-	ZoneSerial     *prometheus.GaugeVec
-	GeoIPBuildTime *prometheus.GaugeVec
+	Queries     *prometheus.CounterVec
+	Responses   *prometheus.CounterVec
+	Duration    prometheus.Histogram
+	Truncated   prometheus.Counter
+	ECSQueries  prometheus.Counter
+	Panics      prometheus.Counter
+	GeoAnswers  *prometheus.CounterVec
+	Failovers   *prometheus.CounterVec
+	ServeAll    *prometheus.CounterVec
+	Transitions *prometheus.CounterVec
+	Reloads     *prometheus.CounterVec
+	LastReload  prometheus.Gauge
+
+	state stateCollector
 }
 
 // DurationBuckets resolve sub-millisecond answers: most are in tens of
@@ -74,38 +71,22 @@ func New(reg prometheus.Registerer, version string) *Metrics {
 		ServeAll: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "meridian_geo_all_down_answers_total", Help: "Service answers given while every region was down (all_down mode).",
 		}, []string{"service", "mode"}),
-		EndpointUp: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "meridian_health_endpoint_up", Help: "1 when the endpoint's health check passes, 0 when it fails.",
-		}, []string{"service", "region", "endpoint"}),
-		ProbeDuration: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "meridian_health_probe_duration_seconds", Help: "Smoothed (EWMA) duration of the endpoint's successful probes.",
-		}, []string{"service", "region", "endpoint"}),
 		Transitions: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "meridian_health_transitions_total", Help: "Health state changes of check targets, by new state.",
 		}, []string{"target", "to"}),
-		RegionHealthy: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "meridian_health_region_healthy_endpoints", Help: "Healthy endpoints of a service in a region.",
-		}, []string{"service", "region"}),
 		Reloads: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "meridian_config_reloads_total", Help: "Zone reload attempts, by result (success, failure).",
 		}, []string{"result"}),
 		LastReload: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "meridian_config_last_reload_success_timestamp_seconds", Help: "When the zones were last loaded successfully.",
 		}),
-		ZoneSerial: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "meridian_zone_serial", Help: "SOA serial being served, by zone.",
-		}, []string{"zone"}),
-		GeoIPBuildTime: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "meridian_geoip_build_timestamp_seconds", Help: "Build time of each loaded GeoIP database.",
-		}, []string{"database"}),
 	}
 	build := prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "meridian_build_info", Help: "Meridian's version and the Go version it was built with; always 1.",
 	}, []string{"version", "goversion"})
 	build.WithLabelValues(version, runtime.Version()).Set(1)
 	reg.MustRegister(m.Queries, m.Responses, m.Duration, m.Truncated, m.ECSQueries, m.Panics,
-		m.GeoAnswers, m.Failovers, m.ServeAll, m.EndpointUp, m.ProbeDuration, m.Transitions,
-		m.RegionHealthy, m.Reloads, m.LastReload, m.ZoneSerial, m.GeoIPBuildTime, build,
+		m.GeoAnswers, m.Failovers, m.ServeAll, m.Transitions, m.Reloads, m.LastReload, build, &m.state,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

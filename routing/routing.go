@@ -4,10 +4,12 @@
 package routing
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"net/netip"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -124,10 +126,17 @@ type Decision struct {
 // client c. With explain set it also fills Candidates with every region in
 // the order it would be tried.
 func (r *Router) Decide(s *zones.Service, qtype uint16, c Client, explain bool) Decision {
-	var d Decision
+	var loc geo.Location
 	if r.geo != nil && c.Addr.IsValid() {
-		d.Location = r.geo.Lookup(c.Addr)
+		loc = r.geo.Lookup(c.Addr)
 	}
+	return r.DecideAt(s, qtype, c, loc, explain)
+}
+
+// DecideAt is Decide for a client whose location is already known (the
+// status page shades each country this way, from its representative point).
+func (r *Router) DecideAt(s *zones.Service, qtype uint16, c Client, loc geo.Location, explain bool) Decision {
+	d := Decision{Location: loc}
 	order := r.regionOrder(s, qtype, c, &d)
 	if len(order) == 0 {
 		d.NoData = true
@@ -442,4 +451,21 @@ func (d *Decision) Records(owner string, qtype uint16) []dns.RR {
 		}
 	}
 	return out
+}
+
+// ParseClient reads a client as given to explain: "IP" is a resolver
+// address, "IP/PREFIX" a client subnet (as if sent in ECS).
+func ParseClient(s string) (Client, error) {
+	if strings.Contains(s, "/") {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return Client{}, fmt.Errorf("client %q: %v", s, err)
+		}
+		return Client{Addr: p.Masked().Addr(), SourceBits: p.Bits()}, nil
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return Client{}, fmt.Errorf("client %q: not an IP address or IP/PREFIX", s)
+	}
+	return Client{Addr: a.Unmap(), SourceBits: -1}, nil
 }

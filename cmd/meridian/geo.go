@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"net/netip"
 	"strings"
 
 	"github.com/miekg/dns"
@@ -32,7 +31,7 @@ running server (dig TXT _explain.NAME from a debug network) for live health.`,
 				return err
 			}
 			clientArg, _ := cmd.Flags().GetString("client")
-			client, err := parseClient(clientArg)
+			client, err := routing.ParseClient(clientArg)
 			if err != nil {
 				return err
 			}
@@ -77,22 +76,6 @@ running server (dig TXT _explain.NAME from a debug network) for live health.`,
 	cmd.MarkFlagRequired("client")
 	config.Flags(cmd.Flags())
 	return cmd
-}
-
-// parseClient reads IP (a resolver address) or IP/PREFIX (a client subnet).
-func parseClient(s string) (routing.Client, error) {
-	if strings.Contains(s, "/") {
-		p, err := netip.ParsePrefix(s)
-		if err != nil {
-			return routing.Client{}, fmt.Errorf("--client %q: %v", s, err)
-		}
-		return routing.Client{Addr: p.Masked().Addr(), SourceBits: p.Bits()}, nil
-	}
-	a, err := netip.ParseAddr(s)
-	if err != nil {
-		return routing.Client{}, fmt.Errorf("--client %q: not an IP address or IP/PREFIX", s)
-	}
-	return routing.Client{Addr: a.Unmap(), SourceBits: -1}, nil
 }
 
 func geoipCmd() *cobra.Command {

@@ -8,10 +8,12 @@ import (
 	"net/netip"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"github.com/miekg/dns"
 
 	"github.com/meridian-dns/meridian/dns/ecs"
+	"github.com/meridian-dns/meridian/metrics"
 	"github.com/meridian-dns/meridian/routing"
 	"github.com/meridian-dns/meridian/zones"
 )
@@ -49,6 +51,29 @@ type Handler struct {
 	logger *slog.Logger
 	// Panics counts queries that hit a bug and were answered SERVFAIL.
 	Panics atomic.Uint64
+	// Metrics, when set before serving, counts queries and answers.
+	Metrics *metrics.Metrics
+	// QueryLog, when set before serving, receives a sample of queries.
+	QueryLog QueryLogger
+}
+
+// QueryLogger records answered queries. Log must not block: the query path
+// calls it inline.
+type QueryLogger interface {
+	Log(e QueryLogEntry)
+}
+
+// QueryLogEntry describes one answered query for the query log.
+type QueryLogEntry struct {
+	Client    netip.Addr
+	ECS       netip.Prefix
+	Name      string
+	Type      uint16
+	Transport Transport
+	Rcode     int
+	Region    string
+	Answers   int
+	Duration  time.Duration
 }
 
 // NewHandler returns a handler serving the snapshot held by store, with
@@ -93,24 +118,61 @@ func (h *Handler) Serve(query []byte, client netip.Addr, t Transport, buf []byte
 	if len(query) < headerLen || query[2]&0x80 != 0 {
 		return nil // no header to answer, or a response: never answer those
 	}
+	start := time.Now()
 	defer func() {
 		if r := recover(); r != nil {
 			h.Panics.Add(1)
+			if h.Metrics != nil {
+				h.Metrics.Panics.Inc()
+			}
 			h.logger.Error("panic answering query", "error", r)
 			reply = headerOnly(query, dns.RcodeServerFailure)
 		}
 	}()
 	req := new(dns.Msg)
 	if err := req.Unpack(query); err != nil {
+		h.observe(&request{transport: t, resolver: client}, dns.RcodeFormatError, false, start)
 		return headerOnly(query, dns.RcodeFormatError)
 	}
-	resp := h.answer(&request{msg: req, wire: query, resolver: client.Unmap(), transport: t})
+	q := &request{msg: req, wire: query, resolver: client.Unmap(), transport: t}
+	resp := h.answer(q)
 	out, err := resp.PackBuffer(buf)
 	if err != nil {
 		h.logger.Error("packing reply", "error", err)
+		h.observe(q, dns.RcodeServerFailure, false, start)
 		return headerOnly(query, dns.RcodeServerFailure)
 	}
+	h.observe(q, resp.Rcode, resp.Truncated, start)
+	if h.QueryLog != nil && len(req.Question) == 1 {
+		e := QueryLogEntry{Client: q.resolver, Name: req.Question[0].Name, Type: req.Question[0].Qtype,
+			Transport: t, Rcode: resp.Rcode, Region: q.region, Answers: len(resp.Answer), Duration: time.Since(start)}
+		if q.subnet != nil {
+			e.ECS = q.subnet.Prefix()
+		}
+		h.QueryLog.Log(e)
+	}
 	return out
+}
+
+// observe counts one answered query in the metrics.
+func (h *Handler) observe(q *request, rcode int, truncated bool, start time.Time) {
+	m := h.Metrics
+	if m == nil {
+		return
+	}
+	qtype := "none"
+	if q.msg != nil && len(q.msg.Question) > 0 {
+		qtype = metrics.QType(q.msg.Question[0].Qtype)
+	}
+	m.Queries.WithLabelValues(q.zone, qtype, q.transport.String()).Inc()
+	m.Responses.WithLabelValues(q.zone, metrics.Rcode(rcode)).Inc()
+	m.Duration.Observe(metrics.Since(start))
+	if truncated {
+		m.Truncated.Inc()
+	}
+	if q.subnet != nil {
+		m.ECSQueries.Inc()
+	}
 }
 
 // headerOnly is the reply to a query we cannot parse: its ID, opcode and RD
@@ -135,6 +197,10 @@ type request struct {
 	subnet *ecs.Subnet
 	scope  int
 	client routing.Client
+	// zone is the apex of the zone that answered ("" when none did) and
+	// region the region that answered a service query: metric labels.
+	zone   string
+	region string
 }
 
 // answer builds the reply to a parsed query.
@@ -234,6 +300,9 @@ func (h *Handler) question(q *request, question dns.Question, resp *dns.Msg) {
 		return
 	}
 	res := snap.Lookup(question.Name, question.Qtype)
+	if res.Zone != nil {
+		q.zone = res.Zone.Origin
+	}
 	resp.Rcode = res.Rcode
 	resp.Authoritative = res.Authoritative
 	resp.Answer = res.Answer
@@ -249,13 +318,34 @@ func (h *Handler) service(q *request, res zones.Result, qtype uint16, resp *dns.
 	if qtype == dns.TypeANY {
 		qtype = dns.TypeA
 	}
-	d := h.router.Decide(res.Service, qtype, q.client, false)
+	s := res.Service
+	d := h.router.Decide(s, qtype, q.client, false)
+	h.observeService(s, &d)
 	if d.NoData {
-		resp.Ns = append(resp.Ns, res.Service.Zone.NegativeSOA())
+		resp.Ns = append(resp.Ns, s.Zone.NegativeSOA())
 		return
 	}
 	resp.Answer = append(resp.Answer, d.Records(res.ServiceOwner, qtype)...)
 	q.scope = d.Scope
+	q.region = d.Region.Name
+}
+
+// observeService counts a service decision in the metrics.
+func (h *Handler) observeService(s *zones.Service, d *routing.Decision) {
+	m := h.Metrics
+	if m == nil {
+		return
+	}
+	if d.AllDown {
+		m.ServeAll.WithLabelValues(s.Name, s.AllDown.String()).Inc()
+	}
+	if d.Region == nil {
+		return
+	}
+	m.GeoAnswers.WithLabelValues(s.Zone.Origin, s.Name, d.Region.Name).Inc()
+	if d.Preferred != nil && d.Preferred != d.Region {
+		m.Failovers.WithLabelValues(s.Name, d.Preferred.Name, d.Region.Name).Inc()
+	}
 }
 
 // explainQuery answers _explain.<service> TXT from the debug networks with

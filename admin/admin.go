@@ -1,0 +1,394 @@
+// Package admin is Meridian's operator HTTP interface on the admin listener:
+// liveness and readiness, Prometheus metrics, a JSON API (status, drain,
+// reload, explain) and the live status page.
+package admin
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/meridian-dns/meridian/geo"
+	"github.com/meridian-dns/meridian/healthcheck"
+	"github.com/meridian-dns/meridian/routing"
+	"github.com/meridian-dns/meridian/zones"
+)
+
+// Deps is what the admin interface reads and acts on. The app fills it in.
+type Deps struct {
+	Zones    *zones.Store
+	Router   *routing.Router
+	Health   *routing.Checked
+	Checker  *healthcheck.Manager
+	Gatherer prometheus.Gatherer
+	// AdminState is the overrides file drains are persisted to; empty means
+	// drains cannot be made through the API.
+	AdminState string
+	// Reload re-reads zones and GeoIP.
+	Reload func(reason string) error
+	// Ready reports what is not ready yet (nil or empty: ready).
+	Ready    func() []string
+	Version  string
+	ServerID string
+	Logger   *slog.Logger
+}
+
+// Config is the admin listener's access control.
+type Config struct {
+	Listen string
+	// Token, when set, is required as "Authorization: Bearer <token>" for
+	// the API and the status page (not for /healthz, /readyz, /metrics).
+	Token string
+	// Allowed are the client networks that may connect at all; default
+	// loopback only.
+	Allowed []netip.Prefix
+}
+
+// Server serves the admin interface.
+type Server struct {
+	cfg  Config
+	deps Deps
+	srv  *http.Server
+	ln   net.Listener
+	// mu serialises drains so concurrent requests do not lose updates.
+	mu sync.Mutex
+}
+
+// New returns an admin server.
+func New(cfg Config, deps Deps) *Server {
+	if len(cfg.Allowed) == 0 {
+		cfg.Allowed = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
+	}
+	if deps.Logger == nil {
+		deps.Logger = slog.Default()
+	}
+	return &Server{cfg: cfg, deps: deps}
+}
+
+// Start binds the listener and serves in the background.
+func (s *Server) Start() error {
+	ln, err := net.Listen("tcp", s.cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("admin: listen %s: %w", s.cfg.Listen, err)
+	}
+	s.ln = ln
+	s.srv = &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 5 * time.Second, IdleTimeout: 60 * time.Second}
+	go func() {
+		if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.deps.Logger.Error("admin listener stopped", "error", err)
+		}
+	}()
+	return nil
+}
+
+// Addr returns the bound address.
+func (s *Server) Addr() string { return s.ln.Addr().String() }
+
+// Shutdown stops the listener, letting requests in flight finish.
+func (s *Server) Shutdown(ctx context.Context) error {
+	if s.srv == nil {
+		return nil
+	}
+	return s.srv.Shutdown(ctx)
+}
+
+// Handler returns the admin interface's routes behind its access control.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	mux.HandleFunc("GET /readyz", s.readyz)
+	mux.Handle("GET /metrics", promhttp.HandlerFor(s.deps.Gatherer, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError}))
+	mux.Handle("GET /api/v1/status", s.auth(s.status))
+	mux.Handle("GET /api/v1/map", s.auth(s.countryMap))
+	mux.Handle("GET /api/v1/explain", s.auth(s.explain))
+	mux.Handle("POST /api/v1/drain", s.auth(s.drain(healthcheck.AdminDrain)))
+	mux.Handle("POST /api/v1/undrain", s.auth(s.drain("")))
+	mux.Handle("POST /api/v1/reload", s.auth(s.reload))
+	mux.Handle("GET /{$}", s.auth(statusPage))
+	mux.Handle("GET /static/", s.auth(staticFiles))
+	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, "no such API endpoint: %s %s", r.Method, r.URL.Path)
+	})
+	return s.allowed(recoverer(mux, s.deps.Logger))
+}
+
+// allowed refuses clients outside the allowed networks.
+func (s *Server) allowed(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ap, err := netip.ParseAddrPort(r.RemoteAddr)
+		ok := false
+		if err == nil {
+			ip := ap.Addr().Unmap()
+			for _, p := range s.cfg.Allowed {
+				if p.Contains(ip) {
+					ok = true
+					break
+				}
+			}
+		}
+		if !ok {
+			writeError(w, http.StatusForbidden, "client %s is not in the admin allowed networks", r.RemoteAddr)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// auth requires the bearer token, when one is configured.
+func (s *Server) auth(h http.HandlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s.cfg.Token != "" {
+			got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+			if !ok || !constantTimeEqual(got, s.cfg.Token) {
+				w.Header().Set("WWW-Authenticate", `Bearer realm="meridian"`)
+				writeError(w, http.StatusUnauthorized, "a valid bearer token is required")
+				return
+			}
+		}
+		h(w, r)
+	})
+}
+
+func constantTimeEqual(a, b string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	var v byte
+	for i := 0; i < len(a); i++ {
+		v |= a[i] ^ b[i]
+	}
+	return v == 0
+}
+
+// recoverer turns a panic in a handler into a 500 with a JSON error.
+func recoverer(next http.Handler, logger *slog.Logger) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				logger.Error("admin handler panic", "path", r.URL.Path, "error", v)
+				writeError(w, http.StatusInternalServerError, "internal error")
+			}
+		}()
+		next.ServeHTTP(w, r)
+	})
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(code)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.Encode(v)
+}
+
+func writeError(w http.ResponseWriter, code int, format string, args ...any) {
+	writeJSON(w, code, map[string]string{"error": fmt.Sprintf(format, args...)})
+}
+
+func (s *Server) readyz(w http.ResponseWriter, _ *http.Request) {
+	var waiting []string
+	if s.deps.Ready != nil {
+		waiting = s.deps.Ready()
+	}
+	if len(waiting) > 0 {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"ready": false, "waiting_for": waiting})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"ready": true})
+}
+
+func (s *Server) reload(w http.ResponseWriter, _ *http.Request) {
+	if err := s.deps.Reload("admin API"); err != nil {
+		writeJSON(w, http.StatusUnprocessableEntity, map[string]any{"reloaded": false, "error": err.Error()})
+		return
+	}
+	snap := s.deps.Zones.Current()
+	writeJSON(w, http.StatusOK, map[string]any{"reloaded": true, "zones": len(snap.Zones()), "records": snap.Records()})
+}
+
+// drainRequest names an endpoint of a service or a region of a zone.
+type drainRequest struct {
+	Service  string `json:"service"`
+	Endpoint string `json:"endpoint"`
+	Zone     string `json:"zone"`
+	Region   string `json:"region"`
+}
+
+// drain returns the handler that sets (state non-empty) or clears an
+// override, persists it to the admin_state file and applies it at once.
+func (s *Server) drain(state healthcheck.AdminState) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		var req drainRequest
+		dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&req); err != nil {
+			writeError(w, http.StatusBadRequest, "body must be JSON {\"service\":..., \"endpoint\":...} or {\"zone\":..., \"region\":...}: %v", err)
+			return
+		}
+		if s.deps.AdminState == "" {
+			writeError(w, http.StatusConflict, "admin_state is not configured, so drains cannot be persisted; set admin_state in the configuration")
+			return
+		}
+		snap := s.deps.Zones.Current()
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		cur := s.deps.Health.Overrides()
+		if cur == nil {
+			cur = healthcheck.NewOverrides()
+		}
+		var next *healthcheck.Overrides
+		var err error
+		var what string
+		switch {
+		case req.Service != "" && req.Endpoint != "" && req.Zone == "" && req.Region == "":
+			if findEndpoint(snap, req.Service, req.Endpoint) == nil {
+				writeError(w, http.StatusNotFound, "no endpoint %s in service %s", req.Endpoint, req.Service)
+				return
+			}
+			what = "endpoint " + req.Service + "/" + req.Endpoint
+			if state == "" {
+				next = cur.WithoutEndpoint(req.Service, req.Endpoint)
+			} else {
+				next, err = cur.WithEndpoint(req.Service, req.Endpoint, state)
+			}
+		case req.Zone != "" && req.Region != "" && req.Service == "" && req.Endpoint == "":
+			z := snap.Zone(req.Zone)
+			if z == nil || z.Region(req.Region) == nil {
+				writeError(w, http.StatusNotFound, "no region %s in zone %s", req.Region, req.Zone)
+				return
+			}
+			what = "region " + req.Zone + "/" + req.Region
+			if state == "" {
+				next = cur.WithoutRegion(req.Zone, req.Region)
+			} else {
+				next, err = cur.WithRegion(req.Zone, req.Region, state)
+			}
+		default:
+			writeError(w, http.StatusBadRequest, "name either service and endpoint, or zone and region")
+			return
+		}
+		if err != nil {
+			writeError(w, http.StatusBadRequest, "%v", err)
+			return
+		}
+		if err := next.Save(s.deps.AdminState); err != nil {
+			writeError(w, http.StatusInternalServerError, "persisting to %s: %v", s.deps.AdminState, err)
+			return
+		}
+		s.deps.Health.SetOverrides(next)
+		action := "drained"
+		if state == "" {
+			action = "undrained"
+		}
+		s.deps.Logger.Info("admin override changed", "action", action, "target", what)
+		writeJSON(w, http.StatusOK, map[string]string{"result": action, "target": what})
+	}
+}
+
+// findEndpoint returns the endpoint ident (address or CNAME target) of the
+// named service, or nil.
+func findEndpoint(snap *zones.Snapshot, service, ident string) *zones.Endpoint {
+	for _, z := range snap.Zones() {
+		if svc := z.Service(service); svc != nil {
+			for _, ep := range svc.Endpoints {
+				if ep.Ident == ident || ep.Ident == strings.ToLower(ident) {
+					return ep
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// explain is GET /api/v1/explain?name=&type=&client=.
+func (s *Server) explain(w http.ResponseWriter, r *http.Request) {
+	name, client := r.URL.Query().Get("name"), r.URL.Query().Get("client")
+	if name == "" || client == "" {
+		writeError(w, http.StatusBadRequest, "name and client are required")
+		return
+	}
+	c, err := routing.ParseClient(client)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "%v", err)
+		return
+	}
+	qtypes, err := parseTypes(r.URL.Query().Get("type"))
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "%v", err)
+		return
+	}
+	svc := findService(s.deps.Zones.Current(), name)
+	if svc == nil {
+		writeError(w, http.StatusNotFound, "%s is not a service name", name)
+		return
+	}
+	var out []map[string]any
+	for _, qt := range qtypes {
+		d := s.deps.Router.Decide(svc, qt, c, true)
+		out = append(out, map[string]any{"type": typeName(qt), "lines": routing.Explain(svc, qt, c, d), "decision": decisionJSON(d)})
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"service": svc.Name, "client": client, "answers": out})
+}
+
+// countryMap is GET /api/v1/map?service=: for every country, the region
+// that would serve a client there now, decided by the same code as answers.
+func (s *Server) countryMap(w http.ResponseWriter, r *http.Request) {
+	name := r.URL.Query().Get("service")
+	snap := s.deps.Zones.Current()
+	svc := findService(snap, name)
+	if svc == nil {
+		for _, z := range snap.Zones() {
+			if len(z.Services()) > 0 && name == "" {
+				svc = z.Services()[0]
+				break
+			}
+		}
+	}
+	if svc == nil {
+		writeError(w, http.StatusNotFound, "no service %q", name)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"service": svc.Name, "countries": CountryRegions(s.deps.Router, svc)})
+}
+
+// CountryRegions returns, for each country, the region that serves an A
+// query from its representative point (omitted when none would).
+func CountryRegions(router *routing.Router, svc *zones.Service) map[string]string {
+	out := map[string]string{}
+	for _, cc := range geo.Countries() {
+		loc, _ := geo.CountryLocation(cc)
+		d := router.DecideAt(svc, 1, routing.Client{SourceBits: -1}, loc, false)
+		if d.Region != nil {
+			out[cc] = d.Region.Name
+		}
+	}
+	return out
+}
+
+func findService(snap *zones.Snapshot, name string) *zones.Service {
+	if name == "" {
+		return nil
+	}
+	if !strings.HasSuffix(name, ".") {
+		name += "."
+	}
+	res := snap.Lookup(name, 1)
+	return res.Service
+}

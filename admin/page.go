@@ -1,0 +1,24 @@
+package admin
+
+import (
+	"embed"
+	"io/fs"
+	"net/http"
+)
+
+// ui holds the status page: one HTML document with its script, styles and
+// the world map's country shapes, embedded so the page needs nothing from
+// outside the server.
+//
+//go:embed ui
+var ui embed.FS
+
+var uiFS, _ = fs.Sub(ui, "ui")
+
+func statusPage(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Content-Security-Policy", "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:")
+	http.ServeFileFS(w, r, uiFS, "index.html")
+}
+
+var staticFiles = http.StripPrefix("/static/", http.FileServerFS(uiFS)).ServeHTTP

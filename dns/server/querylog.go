@@ -1,0 +1,66 @@
+package server
+
+import (
+	"context"
+	"log/slog"
+	"math/rand/v2"
+	"sync/atomic"
+
+	"github.com/miekg/dns"
+)
+
+// SampledLog is a QueryLogger that writes a sample of queries to a slog
+// logger from its own goroutine. The query path only offers an entry to a
+// buffered channel; when the writer falls behind, entries are dropped and
+// counted rather than slowing answers down.
+type SampledLog struct {
+	logger  *slog.Logger
+	sample  float64
+	entries chan QueryLogEntry
+	// Dropped counts entries lost because the writer fell behind.
+	Dropped atomic.Uint64
+}
+
+// NewSampledLog starts a query log writing a share sample (0..1) of
+// queries to logger. Close stops it.
+func NewSampledLog(logger *slog.Logger, sample float64) *SampledLog {
+	l := &SampledLog{logger: logger, sample: sample, entries: make(chan QueryLogEntry, 4096)}
+	go l.write()
+	return l
+}
+
+// Log offers e to the writer without blocking.
+func (l *SampledLog) Log(e QueryLogEntry) {
+	if l.sample < 1 && rand.Float64() >= l.sample {
+		return
+	}
+	select {
+	case l.entries <- e:
+	default:
+		l.Dropped.Add(1)
+	}
+}
+
+// Close stops the writer after it has written what was queued.
+func (l *SampledLog) Close() { close(l.entries) }
+
+func (l *SampledLog) write() {
+	for e := range l.entries {
+		attrs := []slog.Attr{
+			slog.String("client", e.Client.String()),
+			slog.String("qname", e.Name),
+			slog.String("qtype", dns.TypeToString[e.Type]),
+			slog.String("transport", e.Transport.String()),
+			slog.String("rcode", dns.RcodeToString[e.Rcode]),
+			slog.Int("answers", e.Answers),
+			slog.Duration("duration", e.Duration),
+		}
+		if e.ECS.IsValid() {
+			attrs = append(attrs, slog.String("ecs", e.ECS.String()))
+		}
+		if e.Region != "" {
+			attrs = append(attrs, slog.String("region", e.Region))
+		}
+		l.logger.LogAttrs(context.Background(), slog.LevelInfo, "query", attrs...)
+	}
+}

@@ -1,0 +1,100 @@
+package metrics
+
+import (
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// State is the part of Meridian's state that is read at scrape time rather
+// than counted on the query path: endpoint health, region health, zone
+// serials and GeoIP databases. Reading it when Prometheus asks keeps the
+// gauges consistent with the snapshot being served and costs queries
+// nothing.
+type State struct {
+	Endpoints []EndpointSample
+	Regions   []RegionSample
+	Zones     []ZoneSample
+	GeoIP     []GeoIPSample
+}
+
+// EndpointSample is one endpoint of one service.
+type EndpointSample struct {
+	Service, Region, Endpoint string
+	Up                        bool
+	// Latency is the smoothed probe latency in seconds; 0 when unknown.
+	Latency float64
+}
+
+// RegionSample is one region of one service.
+type RegionSample struct {
+	Service, Region string
+	Healthy         int
+}
+
+// ZoneSample is one zone being served.
+type ZoneSample struct {
+	Zone   string
+	Serial uint32
+}
+
+// GeoIPSample is one loaded GeoIP database.
+type GeoIPSample struct {
+	Database  string
+	BuildTime time.Time
+}
+
+var (
+	endpointUpDesc = prometheus.NewDesc("meridian_health_endpoint_up",
+		"1 when the endpoint is up (health check passing and not forced down), else 0.", []string{"service", "region", "endpoint"}, nil)
+	probeDurationDesc = prometheus.NewDesc("meridian_health_probe_duration_seconds",
+		"Smoothed (EWMA) duration of the endpoint's successful probes.", []string{"service", "region", "endpoint"}, nil)
+	regionHealthyDesc = prometheus.NewDesc("meridian_health_region_healthy_endpoints",
+		"Healthy endpoints of a service in a region.", []string{"service", "region"}, nil)
+	zoneSerialDesc = prometheus.NewDesc("meridian_zone_serial",
+		"SOA serial being served, by zone.", []string{"zone"}, nil)
+	geoipBuildDesc = prometheus.NewDesc("meridian_geoip_build_timestamp_seconds",
+		"Build time of each loaded GeoIP database.", []string{"database"}, nil)
+)
+
+// stateCollector turns State into gauges at scrape time.
+type stateCollector struct {
+	source atomic.Pointer[func() State]
+}
+
+// SetStateSource installs the function read at every scrape.
+func (m *Metrics) SetStateSource(f func() State) { m.state.source.Store(&f) }
+
+func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{endpointUpDesc, probeDurationDesc, regionHealthyDesc, zoneSerialDesc, geoipBuildDesc} {
+		ch <- d
+	}
+}
+
+func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
+	f := c.source.Load()
+	if f == nil {
+		return
+	}
+	st := (*f)()
+	for _, e := range st.Endpoints {
+		up := 0.0
+		if e.Up {
+			up = 1
+		}
+		ch <- prometheus.MustNewConstMetric(endpointUpDesc, prometheus.GaugeValue, up, e.Service, e.Region, e.Endpoint)
+		if e.Latency > 0 {
+			ch <- prometheus.MustNewConstMetric(probeDurationDesc, prometheus.GaugeValue, e.Latency, e.Service, e.Region, e.Endpoint)
+		}
+	}
+	for _, r := range st.Regions {
+		ch <- prometheus.MustNewConstMetric(regionHealthyDesc, prometheus.GaugeValue, float64(r.Healthy), r.Service, r.Region)
+	}
+	for _, z := range st.Zones {
+		ch <- prometheus.MustNewConstMetric(zoneSerialDesc, prometheus.GaugeValue, float64(z.Serial), z.Zone)
+	}
+	for _, g := range st.GeoIP {
+		ch <- prometheus.MustNewConstMetric(geoipBuildDesc, prometheus.GaugeValue, float64(g.BuildTime.Unix()), g.Database)
+	}
+}

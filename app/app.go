@@ -20,6 +20,7 @@ import (
 
 	"github.com/meridian-dns/meridian/admin"
 	"github.com/meridian-dns/meridian/config"
+	"github.com/meridian-dns/meridian/dns/rrl"
 	"github.com/meridian-dns/meridian/dns/server"
 	"github.com/meridian-dns/meridian/geo"
 	"github.com/meridian-dns/meridian/healthcheck"
@@ -110,6 +111,12 @@ func New(cfg *config.Config, logger *slog.Logger, version string) (*App, error) 
 		DebugNetworks: cfg.DNS.DebugPrefixes(),
 	}, logger)
 	a.Handler.Metrics = a.Metrics
+	a.Handler.RRL = rrl.New(rrl.Config{
+		ResponsesPerSecond: cfg.RRL.ResponsesPerSecond,
+		Slip:               cfg.RRL.Slip,
+		Window:             cfg.RRL.Window,
+		Exempt:             cfg.RRL.ExemptPrefixes(),
+	})
 	a.Server = server.New(server.Config{
 		Listen:           cfg.Listen,
 		TCPIdleTimeout:   cfg.TCP.IdleTimeout,
@@ -234,6 +241,20 @@ func (a *App) watch(ctx context.Context) {
 			})
 			if err != nil {
 				a.Logger.Error("admin_state watcher stopped", "error", err)
+			}
+		}()
+	}
+	if l := a.Handler.RRL; l != nil {
+		go func() {
+			t := time.NewTicker(a.Config.RRL.Window)
+			defer t.Stop()
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-t.C:
+					l.Sweep()
+				}
 			}
 		}()
 	}

@@ -29,6 +29,8 @@ type Config struct {
 	Log   Log         `mapstructure:"log"`
 	DNS   DNSSettings `mapstructure:",squash"`
 	TCP   TCP         `mapstructure:"tcp"`
+	// RRL configures response rate limiting.
+	RRL RRL `mapstructure:"rrl"`
 	// Health configures health checking.
 	Health Health `mapstructure:",squash"`
 
@@ -96,6 +98,19 @@ func prefixes(list []string) []netip.Prefix {
 	return out
 }
 
+// RRL is response rate limiting (BIND/Knot style); off while
+// ResponsesPerSecond is 0.
+type RRL struct {
+	ResponsesPerSecond int           `mapstructure:"responses_per_second"`
+	Slip               int           `mapstructure:"slip"`
+	Window             time.Duration `mapstructure:"window"`
+	// Exempt networks are never limited.
+	Exempt []string `mapstructure:"exempt"`
+}
+
+// ExemptPrefixes returns Exempt parsed (validate has checked them).
+func (r RRL) ExemptPrefixes() []netip.Prefix { return prefixes(r.Exempt) }
+
 // Health configures health checks and operator overrides.
 type Health struct {
 	// AllowExec permits exec checks (commands run by Meridian).
@@ -138,6 +153,10 @@ var defaults = map[string]any{
 	"ecs":                        true,
 	"debug_networks":             []string{"127.0.0.0/8", "::1/128"},
 	"tcp.idle_timeout":           "10s",
+	"rrl.responses_per_second":   0,
+	"rrl.slip":                   2,
+	"rrl.window":                 "15s",
+	"rrl.exempt":                 []string{},
 	"allow_exec":                 false,
 	"admin_state":                "",
 	"startup_grace":              "5s",
@@ -287,7 +306,7 @@ func (c *Config) validate() error {
 	if c.DNS.UDPSize < 512 || c.DNS.UDPSize > 4096 {
 		return fmt.Errorf("udp_size: %d is outside 512..4096", c.DNS.UDPSize)
 	}
-	for key, list := range map[string][]string{"debug_networks": c.DNS.DebugNetworks, "http.allowed_networks": c.HTTP.AllowedNetworks} {
+	for key, list := range map[string][]string{"debug_networks": c.DNS.DebugNetworks, "http.allowed_networks": c.HTTP.AllowedNetworks, "rrl.exempt": c.RRL.Exempt} {
 		for _, n := range list {
 			if _, err := netip.ParsePrefix(n); err != nil {
 				return fmt.Errorf("%s: %q is not a network like 127.0.0.0/8", key, n)
@@ -296,6 +315,9 @@ func (c *Config) validate() error {
 	}
 	if c.Log.QuerySample < 0 || c.Log.QuerySample > 1 {
 		return fmt.Errorf("log.query_sample: %v is outside 0..1", c.Log.QuerySample)
+	}
+	if c.RRL.ResponsesPerSecond < 0 || c.RRL.Slip < 0 || c.RRL.Window <= 0 {
+		return fmt.Errorf("rrl: responses_per_second and slip must not be negative, window must be positive")
 	}
 	if c.Health.StartupGrace < 0 {
 		return fmt.Errorf("startup_grace: must not be negative")

@@ -29,6 +29,7 @@ type Metrics struct {
 	Transitions *prometheus.CounterVec
 	Reloads     *prometheus.CounterVec
 	LastReload  prometheus.Gauge
+	RRL         *prometheus.CounterVec
 
 	state stateCollector
 }
@@ -80,13 +81,16 @@ func New(reg prometheus.Registerer, version string) *Metrics {
 		LastReload: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "meridian_config_last_reload_success_timestamp_seconds", Help: "When the zones were last loaded successfully.",
 		}),
+		RRL: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "meridian_rrl_limited_responses_total", Help: "UDP responses limited by response rate limiting, by action (dropped, slipped).",
+		}, []string{"action"}),
 	}
 	build := prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "meridian_build_info", Help: "Meridian's version and the Go version it was built with; always 1.",
 	}, []string{"version", "goversion"})
 	build.WithLabelValues(version, runtime.Version()).Set(1)
 	reg.MustRegister(m.Queries, m.Responses, m.Duration, m.Truncated, m.ECSQueries, m.Panics,
-		m.GeoAnswers, m.Failovers, m.ServeAll, m.Transitions, m.Reloads, m.LastReload, build, &m.state,
+		m.GeoAnswers, m.Failovers, m.ServeAll, m.Transitions, m.Reloads, m.LastReload, m.RRL, build, &m.state,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

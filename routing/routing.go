@@ -104,6 +104,8 @@ type Decision struct {
 	// "asn 64500", "subdivision US-CA", "country US", "continent EU",
 	// "distance", "default region", "failover order", "weighted draw".
 	Rule string
+	// Network is the zone networks entry that decided, when one did.
+	Network netip.Prefix
 	// Preferred is the region the rule chose; Region the one that answers
 	// (different after failover). Both nil for NODATA.
 	Preferred, Region *zones.Region
@@ -180,7 +182,7 @@ func (r *Router) DecideAt(s *zones.Service, qtype uint16, c Client, loc geo.Loca
 			// Answer as if all were healthy, like Route 53 and gdnsd,
 			// rather than answer nothing.
 			d.Region = d.Preferred
-			all := serving(s, d.Preferred, qtype)
+			all := r.undrained(serving(s, d.Preferred, qtype))
 			d.Endpoints = r.pick(s, all, make([]EndpointState, len(all)), c)
 		}
 	}
@@ -190,6 +192,21 @@ func (r *Router) DecideAt(s *zones.Service, qtype uint16, c Client, loc geo.Loca
 	}
 	d.Scope = r.scope(s, c, &d)
 	return d
+}
+
+// undrained drops drained endpoints from eps, unless that leaves none:
+// an operator's drain holds even when serving everything else blindly.
+func (r *Router) undrained(eps []*zones.Endpoint) []*zones.Endpoint {
+	var out []*zones.Endpoint
+	for _, ep := range eps {
+		if !r.health.Endpoint(ep).Drained {
+			out = append(out, ep)
+		}
+	}
+	if len(out) == 0 {
+		return eps
+	}
+	return out
 }
 
 // serving returns the endpoints of region reg that answer qtype.
@@ -273,7 +290,7 @@ func (r *Router) regionOrder(s *zones.Service, qtype uint16, c Client, d *Decisi
 		d.Rule = "weighted draw"
 		first = r.drawRegion(s, eligible, qtype)
 	default:
-		first, d.Rule = r.explicit(z, c, loc, has)
+		first, d.Rule, d.Network = r.explicit(z, c, loc, has)
 		if first == nil && hasPos {
 			best := math.MaxFloat64
 			for _, reg := range eligible {
@@ -318,12 +335,18 @@ func (r *Router) regionOrder(s *zones.Service, qtype uint16, c Client, d *Decisi
 // explicit applies a zone's maps, most specific first: networks, ASNs,
 // subdivisions, countries, continents. Regions without endpoints of the
 // family are passed over.
-func (r *Router) explicit(z *zones.Zone, c Client, loc geo.Location, has func(*zones.Region) bool) (*zones.Region, string) {
+func (r *Router) explicit(z *zones.Zone, c Client, loc geo.Location, has func(*zones.Region) bool) (*zones.Region, string, netip.Prefix) {
 	if c.Addr.IsValid() {
 		if reg, p := z.MatchNetwork(c.Addr); reg != nil && has(reg) {
-			return reg, "network " + p.String()
+			return reg, "network " + p.String(), p
 		}
 	}
+	reg, rule := r.mapped(z, loc, has)
+	return reg, rule, netip.Prefix{}
+}
+
+// mapped applies the maps that go by location rather than by address.
+func (r *Router) mapped(z *zones.Zone, loc geo.Location, has func(*zones.Region) bool) (*zones.Region, string) {
 	if loc.ASN != 0 {
 		if reg := z.MatchASN(loc.ASN); reg != nil && has(reg) {
 			return reg, "asn " + itoa(int(loc.ASN))
@@ -386,9 +409,9 @@ func (r *Router) scope(s *zones.Service, c Client, d *Decision) int {
 	clientDependent := s.Routing == zones.RouteNearest || d.Degraded
 	if clientDependent {
 		switch {
-		case len(d.Rule) > 8 && d.Rule[:8] == "network ":
-			p, _ := netip.ParsePrefix(d.Rule[8:])
-			bits = p.Bits()
+		case d.Network.IsValid():
+			// Entries inside the matched one answer differently.
+			bits = max(d.Network.Bits(), s.Zone.LongestNetworkWithin(d.Network))
 		case d.Location.Network.IsValid():
 			n := d.Location.Network
 			bits = n.Bits()

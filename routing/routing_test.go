@@ -1077,3 +1077,38 @@ func TestDecideConcurrent(t *testing.T) {
 		}
 	}
 }
+
+// TestScopeNestedNetworks: when a networks entry decides and a longer entry
+// of another region lies inside it, the scope must not cover that longer
+// entry's clients (RFC 7871 section 7.2.1), or resolvers would serve them
+// the wrong region from cache.
+func TestScopeNestedNetworks(t *testing.T) {
+	z := loadZone(t, `
+regions:
+  us-east: { location: [39.04, -77.49], networks: [203.0.0.0/16] }
+  eu-west: { location: [53.35, -6.26], networks: [203.0.113.128/25] }
+services:
+  www:
+    endpoints:
+      - { region: us-east, address: 192.0.2.10 }
+      - { region: eu-west, address: 198.51.100.10 }
+`)
+	r := New(nil, nil)
+	s := service(t, z, "www")
+	for _, tc := range []struct {
+		client string
+		bits   int
+		region string
+		scope  int
+	}{
+		{"203.0.113.0", 24, "us-east", 24},   // the /25 inside: capped at the source /24
+		{"203.0.5.0", 24, "us-east", 24},     // elsewhere in the /16: still /25 -> /24
+		{"203.0.113.128", 25, "eu-west", 25}, // decided by the /25 itself
+		{"203.0.0.0", 16, "us-east", 16},     // a /16 source cannot be narrowed further
+	} {
+		d := r.Decide(s, 1, client(tc.client, tc.bits), false)
+		if regionName(d.Region) != tc.region || d.Scope != tc.scope {
+			t.Errorf("%s/%d: region %s scope %d, want %s scope %d", tc.client, tc.bits, regionName(d.Region), d.Scope, tc.region, tc.scope)
+		}
+	}
+}

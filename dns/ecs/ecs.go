@@ -170,8 +170,10 @@ func (s Subnet) Option(scope uint8) *dns.EDNS0_SUBNET {
 
 // Routable reports whether the subnet names a client worth locating: a
 // non-zero prefix of a global unicast address that is not private. For
-// anything else the resolver's own address is used.
+// anything else the resolver's own address is used. An IPv4-mapped address
+// in an IPv6 option is not used either: its prefix lengths count IPv6 bits,
+// so no IPv4 scope could be echoed for it correctly.
 func (s Subnet) Routable() bool {
 	a := s.Addr
-	return s.SourceBits > 0 && a.IsValid() && a.IsGlobalUnicast() && !a.IsPrivate()
+	return s.SourceBits > 0 && a.IsValid() && !a.Is4In6() && a.IsGlobalUnicast() && !a.IsPrivate()
 }

@@ -340,3 +340,16 @@ func TestRoutable(t *testing.T) {
 		t.Error("family 0 is routable")
 	}
 }
+
+// TestMappedAddressNotRoutable: an IPv4-mapped address in a family-2 option
+// counts prefixes in IPv6 bits, so Meridian falls back to the resolver
+// rather than echo a scope that would cover every IPv4 client.
+func TestMappedAddressNotRoutable(t *testing.T) {
+	s, err := ecs.Parse([]byte{0, 2, 120, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 203, 0, 113})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Routable() {
+		t.Errorf("%v must not be routable", s.Prefix())
+	}
+}

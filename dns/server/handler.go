@@ -13,6 +13,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/meridian-dns/meridian/dns/ecs"
+	"github.com/meridian-dns/meridian/dns/rrl"
 	"github.com/meridian-dns/meridian/metrics"
 	"github.com/meridian-dns/meridian/routing"
 	"github.com/meridian-dns/meridian/zones"
@@ -55,6 +56,8 @@ type Handler struct {
 	Metrics *metrics.Metrics
 	// QueryLog, when set before serving, receives a sample of queries.
 	QueryLog QueryLogger
+	// RRL, when set before serving, rate-limits UDP responses.
+	RRL *rrl.Limiter
 }
 
 // QueryLogger records answered queries. Log must not block: the query path
@@ -136,6 +139,9 @@ func (h *Handler) Serve(query []byte, client netip.Addr, t Transport, buf []byte
 	}
 	q := &request{msg: req, wire: query, resolver: client.Unmap(), transport: t}
 	resp := h.answer(q)
+	if h.RRL != nil && t == UDP && !h.rateLimit(q, resp) {
+		return nil
+	}
 	out, err := resp.PackBuffer(buf)
 	if err != nil {
 		h.logger.Error("packing reply", "error", err)
@@ -152,6 +158,41 @@ func (h *Handler) Serve(query []byte, client netip.Addr, t Transport, buf []byte
 		h.QueryLog.Log(e)
 	}
 	return out
+}
+
+// rateLimit applies response rate limiting to a UDP reply. It reports
+// false when the reply must be dropped; a slipped reply is cut down to a
+// truncated header and question so the client retries over TCP.
+func (h *Handler) rateLimit(q *request, resp *dns.Msg) bool {
+	cat := rrl.Answer
+	switch resp.Rcode {
+	case dns.RcodeSuccess:
+	case dns.RcodeNameError:
+		cat = rrl.NXDomain
+	default:
+		cat = rrl.Error
+	}
+	switch h.RRL.Decide(q.resolver, cat) {
+	case rrl.Drop:
+		if h.Metrics != nil {
+			h.Metrics.RRL.WithLabelValues("dropped").Inc()
+		}
+		return false
+	case rrl.Slip:
+		if h.Metrics != nil {
+			h.Metrics.RRL.WithLabelValues("slipped").Inc()
+		}
+		resp.Truncated = true
+		resp.Answer, resp.Ns = nil, nil
+		var extra []dns.RR
+		for _, rr := range resp.Extra {
+			if rr.Header().Rrtype == dns.TypeOPT {
+				extra = append(extra, rr)
+			}
+		}
+		resp.Extra = extra
+	}
+	return true
 }
 
 // observe counts one answered query in the metrics.

@@ -3,6 +3,7 @@
 package server
 
 import (
+	"encoding/binary"
 	"encoding/hex"
 	"log/slog"
 	"net/netip"
@@ -133,7 +134,7 @@ func (h *Handler) Serve(query []byte, client netip.Addr, t Transport, buf []byte
 		}
 	}()
 	req := new(dns.Msg)
-	if err := req.Unpack(query); err != nil {
+	if err := req.Unpack(query); err != nil || !backwardPointers(query) {
 		h.observe(&request{transport: t, resolver: client}, dns.RcodeFormatError, false, start)
 		return headerOnly(query, dns.RcodeFormatError)
 	}
@@ -214,6 +215,31 @@ func (h *Handler) observe(q *request, rcode int, truncated bool, start time.Time
 	if q.subnet != nil {
 		m.ECSQueries.Inc()
 	}
+}
+
+// backwardPointers reports whether the question's name uses compression
+// pointers only as RFC 1035 section 4.1.4 allows: to a prior occurrence,
+// that is backwards. miekg/dns follows forward pointers too, which would
+// let a crafted query name hide in the additional section.
+func backwardPointers(msg []byte) bool {
+	if binary.BigEndian.Uint16(msg[4:]) == 0 {
+		return true
+	}
+	for off := headerLen; off < len(msg); {
+		l := int(msg[off])
+		switch {
+		case l == 0:
+			return true
+		case l&0xC0 == 0xC0:
+			if off+1 >= len(msg) {
+				return false
+			}
+			target := int(binary.BigEndian.Uint16(msg[off:]) & 0x3fff)
+			return target < off
+		}
+		off += l + 1
+	}
+	return false
 }
 
 // headerOnly is the reply to a query we cannot parse: its ID, opcode and RD

@@ -119,10 +119,24 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("POST /api/v1/reload", s.auth(s.reload))
 	mux.Handle("GET /{$}", s.auth(statusPage))
 	mux.Handle("GET /static/", s.auth(staticFiles))
-	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
+	mux.Handle("/api/", s.auth(func(w http.ResponseWriter, r *http.Request) {
+		if m, ok := apiMethods[r.URL.Path]; ok {
+			w.Header().Set("Allow", m)
+			writeError(w, http.StatusMethodNotAllowed, "%s takes %s, not %s", r.URL.Path, m, r.Method)
+			return
+		}
 		writeError(w, http.StatusNotFound, "no such API endpoint: %s %s", r.Method, r.URL.Path)
+	}))
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, "not found: %s %s", r.Method, r.URL.Path)
 	})
 	return s.allowed(recoverer(mux, s.deps.Logger))
+}
+
+// apiMethods lists each API path's method, for 405 answers.
+var apiMethods = map[string]string{
+	"/api/v1/status": "GET", "/api/v1/map": "GET", "/api/v1/explain": "GET",
+	"/api/v1/drain": "POST", "/api/v1/undrain": "POST", "/api/v1/reload": "POST",
 }
 
 // allowed refuses clients outside the allowed networks.
@@ -238,7 +252,11 @@ func (s *Server) drain(state healthcheck.AdminState) http.HandlerFunc {
 		var req drainRequest
 		dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10))
 		dec.DisallowUnknownFields()
-		if err := dec.Decode(&req); err != nil {
+		err := dec.Decode(&req)
+		if err == nil && dec.More() {
+			err = errors.New("trailing data after the JSON object")
+		}
+		if err != nil {
 			writeError(w, http.StatusBadRequest, "body must be JSON {\"service\":..., \"endpoint\":...} or {\"zone\":..., \"region\":...}: %v", err)
 			return
 		}
@@ -254,7 +272,6 @@ func (s *Server) drain(state healthcheck.AdminState) http.HandlerFunc {
 			cur = healthcheck.NewOverrides()
 		}
 		var next *healthcheck.Overrides
-		var err error
 		var what string
 		switch {
 		case req.Service != "" && req.Endpoint != "" && req.Zone == "" && req.Region == "":

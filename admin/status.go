@@ -159,17 +159,8 @@ func serviceStatus(deps Deps, svc *zones.Service, probes *healthcheck.StatusMap,
 		}
 	}
 	for _, reg := range regions {
-		rh := RegionHealth{Name: reg.Name}
-		for _, ep := range svc.Endpoints {
-			if ep.Region == reg {
-				rh.Total++
-				if deps.Health.Endpoint(ep).Up {
-					rh.Healthy++
-				}
-			}
-		}
-		rh.Up = rh.Healthy > 0 && rh.Healthy >= deps.Health.MinHealthy(svc, rh.Total)
-		ss.Regions = append(ss.Regions, rh)
+		c := deps.Router.RegionState(svc, reg)
+		ss.Regions = append(ss.Regions, RegionHealth{Name: reg.Name, Up: c.Up, Healthy: c.Healthy, Total: c.Total})
 	}
 	return ss
 }

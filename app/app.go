@@ -306,22 +306,16 @@ func (a *App) metricsState() metrics.State {
 	for _, z := range snap.Zones() {
 		st.Zones = append(st.Zones, metrics.ZoneSample{Zone: z.Origin, Serial: z.Serial})
 		for _, svc := range z.Services() {
-			healthy := map[*zones.Region]int{}
-			var order []*zones.Region
+			seen := map[*zones.Region]bool{}
 			for _, ep := range svc.Endpoints {
 				h := a.Health.Endpoint(ep)
-				if _, seen := healthy[ep.Region]; !seen {
-					order = append(order, ep.Region)
-					healthy[ep.Region] = 0
-				}
-				if h.Up {
-					healthy[ep.Region]++
-				}
 				st.Endpoints = append(st.Endpoints, metrics.EndpointSample{
 					Service: svc.Name, Region: ep.Region.Name, Endpoint: ep.Ident, Up: h.Up, Latency: h.Latency})
-			}
-			for _, r := range order {
-				st.Regions = append(st.Regions, metrics.RegionSample{Service: svc.Name, Region: r.Name, Healthy: healthy[r]})
+				if !seen[ep.Region] {
+					seen[ep.Region] = true
+					c := a.Router.RegionState(svc, ep.Region)
+					st.Regions = append(st.Regions, metrics.RegionSample{Service: svc.Name, Region: ep.Region.Name, Healthy: c.Healthy})
+				}
 			}
 		}
 	}

@@ -109,6 +109,9 @@ func QType(t uint16) string {
 
 // Rcode returns the label for a response code.
 func Rcode(rcode int) string {
+	if rcode == dns.RcodeBadVers {
+		return "BADVERS" // miekg/dns names 16 after TSIG's BADSIG; Meridian has no TSIG
+	}
 	if s, ok := dns.RcodeToString[rcode]; ok {
 		return s
 	}

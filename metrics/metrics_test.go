@@ -108,7 +108,7 @@ func TestQType(t *testing.T) {
 func TestRcode(t *testing.T) {
 	for rc, want := range map[int]string{
 		dns.RcodeSuccess: "NOERROR", dns.RcodeNameError: "NXDOMAIN", dns.RcodeRefused: "REFUSED",
-		dns.RcodeNotImplemented: "NOTIMP", 3999: "3999",
+		dns.RcodeNotImplemented: "NOTIMP", dns.RcodeBadVers: "BADVERS", 3999: "3999",
 	} {
 		if got := metrics.Rcode(rc); got != want {
 			t.Errorf("Rcode(%d) = %q, want %q", rc, got, want)

@@ -220,13 +220,23 @@ func serving(s *zones.Service, reg *zones.Region, qtype uint16) []*zones.Endpoin
 	return out
 }
 
+// RegionState reports region reg of service s as routing sees it, over
+// the endpoints of both families: whether it is up, and how many of its
+// endpoints are healthy. The status page and metrics use it so they agree
+// with the answers.
+func (r *Router) RegionState(s *zones.Service, reg *zones.Region) Candidate {
+	cand := Candidate{Region: reg, Distance: -1}
+	r.upEndpoints(s, reg, 0, &cand)
+	return cand
+}
+
 // upEndpoints fills cand's health counts and returns the endpoints of the
 // region that may be answered (up and not drained) with their states.
 func (r *Router) upEndpoints(s *zones.Service, reg *zones.Region, qtype uint16, cand *Candidate) ([]*zones.Endpoint, []EndpointState) {
 	var up []*zones.Endpoint
 	var states []EndpointState
 	for _, ep := range s.Endpoints {
-		if ep.Region != reg || !ep.Serves(qtype) {
+		if ep.Region != reg || (qtype != 0 && !ep.Serves(qtype)) {
 			continue
 		}
 		cand.Total++

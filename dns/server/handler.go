@@ -141,6 +141,7 @@ func (h *Handler) Serve(query []byte, client netip.Addr, t Transport, buf []byte
 	q := &request{msg: req, wire: query, resolver: client.Unmap(), transport: t}
 	resp := h.answer(q)
 	if h.RRL != nil && t == UDP && !h.rateLimit(q, resp) {
+		h.observeDropped(q)
 		return nil
 	}
 	out, err := resp.PackBuffer(buf)
@@ -194,6 +195,14 @@ func (h *Handler) rateLimit(q *request, resp *dns.Msg) bool {
 		resp.Extra = extra
 	}
 	return true
+}
+
+// observeDropped counts a query whose response rate limiting dropped: it
+// was received, but nothing was sent.
+func (h *Handler) observeDropped(q *request) {
+	if h.Metrics != nil {
+		h.Metrics.Queries.WithLabelValues(q.zone, metrics.QType(q.msg.Question[0].Qtype), q.transport.String()).Inc()
+	}
 }
 
 // observe counts one answered query in the metrics.

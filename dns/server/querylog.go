@@ -7,6 +7,8 @@ import (
 	"sync/atomic"
 
 	"github.com/miekg/dns"
+
+	"github.com/meridian-dns/meridian/metrics"
 )
 
 // SampledLog is a QueryLogger that writes a sample of queries to a slog
@@ -17,6 +19,8 @@ type SampledLog struct {
 	logger  *slog.Logger
 	sample  float64
 	entries chan QueryLogEntry
+	done    chan struct{}
+	stopped chan struct{}
 	// Dropped counts entries lost because the writer fell behind.
 	Dropped atomic.Uint64
 }
@@ -24,7 +28,8 @@ type SampledLog struct {
 // NewSampledLog starts a query log writing a share sample (0..1) of
 // queries to logger. Close stops it.
 func NewSampledLog(logger *slog.Logger, sample float64) *SampledLog {
-	l := &SampledLog{logger: logger, sample: sample, entries: make(chan QueryLogEntry, 4096)}
+	l := &SampledLog{logger: logger, sample: sample, entries: make(chan QueryLogEntry, 4096),
+		done: make(chan struct{}), stopped: make(chan struct{})}
 	go l.write()
 	return l
 }
@@ -35,32 +40,60 @@ func (l *SampledLog) Log(e QueryLogEntry) {
 		return
 	}
 	select {
+	case <-l.done:
+		l.Dropped.Add(1)
+		return
+	default:
+	}
+	select {
 	case l.entries <- e:
 	default:
 		l.Dropped.Add(1)
 	}
 }
 
-// Close stops the writer after it has written what was queued.
-func (l *SampledLog) Close() { close(l.entries) }
+// Close stops the writer after it has written what was queued, and waits
+// for it. Entries offered after Close are dropped; Log never panics, since
+// queries may still be in flight while the server shuts down.
+func (l *SampledLog) Close() {
+	close(l.done)
+	<-l.stopped
+}
 
 func (l *SampledLog) write() {
-	for e := range l.entries {
-		attrs := []slog.Attr{
-			slog.String("client", e.Client.String()),
-			slog.String("qname", e.Name),
-			slog.String("qtype", dns.TypeToString[e.Type]),
-			slog.String("transport", e.Transport.String()),
-			slog.String("rcode", dns.RcodeToString[e.Rcode]),
-			slog.Int("answers", e.Answers),
-			slog.Duration("duration", e.Duration),
+	defer close(l.stopped)
+	for {
+		select {
+		case e := <-l.entries:
+			l.writeEntry(e)
+		case <-l.done:
+			for {
+				select {
+				case e := <-l.entries:
+					l.writeEntry(e)
+				default:
+					return
+				}
+			}
 		}
-		if e.ECS.IsValid() {
-			attrs = append(attrs, slog.String("ecs", e.ECS.String()))
-		}
-		if e.Region != "" {
-			attrs = append(attrs, slog.String("region", e.Region))
-		}
-		l.logger.LogAttrs(context.Background(), slog.LevelInfo, "query", attrs...)
 	}
+}
+
+func (l *SampledLog) writeEntry(e QueryLogEntry) {
+	attrs := []slog.Attr{
+		slog.String("client", e.Client.String()),
+		slog.String("qname", e.Name),
+		slog.String("qtype", dns.TypeToString[e.Type]),
+		slog.String("transport", e.Transport.String()),
+		slog.String("rcode", metrics.Rcode(e.Rcode)),
+		slog.Int("answers", e.Answers),
+		slog.Duration("duration", e.Duration),
+	}
+	if e.ECS.IsValid() {
+		attrs = append(attrs, slog.String("ecs", e.ECS.String()))
+	}
+	if e.Region != "" {
+		attrs = append(attrs, slog.String("region", e.Region))
+	}
+	l.logger.LogAttrs(context.Background(), slog.LevelInfo, "query", attrs...)
 }

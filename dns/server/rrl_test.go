@@ -1,6 +1,8 @@
 package server
 
 import (
+	"io"
+	"log/slog"
 	"net/netip"
 	"testing"
 
@@ -59,3 +61,17 @@ func exchangeBytesFrom(t *testing.T, h *Handler, q []byte, from netip.Addr, tr T
 	}
 	return r
 }
+
+// TestQueryLogAfterClose: queries still in flight during shutdown may log
+// after Close; that must drop the entry, not panic.
+func TestQueryLogAfterClose(t *testing.T) {
+	l := NewSampledLog(slogDiscard(), 1)
+	l.Log(QueryLogEntry{Name: "before."})
+	l.Close()
+	l.Log(QueryLogEntry{Name: "after."})
+	if l.Dropped.Load() != 1 {
+		t.Errorf("dropped %d, want the one entry logged after Close", l.Dropped.Load())
+	}
+}
+
+func slogDiscard() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }

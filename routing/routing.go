@@ -180,9 +180,16 @@ func (r *Router) DecideAt(s *zones.Service, qtype uint16, c Client, loc geo.Loca
 			}
 		default:
 			// Answer as if all were healthy, like Route 53 and gdnsd,
-			// rather than answer nothing.
+			// rather than answer nothing: from the first region in the
+			// failover order that the operator has not drained.
 			d.Region = d.Preferred
-			all := r.undrained(serving(s, d.Preferred, qtype))
+			all := serving(s, d.Preferred, qtype)
+			for _, cand := range order {
+				if eps := r.undrained(serving(s, cand.Region, qtype)); len(eps) > 0 {
+					d.Region, all = cand.Region, eps
+					break
+				}
+			}
 			d.Endpoints = r.pick(s, all, make([]EndpointState, len(all)), c)
 		}
 	}
@@ -194,17 +201,14 @@ func (r *Router) DecideAt(s *zones.Service, qtype uint16, c Client, loc geo.Loca
 	return d
 }
 
-// undrained drops drained endpoints from eps, unless that leaves none:
-// an operator's drain holds even when serving everything else blindly.
+// undrained drops drained endpoints from eps: an operator's drain holds
+// even when serving everything blindly.
 func (r *Router) undrained(eps []*zones.Endpoint) []*zones.Endpoint {
 	var out []*zones.Endpoint
 	for _, ep := range eps {
 		if !r.health.Endpoint(ep).Drained {
 			out = append(out, ep)
 		}
-	}
-	if len(out) == 0 {
-		return eps
 	}
 	return out
 }

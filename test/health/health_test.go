@@ -1541,3 +1541,39 @@ func (tgt *dnsTarget) ServeDNS(w dns.ResponseWriter, r *dns.Msg) {
 	}
 	w.WriteMsg(m)
 }
+
+// TestDrainedRegionNotServedWhenAllDown: with every endpoint failing and
+// the preferred region drained by the operator, serve_all answers from the
+// next region in the failover order rather than from the drained one.
+func TestDrainedRegionNotServedWhenAllDown(t *testing.T) {
+	t.Parallel()
+	const block = "127.0.16"
+	port, lns := listenTCP(t, block+".21", block+".22")
+	targets := []*httpTarget{serveHTTP(t, lns[0], false), serveHTTP(t, lns[1], false)}
+	zone := zoneHeader + "checks:\n" + checkLine("web", "http", port, fast, "") + fmt.Sprintf(`services:
+  www:
+    check: web
+    all_down: serve_all
+    endpoints:
+      - { region: us, address: %[2]s, check_address: %[1]s.21 }
+      - { region: eu, address: %[3]s, check_address: %[1]s.22 }
+`, block, usAddr, euAddr)
+	h := start(t, zone, settings{})
+	h.waitAllUp()
+	h.writeAdminState(`regions: { "example.org./us": drain }`)
+	h.waitFor("www", answer{addrs: []string{euAddr}, ttl: degradedTTL})
+	for _, tgt := range targets {
+		tgt.status.Store(http.StatusInternalServerError)
+	}
+	waitUntil(t, "every target down", func() bool {
+		for _, st := range h.app.Checker.Status().All() {
+			if st.State != healthcheck.StateDown {
+				return false
+			}
+		}
+		return true
+	})
+	for range 20 {
+		h.expect("www", answer{addrs: []string{euAddr}, ttl: degradedTTL})
+	}
+}

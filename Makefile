@@ -6,9 +6,11 @@ BIN      ?= bin/meridian
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 
 # Each fuzz target as package:Target; `make fuzz FUZZTIME=5m` runs them longer.
-FUZZ_TARGETS = ./dns/server:FuzzServe ./zones:FuzzLoad
+FUZZ_TARGETS = ./dns/server:FuzzServe ./zones:FuzzLoad ./dns/ecs:FuzzParse
 
-.PHONY: build run test vet fuzz bench clean
+SOAK_DURATION ?= 60s
+
+.PHONY: build run test vet fuzz deploy-check bench soak clean
 
 build:
 	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/meridian
@@ -19,6 +21,12 @@ run:
 test: vet
 	$(GO) test -race -count=1 ./...
 	$(MAKE) fuzz
+	$(MAKE) deploy-check
+
+# Prometheus rules and their tests, the dashboard, the Kubernetes base and
+# the systemd units (needs promtool: apt-get install prometheus).
+deploy-check:
+	bash deploy/check.sh
 
 vet:
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); \
@@ -32,8 +40,16 @@ fuzz:
 		$(GO) test -run='^$$' -fuzz="^$$name\$$" -fuzztime=$(FUZZTIME) $$pkg; \
 	done
 
+# Go micro-benchmarks, then Meridian (and gdnsd, when installed) under
+# dnsperf: server CPU per query, QPS and latency (docs/performance.md).
 bench:
-	$(GO) test -run='^$$' -bench=. -benchmem ./...
+	$(GO) test -run='^$$' -bench=. -benchmem -benchtime=1s ./dns/... ./routing/ ./geo/ ./zones/
+	bash bench/dnsperf.sh
+
+# Load plus zone rewrites, flapping health targets and GeoIP swaps
+# (docs/reliability.md); `make soak SOAK_DURATION=5m`.
+soak:
+	$(GO) run ./bench/soak -duration $(SOAK_DURATION)
 
 clean:
 	rm -rf bin

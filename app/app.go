@@ -73,6 +73,13 @@ func New(cfg *config.Config, logger *slog.Logger, version string) (*App, error) 
 			return nil, err
 		}
 		locator = a.GeoIP
+		// Failed GeoIP reloads count as failed reloads too; a good one has
+		// no zone serial to show, so only failures are counted here.
+		a.GeoIP.OnReload = func(err error) {
+			if err != nil {
+				a.Metrics.Reloads.WithLabelValues("failure").Inc()
+			}
+		}
 	}
 
 	a.Checker = healthcheck.NewManager(healthcheck.Options{

@@ -1,0 +1,269 @@
+package server_test
+
+import (
+	"bytes"
+	"encoding/binary"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/netip"
+	"sync/atomic"
+	"testing"
+
+	"github.com/miekg/dns"
+
+	"github.com/meridian-dns/meridian/dns/server"
+	"github.com/meridian-dns/meridian/zones"
+)
+
+// fuzzUDPSize is the EDNS buffer size the fuzzed handler advertises and the
+// largest UDP reply it may send.
+const fuzzUDPSize = 1232
+
+// fuzzClient is the resolver address the fuzzed queries come from; it is in
+// the handler's debug networks so _explain queries are exercised too.
+var fuzzClient = netip.MustParseAddr("127.0.0.1")
+
+// fuzzHandler returns a handler answering from the demo zones with every
+// optional feature on.
+func fuzzHandler(f *testing.F) *server.Handler {
+	f.Helper()
+	snap, err := zones.Load("../../testdata/demo/zones", nil)
+	if err != nil {
+		f.Fatal(err)
+	}
+	var p atomic.Pointer[zones.Snapshot]
+	p.Store(snap)
+	return server.NewHandler(&p, nil, server.Options{
+		UDPSize:       fuzzUDPSize,
+		ServerID:      "fuzz-1",
+		Chaos:         true,
+		Version:       "fuzz",
+		ECS:           true,
+		DebugNetworks: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")},
+	}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+}
+
+// fuzzPack packs a query, failing the fuzz setup when it does not pack.
+func fuzzPack(f *testing.F, m *dns.Msg) []byte {
+	f.Helper()
+	b, err := m.Pack()
+	if err != nil {
+		f.Fatalf("packing seed %v: %v", m.Question, err)
+	}
+	return b
+}
+
+// fuzzQuery returns a query for name and qtype with ID id.
+func fuzzQuery(name string, qtype uint16) *dns.Msg {
+	m := new(dns.Msg)
+	m.SetQuestion(name, qtype)
+	m.Id = 0x1234
+	m.RecursionDesired = false
+	return m
+}
+
+// fuzzSeeds are valid and hostile queries: every path of the handler, and
+// messages that are malformed in the ways attackers send them.
+func fuzzSeeds(f *testing.F) [][]byte {
+	var seeds [][]byte
+	add := func(m *dns.Msg) { seeds = append(seeds, fuzzPack(f, m)) }
+
+	add(fuzzQuery("www.example.com.", dns.TypeA))
+	add(fuzzQuery("MaIl.ExAmPlE.cOm.", dns.TypeAAAA))
+
+	m := fuzzQuery("mail.example.com.", dns.TypeA)
+	m.SetEdns0(1232, true)
+	m.IsEdns0().Option = append(m.IsEdns0().Option, &dns.EDNS0_NSID{Code: dns.EDNS0NSID})
+	add(m)
+
+	m = fuzzQuery("www.example.com.", dns.TypeA)
+	m.SetEdns0(4096, false)
+	m.IsEdns0().Option = append(m.IsEdns0().Option, &dns.EDNS0_SUBNET{
+		Code: dns.EDNS0SUBNET, Family: 1, SourceNetmask: 24, Address: net.ParseIP("198.51.100.0").To4(),
+	})
+	add(m)
+
+	m = fuzzQuery("www.example.com.", dns.TypeAAAA)
+	m.SetEdns0(1232, false)
+	m.IsEdns0().Option = append(m.IsEdns0().Option, &dns.EDNS0_SUBNET{
+		Code: dns.EDNS0SUBNET, Family: 2, SourceNetmask: 56, Address: net.ParseIP("2001:db8:1234::"),
+	})
+	add(m)
+
+	add(fuzzQuery("example.com.", dns.TypeANY))
+	add(fuzzQuery("example.com.", dns.TypeAXFR))
+
+	m = fuzzQuery("version.bind.", dns.TypeTXT)
+	m.Question[0].Qclass = dns.ClassCHAOS
+	add(m)
+
+	m = fuzzQuery("foo.sub.example.com.", dns.TypeA)
+	m.SetEdns0(512, false)
+	add(m)
+
+	add(fuzzQuery("x.cdn.example.com.", dns.TypeA))
+	add(fuzzQuery("_explain.www.example.com.", dns.TypeTXT))
+	add(fuzzQuery("docs.example.com.", dns.TypeA))
+	add(fuzzQuery("nope.example.com.", dns.TypeMX))
+	add(fuzzQuery("example.org.", dns.TypeA))
+
+	m = fuzzQuery("example.com.", dns.TypeSOA)
+	m.SetEdns0(1232, false)
+	m.IsEdns0().SetVersion(1) // BADVERS
+	add(m)
+
+	m = fuzzQuery("example.com.", dns.TypeSOA)
+	m.SetEdns0(1232, false)
+	m.Extra = append(m.Extra, m.Extra[0]) // two OPT records: FORMERR
+	add(m)
+
+	m = fuzzQuery("example.com.", dns.TypeSOA)
+	m.Opcode = dns.OpcodeNotify
+	add(m)
+
+	m = new(dns.Msg) // QDCOUNT 0
+	m.Id = 0x4242
+	add(m)
+
+	m = fuzzQuery("example.com.", dns.TypeA)
+	m.Question = append(m.Question, dns.Question{Name: "example.net.", Qtype: dns.TypeA, Qclass: dns.ClassINET})
+	add(m)
+
+	m = fuzzQuery("example.com.", dns.TypeA)
+	m.Response = true // a response: dropped
+	add(m)
+
+	// A header cut short, and a header alone.
+	seeds = append(seeds, seeds[0][:7], seeds[0][:12])
+
+	// A question whose name is a compression pointer to itself.
+	loop := []byte{0xbe, 0xef, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+		0xc0, 0x0c, 0x00, 0x01, 0x00, 0x01}
+	seeds = append(seeds, loop)
+
+	// An OPT record with an option length running past the message end.
+	m = fuzzQuery("example.com.", dns.TypeA)
+	m.SetEdns0(1232, false)
+	bad := fuzzPack(f, m)
+	bad = append(bad[:len(bad)-2], 0x00, 0x08, 0x00, 0x20, 0x00, 0x01)
+	seeds = append(seeds, bad)
+
+	r := rand.New(rand.NewPCG(1, 2))
+	for _, n := range []int{12, 40, 300} {
+		b := make([]byte, n)
+		for i := range b {
+			b[i] = byte(r.Uint32())
+		}
+		b[2] &^= 0x80 // a query, so the handler looks at it
+		seeds = append(seeds, b)
+	}
+	return seeds
+}
+
+// FuzzServe feeds arbitrary messages to the handler over UDP and TCP and
+// checks what must hold for every reply: no panic, a reply exactly when the
+// message is a query with a full header, the query's ID and opcode with QR
+// set, a message that parses, and a UDP reply that fits the client's buffer.
+func FuzzServe(f *testing.F) {
+	h := fuzzHandler(f)
+	for _, s := range fuzzSeeds(f) {
+		f.Add(s)
+	}
+	udpBuf := make([]byte, 65535)
+	f.Fuzz(func(t *testing.T, query []byte) {
+		orig := bytes.Clone(query)
+		for _, tr := range []server.Transport{server.UDP, server.TCP} {
+			panics := h.Panics.Load()
+			var buf []byte
+			if tr == server.UDP {
+				buf = udpBuf
+			}
+			reply := h.Serve(query, fuzzClient, tr, buf)
+			if n := h.Panics.Load() - panics; n != 0 {
+				t.Fatalf("%s: the handler panicked answering %x", tr, query)
+			}
+			if !bytes.Equal(query, orig) {
+				t.Fatalf("%s: the handler modified the query", tr)
+			}
+			checkFuzzReply(t, tr, query, reply)
+		}
+	})
+}
+
+// checkFuzzReply checks the invariants of one reply.
+func checkFuzzReply(t *testing.T, tr server.Transport, query, reply []byte) {
+	t.Helper()
+	drop := len(query) < 12 || query[2]&0x80 != 0
+	if drop != (reply == nil) {
+		t.Fatalf("%s: reply %x to %x: want a reply exactly when the message is a query with a header", tr, reply, query)
+	}
+	if reply == nil {
+		return
+	}
+	if len(reply) < 12 {
+		t.Fatalf("%s: reply of %d bytes", tr, len(reply))
+	}
+	if !bytes.Equal(reply[:2], query[:2]) {
+		t.Fatalf("%s: reply ID %x, query ID %x", tr, reply[:2], query[:2])
+	}
+	if reply[2]&0x80 == 0 {
+		t.Fatalf("%s: QR not set in reply %x", tr, reply[:4])
+	}
+	if reply[2]&0x78 != query[2]&0x78 {
+		t.Fatalf("%s: reply opcode %d, query opcode %d", tr, reply[2]>>3&0xf, query[2]>>3&0xf)
+	}
+	if tr == server.TCP && reply[2]&0x02 != 0 {
+		t.Fatalf("tcp: TC set in a TCP reply")
+	}
+	if len(reply) > 65535 {
+		t.Fatalf("%s: reply of %d bytes", tr, len(reply))
+	}
+
+	req := new(dns.Msg)
+	reqErr := req.Unpack(query)
+	if tr == server.UDP {
+		limit := 512 // RFC 1035 4.2.1, without EDNS
+		if reqErr == nil {
+			if opt := req.IsEdns0(); opt != nil {
+				limit = max(512, min(int(opt.UDPSize()), fuzzUDPSize))
+			}
+		} else {
+			limit = 12 // an unparsable query gets the header back
+		}
+		if len(reply) > limit {
+			t.Fatalf("udp: reply of %d bytes, limit %d, to %x", len(reply), limit, query)
+		}
+	}
+
+	if len(reply) == 12 {
+		// A header-only reply: FORMERR, SERVFAIL or a bare rcode; its
+		// counts must say it is empty.
+		if c := binary.BigEndian.Uint64(reply[4:12]); c != 0 {
+			t.Fatalf("%s: 12-byte reply with section counts %x", tr, reply[4:12])
+		}
+		return
+	}
+	resp := new(dns.Msg)
+	if err := resp.Unpack(reply); err != nil {
+		t.Fatalf("%s: reply does not parse: %v\nquery %x\nreply %x", tr, err, query, reply)
+	}
+	if reqErr != nil {
+		t.Fatalf("%s: a full reply (%s) to a query that does not parse (%v)", tr, dns.RcodeToString[resp.Rcode], reqErr)
+	}
+	switch {
+	case len(req.Question) == 0 && len(resp.Question) != 0,
+		len(req.Question) > 0 && (len(resp.Question) != 1 || resp.Question[0] != req.Question[0]):
+		t.Fatalf("%s: reply question %v, query question %v", tr, resp.Question, req.Question)
+	}
+	opts := 0
+	for _, rr := range resp.Extra {
+		if rr.Header().Rrtype == dns.TypeOPT {
+			opts++
+		}
+	}
+	if opts > 1 || (opts == 1 && req.IsEdns0() == nil) {
+		t.Fatalf("%s: %d OPT records in the reply; the query had EDNS: %v", tr, opts, req.IsEdns0() != nil)
+	}
+}

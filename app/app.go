@@ -52,13 +52,18 @@ type App struct {
 	ReloadDebounce time.Duration
 
 	listening atomic.Bool
+	started   chan struct{}
 	queryLog  *server.SampledLog
 }
+
+// Started is closed once the DNS listeners answer; Server.Addrs and
+// Admin.Addr may be read after it.
+func (a *App) Started() <-chan struct{} { return a.started }
 
 // New loads everything the configuration names. It fails, naming every
 // problem, when anything does not load. It binds no socket.
 func New(cfg *config.Config, logger *slog.Logger, version string) (*App, error) {
-	a := &App{Config: cfg, Logger: logger, Version: version, ReloadDebounce: 200 * time.Millisecond}
+	a := &App{Config: cfg, Logger: logger, Version: version, ReloadDebounce: 200 * time.Millisecond, started: make(chan struct{})}
 	a.Registry = prometheus.NewRegistry()
 	a.Metrics = metrics.New(a.Registry, version)
 
@@ -203,6 +208,7 @@ func (a *App) Run(ctx context.Context) error {
 		return err
 	}
 	a.listening.Store(true)
+	close(a.started)
 	a.watch(ctx)
 	snap := a.Zones.Current()
 	attrs := []any{"version", a.Version, "listen", addrs(a.Server.Addrs()), "zones", len(snap.Zones()), "records", snap.Records()}

@@ -183,6 +183,11 @@ func (a *App) NotReady() []string {
 // startup grace has passed, so Meridian never answers with endpoints it has
 // not looked at.
 func (a *App) Run(ctx context.Context) error {
+	// Take the signals first: a SIGHUP or SIGTERM during startup must not
+	// kill the process with the default action.
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
+	defer signal.Stop(sigs)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	if a.Admin != nil {
@@ -217,9 +222,6 @@ func (a *App) Run(ctx context.Context) error {
 	}
 	a.Logger.Info("meridian started", attrs...)
 
-	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
-	defer signal.Stop(sigs)
 	for {
 		select {
 		case <-ctx.Done():

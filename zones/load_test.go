@@ -50,6 +50,10 @@ func TestLoadErrorsNameFileAndLine(t *testing.T) {
 		{"records_file missing", header + "records_file: nope.zone\n", nil, "z.yaml:4: records_file:"},
 		{"records_file error names that file", header + "records_file: r.zone\n", map[string]string{"r.zone": "www IN A 192.0.2.1\n\nbad IN AAAA 192.0.2.1\n"}, "r.zone:3: bad AAAA AAAA"},
 		{"$GENERATE counted for lines", header + "records: |\n  $GENERATE 1-3 host$ A 192.0.2.$\n  www IN CNAME x\n  www IN A 192.0.2.1\n", nil, "z.yaml:6: www.example.com. has a CNAME"},
+		{"$GENERATE range too large", header + "records: |\n  $GENERATE 0-2000000000 h$ A 192.0.2.1\n", nil, "z.yaml:5: $GENERATE range"},
+		{"lower-case directive counted", header + "records: |\n  $generate 1-3 h$ A 192.0.2.$\n  www IN CNAME x\n  www IN A 192.0.2.1\n", nil, "z.yaml:6: www.example.com. has a CNAME"},
+		{"a $word owner is a record, not a directive", header + "records: |\n  $x IN TXT \"a\"\n  www IN CNAME foo\n  www IN A 192.0.2.1\n", nil, "z.yaml:6: www.example.com. has a CNAME"},
+		{"record without data on the last line", header + "records: |\n  www IN A 192.0.2.1\n  empty IN A\n", nil, "z.yaml:6: empty.example.com. A has no data"},
 		{"duplicate zone", header, map[string]string{"y.yaml": header}, "zone example.com. is already defined in"},
 		{"duplicate map key", header + "ttl: 5\nttl: 6\n", nil, "z.yaml:"},
 	}

@@ -26,6 +26,9 @@ var parseErrRe = regexp.MustCompile(`dns: (.*): "(.*)" at line: (\d+):\d+`)
 func parseRecords(text, origin string, defaultTTL uint32, lineOffset int) ([]record, error) {
 	lines, err := entryLines(text)
 	if err != nil {
+		if le, ok := err.(*lineError); ok {
+			le.line += lineOffset
+		}
 		return nil, err
 	}
 	zp := dns.NewZoneParser(strings.NewReader(text), origin, "")
@@ -71,8 +74,8 @@ func entryLines(text string) ([]int, error) {
 	flush := func() error {
 		if hasText {
 			s := strings.TrimSpace(entry.String())
-			switch {
-			case strings.HasPrefix(s, "$GENERATE"):
+			switch directive(s) {
+			case "$GENERATE":
 				n, err := generateCount(s)
 				if err != nil {
 					return errAt(start, "%v", err)
@@ -80,7 +83,7 @@ func entryLines(text string) ([]int, error) {
 				for i := 0; i < n; i++ {
 					out = append(out, start)
 				}
-			case strings.HasPrefix(s, "$"):
+			case "$ORIGIN", "$TTL", "$INCLUDE":
 			default:
 				out = append(out, start)
 			}
@@ -135,6 +138,23 @@ func entryLines(text string) ([]int, error) {
 	return out, nil
 }
 
+// directive returns the upper-cased first word of an entry when it is one
+// of the master-file directives the parser knows (in any case), else "".
+func directive(s string) string {
+	word, _, _ := strings.Cut(s, " ")
+	word, _, _ = strings.Cut(word, "\t")
+	switch w := strings.ToUpper(word); w {
+	case "$ORIGIN", "$TTL", "$INCLUDE", "$GENERATE":
+		return w
+	}
+	return ""
+}
+
+// maxGenerate is the most records one $GENERATE may produce; miekg/dns
+// refuses larger ranges too, and counting lines for one must not exhaust
+// memory first.
+const maxGenerate = 65536
+
 // generateCount returns how many records a $GENERATE line produces.
 func generateCount(s string) (int, error) {
 	f := strings.Fields(s)
@@ -153,8 +173,11 @@ func generateCount(s string) (int, error) {
 	if hasStep {
 		step, err3 = strconv.Atoi(stepS)
 	}
-	if err1 != nil || err2 != nil || err3 != nil || step <= 0 || hi < lo {
+	if err1 != nil || err2 != nil || err3 != nil || step <= 0 || hi < lo || lo < 0 {
 		return 0, fmt.Errorf("bad $GENERATE range %q", f[1])
 	}
-	return (hi-lo)/step + 1, nil
+	if n := (hi-lo)/step + 1; n <= maxGenerate {
+		return n, nil
+	}
+	return 0, fmt.Errorf("$GENERATE range %q makes more than %d records", f[1], maxGenerate)
 }

@@ -1,6 +1,7 @@
 package zones
 
 import (
+	"encoding/binary"
 	"fmt"
 	"sort"
 	"time"
@@ -189,10 +190,29 @@ func (b *builder) add(file string, recs []record) {
 			b.fail(file, r.line, "DNAME records are not supported")
 		case h.Ttl > 1<<31-1:
 			b.fail(file, r.line, "TTL %d is above 2147483647 (RFC 2181)", h.Ttl)
+		case emptyRdata(r.rr):
+			b.fail(file, r.line, "%s %s has no data", h.Name, dns.TypeToString[h.Rrtype])
 		default:
 			b.insert(file, r.line, r.rr)
 		}
 	}
+}
+
+// emptyRdata reports whether rr packs with no RDATA (or does not pack at
+// all). miekg/dns accepts "name IN A" with nothing after it on a file's
+// last line, as dynamic updates use; as zone data it would go out as a
+// malformed record.
+func emptyRdata(rr dns.RR) bool {
+	buf := make([]byte, dns.Len(rr)+256)
+	if _, err := dns.PackRR(rr, buf, 0, nil, false); err != nil {
+		return true
+	}
+	name := make([]byte, 256)
+	n, err := dns.PackDomainName(rr.Header().Name, name, 0, nil, false)
+	if err != nil {
+		return true
+	}
+	return binary.BigEndian.Uint16(buf[n+8:]) == 0
 }
 
 // insert adds rr at its owner name, creating empty non-terminals above it.

@@ -300,7 +300,9 @@ func (h *Handler) answer(q *request) *dns.Msg {
 	}
 	if rcode != dns.RcodeSuccess {
 		resp.Rcode = rcode
-		if rcode == dns.RcodeBadVers {
+		if edns != nil {
+			// BADVERS, or a malformed option in a valid OPT: answer with
+			// our OPT (RFC 6891 section 7), without echoing the option.
 			h.setOPT(resp, q)
 		}
 		return resp

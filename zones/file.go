@@ -146,6 +146,7 @@ func loadFile(path string) (*Zone, []error) {
 		if err != nil {
 			return nil, []error{&fileError{file: rpath, err: err}}
 		}
+		b.reserve(len(recs))
 		b.add(rpath, recs)
 	}
 	b.addRegions(&f)

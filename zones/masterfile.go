@@ -62,34 +62,36 @@ func parseRecords(text, origin string, defaultTTL uint32, lineOffset int) ([]rec
 // parentheses that continue an entry over several lines. $GENERATE entries
 // count once for each record they generate.
 func entryLines(text string) ([]int, error) {
+	out := make([]int, 0, strings.Count(text, "\n")+1)
 	var (
-		out                     []int
 		line                    = 1
 		depth                   int
 		inQuote, inComment, esc bool
 		start                   = -1 // line where the current entry's content started
-		entry                   strings.Builder
-		hasText                 bool
+		from                    = -1 // offset of its first character
 	)
-	flush := func() error {
-		if hasText {
-			s := strings.TrimSpace(entry.String())
-			switch directive(s) {
-			case "$GENERATE":
-				n, err := generateCount(s)
-				if err != nil {
-					return errAt(start, "%v", err)
-				}
-				for i := 0; i < n; i++ {
+	flush := func(to int) error {
+		if from >= 0 {
+			if text[from] != '$' {
+				out = append(out, start)
+			} else {
+				s := text[from:to]
+				switch directive(s) {
+				case "$GENERATE":
+					n, err := generateCount(s)
+					if err != nil {
+						return errAt(start, "%v", err)
+					}
+					for range n {
+						out = append(out, start)
+					}
+				case "$ORIGIN", "$TTL", "$INCLUDE":
+				default:
 					out = append(out, start)
 				}
-			case "$ORIGIN", "$TTL", "$INCLUDE":
-			default:
-				out = append(out, start)
 			}
 		}
-		entry.Reset()
-		hasText, start = false, -1
+		start, from = -1, -1
 		return nil
 	}
 	for i := 0; i < len(text); i++ {
@@ -97,12 +99,11 @@ func entryLines(text string) ([]int, error) {
 		if c == '\n' {
 			inComment = false
 			if depth == 0 && !inQuote {
-				if err := flush(); err != nil {
+				if err := flush(i); err != nil {
 					return nil, err
 				}
 			}
 			line++
-			entry.WriteByte(' ')
 			continue
 		}
 		if inComment {
@@ -126,13 +127,11 @@ func entryLines(text string) ([]int, error) {
 				depth--
 			}
 		}
-		if c != ' ' && c != '\t' && c != '\r' && !hasText {
-			hasText = true
-			start = line
+		if from < 0 && c != ' ' && c != '\t' && c != '\r' {
+			start, from = line, i
 		}
-		entry.WriteByte(c)
 	}
-	if err := flush(); err != nil {
+	if err := flush(len(text)); err != nil {
 		return nil, err
 	}
 	return out, nil
@@ -141,8 +140,10 @@ func entryLines(text string) ([]int, error) {
 // directive returns the upper-cased first word of an entry when it is one
 // of the master-file directives the parser knows (in any case), else "".
 func directive(s string) string {
-	word, _, _ := strings.Cut(s, " ")
-	word, _, _ = strings.Cut(word, "\t")
+	word := s
+	if i := strings.IndexAny(s, " \t\r\n(;"); i >= 0 {
+		word = s[:i]
+	}
 	switch w := strings.ToUpper(word); w {
 	case "$ORIGIN", "$TTL", "$INCLUDE", "$GENERATE":
 		return w

@@ -534,16 +534,15 @@ func (s *Snapshot) Targets() []healthcheck.Target {
 func (b *builder) placeService(s *Service, line int) {
 	n := b.zone.nodes[s.Name]
 	if n == nil {
-		n = &node{name: s.Name}
+		n = &node{name: s.Name, line: int32(line)}
 		b.zone.nodes[s.Name] = n
-		b.lines[s.Name] = line
-		b.files[s.Name] = b.path
 		b.addParents(s.Name)
 	}
+	file, nline := b.where(n)
 	for _, t := range []uint16{dns.TypeA, dns.TypeAAAA, dns.TypeCNAME} {
 		if n.get(t) != nil {
 			b.fail(b.path, line, "%s is a service and also has static %s records (at %s:%d); a name is one or the other for A/AAAA",
-				s.Name, dns.TypeToString[t], b.files[s.Name], b.lines[s.Name])
+				s.Name, dns.TypeToString[t], file, nline)
 			return
 		}
 	}

@@ -47,6 +47,10 @@ type node struct {
 	cut bool
 	// service, when set, computes this name's A and AAAA answers.
 	service *Service
+	// line and file say where the name first appeared (file indexes the
+	// zone's inputs), for messages about it.
+	line int32
+	file uint8
 }
 
 // rrset is the records of one type at one name.
@@ -81,22 +85,21 @@ func (z *Zone) negativeSOA() dns.RR {
 // builder assembles a Zone from a zone file, collecting every problem it
 // finds rather than stopping at the first.
 type builder struct {
-	path  string
-	zone  *Zone
-	ttl   uint32
-	errs  []error
-	lines map[string]int // canonical owner name -> first line, for messages
-	files map[string]string
+	path string
+	zone *Zone
+	ttl  uint32
+	errs []error
 	// apexLine is the line of the soa: key, for messages about apex data.
 	apexLine int
+	// packBuf and nameBuf are scratch space for checking records.
+	packBuf []byte
+	nameBuf [256]byte
 }
 
 func newBuilder(path string) *builder {
 	return &builder{
-		path:  path,
-		zone:  &Zone{File: path, nodes: make(map[string]*node)},
-		lines: make(map[string]int),
-		files: make(map[string]string),
+		path: path,
+		zone: &Zone{File: path, nodes: make(map[string]*node)},
 	}
 }
 
@@ -190,7 +193,7 @@ func (b *builder) add(file string, recs []record) {
 			b.fail(file, r.line, "DNAME records are not supported")
 		case h.Ttl > 1<<31-1:
 			b.fail(file, r.line, "TTL %d is above 2147483647 (RFC 2181)", h.Ttl)
-		case emptyRdata(r.rr):
+		case b.emptyRdata(r.rr):
 			b.fail(file, r.line, "%s %s has no data", h.Name, dns.TypeToString[h.Rrtype])
 		default:
 			b.insert(file, r.line, r.rr)
@@ -202,17 +205,56 @@ func (b *builder) add(file string, recs []record) {
 // all). miekg/dns accepts "name IN A" with nothing after it on a file's
 // last line, as dynamic updates use; as zone data it would go out as a
 // malformed record.
-func emptyRdata(rr dns.RR) bool {
-	buf := make([]byte, dns.Len(rr)+256)
-	if _, err := dns.PackRR(rr, buf, 0, nil, false); err != nil {
+func (b *builder) emptyRdata(rr dns.RR) bool {
+	if need := dns.Len(rr) + 256; len(b.packBuf) < need {
+		b.packBuf = make([]byte, max(need, 4096))
+	}
+	if _, err := dns.PackRR(rr, b.packBuf, 0, nil, false); err != nil {
 		return true
 	}
-	name := make([]byte, 256)
-	n, err := dns.PackDomainName(rr.Header().Name, name, 0, nil, false)
+	n, err := dns.PackDomainName(rr.Header().Name, b.nameBuf[:], 0, nil, false)
 	if err != nil {
 		return true
 	}
-	return binary.BigEndian.Uint16(buf[n+8:]) == 0
+	return binary.BigEndian.Uint16(b.packBuf[n+8:]) == 0
+}
+
+// reserve grows the node table for about n more names at once, rather
+// than by doubling through a large zone.
+func (b *builder) reserve(n int) {
+	if n < 1024 {
+		return
+	}
+	nodes := make(map[string]*node, len(b.zone.nodes)+n+n/4)
+	for k, v := range b.zone.nodes {
+		nodes[k] = v
+	}
+	b.zone.nodes = nodes
+}
+
+// fileIndex returns the index of file among the zone's inputs.
+func (b *builder) fileIndex(file string) uint8 {
+	for i, f := range b.zone.inputs {
+		if f == file {
+			return uint8(i)
+		}
+	}
+	return 0
+}
+
+// failAt records a problem about node n at the place it first appeared.
+func (b *builder) failAt(n *node, format string, args ...any) {
+	file, line := b.where(n)
+	b.fail(file, line, format, args...)
+}
+
+// where returns the file and line where node n first appeared.
+func (b *builder) where(n *node) (string, int) {
+	file := b.path
+	if int(n.file) < len(b.zone.inputs) {
+		file = b.zone.inputs[n.file]
+	}
+	return file, int(n.line)
 }
 
 // insert adds rr at its owner name, creating empty non-terminals above it.
@@ -220,10 +262,8 @@ func (b *builder) insert(file string, line int, rr dns.RR) {
 	name := rr.Header().Name
 	n := b.zone.nodes[name]
 	if n == nil {
-		n = &node{name: name}
+		n = &node{name: name, line: int32(line), file: b.fileIndex(file)}
 		b.zone.nodes[name] = n
-		b.lines[name] = line
-		b.files[name] = file
 		b.addParents(name)
 	}
 	t := rr.Header().Rrtype
@@ -273,11 +313,11 @@ func (b *builder) finish() (*Zone, []error) {
 		if cn := n.get(dns.TypeCNAME); cn != nil {
 			switch {
 			case name == z.Origin:
-				b.fail(b.files[name], b.lines[name], "CNAME at the zone apex %s is not allowed (RFC 1034 3.6.2)", name)
+				b.failAt(n, "CNAME at the zone apex %s is not allowed (RFC 1034 3.6.2)", name)
 			case len(cn) > 1:
-				b.fail(b.files[name], b.lines[name], "%s has more than one CNAME record", name)
+				b.failAt(n, "%s has more than one CNAME record", name)
 			case len(n.rrsets) > 1:
-				b.fail(b.files[name], b.lines[name], "%s has a CNAME and other data (RFC 1034 3.6.2)", name)
+				b.failAt(n, "%s has a CNAME and other data (RFC 1034 3.6.2)", name)
 			}
 		}
 		if name != z.Origin && n.get(dns.TypeNS) != nil {
@@ -304,7 +344,7 @@ func (b *builder) finish() (*Zone, []error) {
 			}
 			for _, rs := range n.rrsets {
 				if rs.typ != dns.TypeA && rs.typ != dns.TypeAAAA {
-					b.fail(b.files[name], b.lines[name], "%s %s is below the delegation to %s; only glue addresses may be there",
+					b.failAt(n, "%s %s is below the delegation to %s; only glue addresses may be there",
 						name, dns.TypeToString[rs.typ], cut)
 					break
 				}

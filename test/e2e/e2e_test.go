@@ -281,8 +281,15 @@ var listenRe = regexp.MustCompile(`\blisten=("[^"]*"|\S+)`)
 // address. The process is killed when the test ends if it is still running.
 func startServer(t *testing.T, in *instance) *process {
 	t.Helper()
-	cmd := exec.Command(meridianBin, "serve", "--config", in.config)
-	cmd.Dir = in.dir
+	return startProcess(t, in.dir, "serve", "--config", in.config)
+}
+
+// startProcess runs meridian with args in dir and waits for it to say it
+// has started, with the bound address.
+func startProcess(t *testing.T, dir string, args ...string) *process {
+	t.Helper()
+	cmd := exec.Command(meridianBin, args...)
+	cmd.Dir = dir
 	cmd.Env = cleanEnv()
 	stderr, err := cmd.StderrPipe()
 	if err != nil {

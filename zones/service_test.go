@@ -1,0 +1,114 @@
+package zones
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/miekg/dns"
+)
+
+const regionsBlock = `regions:
+  us-east: { location: [39.04, -77.49], countries: [US] }
+  eu-west: { location: [53.35, -6.26], continents: [EU] }
+`
+
+func TestServiceErrorsNameFileAndLine(t *testing.T) {
+	// header is 3 lines; regionsBlock lines 4-6.
+	tests := []struct{ name, body, want string }{
+		{"static A beside a service",
+			header + "records: |\n  www IN A 192.0.2.1\n" + regionsBlock + "services:\n  www:\n    endpoints: [{ region: us-east, address: 192.0.2.10 }]\n",
+			"z.yaml:10: www.example.com. is a service and also has static A records (at"},
+		{"CNAME beside a service",
+			header + "records: |\n  www IN CNAME elsewhere.example.org.\n" + regionsBlock + "services:\n  www:\n    endpoints: [{ region: us-east, address: 192.0.2.10 }]\n",
+			"is a service and also has static CNAME"},
+		{"unknown region", header + regionsBlock + "services:\n  www:\n    endpoints:\n      - { region: ap-south, address: 192.0.2.10 }\n",
+			`z.yaml:10: service www: unknown region "ap-south"`},
+		{"unknown fallback region", header + regionsBlock + "services:\n  www:\n    fallback: [mars]\n    endpoints: [{ region: us-east, address: 192.0.2.10 }]\n",
+			`z.yaml:8: service www: fallback names unknown region "mars"`},
+		{"failover without fallback", header + regionsBlock + "services:\n  www:\n    routing: failover\n    endpoints: [{ region: us-east, address: 192.0.2.10 }]\n",
+			"routing failover needs a fallback"},
+		{"bad routing", header + regionsBlock + "services:\n  www:\n    routing: closest\n    endpoints: [{ region: us-east, address: 192.0.2.10 }]\n",
+			`z.yaml:8: service www: routing "closest"`},
+		{"bad select", header + regionsBlock + "services:\n  www:\n    select: roundrobin\n    endpoints: [{ region: us-east, address: 192.0.2.10 }]\n",
+			`select "roundrobin"`},
+		{"bad answers", header + regionsBlock + "services:\n  www:\n    answers: many\n    endpoints: [{ region: us-east, address: 192.0.2.10 }]\n",
+			`z.yaml:9: answers: "many"`},
+		{"no endpoints", header + regionsBlock + "services:\n  www:\n    ttl: 30\n", "at least one endpoint"},
+		{"bad address", header + regionsBlock + "services:\n  www:\n    endpoints:\n      - { region: us-east, address: 192.0.2.300 }\n",
+			`z.yaml:10: service www: "192.0.2.300" is not an IP address`},
+		{"address and cname", header + regionsBlock + "services:\n  www:\n    endpoints:\n      - { region: us-east, address: 192.0.2.1, cname: x.example.org. }\n",
+			"an address or a cname, not both"},
+		{"duplicate endpoint", header + regionsBlock + "services:\n  www:\n    endpoints:\n      - { region: us-east, address: 192.0.2.1 }\n      - { region: us-east, address: 192.0.2.1 }\n",
+			"z.yaml:11: service www: endpoint www.example.com./192.0.2.1 is listed twice"},
+		{"negative weight", header + regionsBlock + "services:\n  www:\n    endpoints:\n      - { region: us-east, address: 192.0.2.1, weight: -1 }\n",
+			"weight -1 is outside"},
+		{"unknown endpoint key", header + regionsBlock + "services:\n  www:\n    endpoints:\n      - { region: us-east, adress: 192.0.2.1 }\n",
+			`z.yaml:10: unknown key "adress"`},
+		{"bad wildcard", header + regionsBlock + "services:\n  a.*.cdn:\n    endpoints: [{ region: us-east, address: 192.0.2.1 }]\n",
+			"a wildcard must be the whole first label"},
+		{"service outside the zone", header + regionsBlock + "services:\n  www.example.org.:\n    endpoints: [{ region: us-east, address: 192.0.2.1 }]\n",
+			"not a name in the zone"},
+		{"service below a delegation", header + "records: |\n  sub IN NS ns.example.org.\n" + regionsBlock + "services:\n  www.sub:\n    endpoints: [{ region: us-east, address: 192.0.2.1 }]\n",
+			"service www.sub.example.com. is at or below a delegation"},
+		{"region without location", header + "regions:\n  us-east: { countries: [US] }\n", "z.yaml:5: region us-east: location must be"},
+		{"latitude out of range", header + "regions:\n  us-east: { location: [91, 0] }\n", "location must be [latitude, longitude]"},
+		{"unknown country", header + "regions:\n  us-east: { location: [0, 0], countries: [XX] }\n", `"XX" is not an ISO 3166-1 country code`},
+		{"unknown continent", header + "regions:\n  us-east: { location: [0, 0], continents: [EA] }\n", `"EA" is not a continent code`},
+		{"bad subdivision", header + "regions:\n  us-east: { location: [0, 0], subdivisions: [California] }\n", "is not an ISO 3166-2 subdivision"},
+		{"network with host bits", header + "regions:\n  us-east: { location: [0, 0], networks: [203.0.113.1/24] }\n", "has host bits set (did you mean 203.0.113.0/24?)"},
+		{"country in two regions", header + "regions:\n  a: { location: [0, 0], countries: [US] }\n  b: { location: [0, 0], countries: [us] }\n",
+			"z.yaml:6: country US is mapped to both regions a and b"},
+		{"duplicate region", header + "regions:\n  a: { location: [0, 0] }\n  a: { location: [1, 1] }\n", `z.yaml:6: duplicate key "a"`},
+		{"unknown check", header + regionsBlock + "services:\n  www:\n    check: web\n    endpoints: [{ region: us-east, address: 192.0.2.1 }]\n",
+			`z.yaml:8: service www: check "web" is not defined`},
+		{"bad check", header + "checks:\n  web: { type: htp, port: 80 }\n", `z.yaml:5: unknown type "htp"`},
+		{"check_address without check", header + regionsBlock + "services:\n  www:\n    endpoints:\n      - { region: us-east, address: 192.0.2.1, check_address: 127.0.0.1 }\n",
+			"check_address given but the service has no check"},
+		{"CNAME endpoint with a check but no check_address", header + regionsBlock + "checks:\n  web: { type: tcp, port: 80 }\nservices:\n  www:\n    check: web\n    endpoints:\n      - { region: us-east, cname: lb.example.org. }\n",
+			"is a CNAME: give it a check_address"},
+		{"all_down fallback without addresses", header + regionsBlock + "services:\n  www:\n    all_down: fallback\n    endpoints: [{ region: us-east, address: 192.0.2.1 }]\n",
+			"all_down fallback needs fallback_addresses"},
+		{"bad min_healthy", header + regionsBlock + "services:\n  www:\n    min_healthy: 150%\n    endpoints: [{ region: us-east, address: 192.0.2.1 }]\n",
+			"z.yaml:9:"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			writeFile(t, dir, "z.yaml", tc.body)
+			_, err := Load(dir, nil)
+			if err == nil {
+				t.Fatal("loaded without error")
+			}
+			if !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error %q\ndoes not contain %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestServiceBesideOtherStaticTypes(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, dir, "z.yaml", header+"records: |\n  www IN TXT \"static text beside a service\"\n"+regionsBlock+
+		"services:\n  www:\n    endpoints: [{ region: us-east, address: 192.0.2.10 }]\n")
+	snap, err := Load(dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := snap.Lookup("www.example.com.", dns.TypeTXT); len(r.Answer) != 1 || r.Service != nil {
+		t.Errorf("TXT beside a service: %+v", r)
+	}
+	if r := snap.Lookup("WWW.example.com.", dns.TypeA); r.Service == nil || r.ServiceOwner != "WWW.example.com." {
+		t.Errorf("A at a service: %+v", r)
+	}
+	if r := snap.Lookup("www.example.com.", dns.TypeMX); r.Service != nil || len(r.Ns) != 1 {
+		t.Errorf("MX at a service must be NODATA: %+v", r)
+	}
+	svc := snap.Zone("example.com.").Service("www.example.com.")
+	if svc == nil || svc.TTL != 30 || svc.Answers != 1 || svc.Routing != RouteNearest || svc.Select != SelectWeighted ||
+		svc.AllDown != AllDownServeAll || svc.DegradedTTL != 10 {
+		t.Errorf("service defaults: %+v", svc)
+	}
+	if regs := snap.Zone("example.com.").Regions(); len(regs) != 2 || regs[0].Name != "us-east" || regs[1].Name != "eu-west" {
+		t.Errorf("regions must keep file order: %v", regs)
+	}
+}

@@ -1,0 +1,142 @@
+package main
+
+import (
+	"bufio"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"net/netip"
+	"os"
+	"strings"
+
+	"github.com/miekg/dns"
+)
+
+// ednsSize is the EDNS payload size every soak query advertises.
+const ednsSize = 1232
+
+// query is one line of a query spec: a question and, optionally, the client
+// subnet to send in an ECS option.
+type query struct {
+	Name   string
+	Type   uint16
+	Subnet netip.Prefix // the zero Prefix when the line has none
+	Line   int
+}
+
+// readQuerySpec parses a query spec file; see bench/queries/README.md.
+func readQuerySpec(path string) ([]query, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	qs, err := parseQuerySpec(f)
+	if err != nil {
+		return nil, fmt.Errorf("%s:%w", path, err)
+	}
+	return qs, nil
+}
+
+// parseQuerySpec reads lines of "name type [ecs-subnet]"; blank lines and
+// lines starting with # are skipped. Errors start with the line number.
+func parseQuerySpec(r io.Reader) ([]query, error) {
+	var out []query
+	sc := bufio.NewScanner(r)
+	n := 0
+	for sc.Scan() {
+		n++
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		f := strings.Fields(line)
+		if len(f) < 2 || len(f) > 3 {
+			return nil, fmt.Errorf("%d: want \"name type [ecs-subnet]\", got %q", n, line)
+		}
+		if _, ok := dns.IsDomainName(f[0]); !ok {
+			return nil, fmt.Errorf("%d: %q is not a domain name", n, f[0])
+		}
+		t, ok := dns.StringToType[strings.ToUpper(f[1])]
+		if !ok {
+			return nil, fmt.Errorf("%d: unknown query type %q", n, f[1])
+		}
+		q := query{Name: dns.Fqdn(f[0]), Type: t, Line: n}
+		if len(f) == 3 {
+			p, err := netip.ParsePrefix(f[2])
+			if err != nil {
+				return nil, fmt.Errorf("%d: ECS subnet: %v", n, err)
+			}
+			if p != p.Masked() {
+				return nil, fmt.Errorf("%d: ECS subnet %s has host bits set (did you mean %s?)", n, p, p.Masked())
+			}
+			q.Subnet = p
+		}
+		out = append(out, q)
+	}
+	if err := sc.Err(); err != nil {
+		return nil, err
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("%d: no queries", n)
+	}
+	return out, nil
+}
+
+// Msg returns q as a DNS query with EDNS0 and, when q has a subnet, an ECS
+// option carrying it.
+func (q query) Msg() *dns.Msg {
+	m := new(dns.Msg)
+	m.SetQuestion(q.Name, q.Type)
+	m.RecursionDesired = false
+	m.SetEdns0(ednsSize, false)
+	if q.Subnet.IsValid() {
+		family := uint16(1)
+		if q.Subnet.Addr().Is6() {
+			family = 2
+		}
+		opt := m.IsEdns0()
+		opt.Option = append(opt.Option, &dns.EDNS0_SUBNET{
+			Code:          dns.EDNS0SUBNET,
+			Family:        family,
+			SourceNetmask: uint8(q.Subnet.Bits()),
+			Address:       q.Subnet.Addr().AsSlice(),
+		})
+	}
+	return m
+}
+
+// writeDnsperfBinary writes qs in dnsperf's binary input format (-B): each
+// query as a two-byte big-endian length followed by the wire message.
+func writeDnsperfBinary(w io.Writer, qs []query) error {
+	bw := bufio.NewWriter(w)
+	for _, q := range qs {
+		wire, err := q.Msg().Pack()
+		if err != nil {
+			return fmt.Errorf("line %d: packing %s %s: %w", q.Line, q.Name, dns.TypeToString[q.Type], err)
+		}
+		var n [2]byte
+		binary.BigEndian.PutUint16(n[:], uint16(len(wire)))
+		bw.Write(n[:])
+		bw.Write(wire)
+	}
+	return bw.Flush()
+}
+
+// writeDnsperfFile converts the spec at spec into a dnsperf binary input
+// file at out and returns how many queries it holds.
+func writeDnsperfFile(spec, out string) (int, error) {
+	qs, err := readQuerySpec(spec)
+	if err != nil {
+		return 0, err
+	}
+	f, err := os.Create(out)
+	if err != nil {
+		return 0, err
+	}
+	if err := writeDnsperfBinary(f, qs); err != nil {
+		f.Close()
+		return 0, err
+	}
+	return len(qs), f.Close()
+}

@@ -1,0 +1,354 @@
+package main
+
+import (
+	"bytes"
+	"encoding/binary"
+	"net/netip"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"github.com/meridian-dns/meridian/zones"
+)
+
+func TestParseQuerySpec(t *testing.T) {
+	qs, err := parseQuerySpec(strings.NewReader(`# comment
+
+www.example.com. A
+api.example.com aaaa 185.0.65.0/24
+  docs.example.com. A 2001:db8:2::/56
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []query{
+		{Name: "www.example.com.", Type: dns.TypeA, Line: 3},
+		{Name: "api.example.com.", Type: dns.TypeAAAA, Subnet: netip.MustParsePrefix("185.0.65.0/24"), Line: 4},
+		{Name: "docs.example.com.", Type: dns.TypeA, Subnet: netip.MustParsePrefix("2001:db8:2::/56"), Line: 5},
+	}
+	if len(qs) != len(want) {
+		t.Fatalf("got %d queries, want %d: %+v", len(qs), len(want), qs)
+	}
+	for i := range want {
+		if qs[i] != want[i] {
+			t.Errorf("query %d = %+v, want %+v", i, qs[i], want[i])
+		}
+	}
+}
+
+func TestParseQuerySpecErrors(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"www.example.com.", `1: want "name type [ecs-subnet]"`},
+		{"www.example.com. A 10.0.0.0/8 extra", `1: want "name type [ecs-subnet]"`},
+		{"\nwww.example.com. BOGUS", `2: unknown query type "BOGUS"`},
+		{"www.example.com. A 10.0.0.1/8", "1: ECS subnet 10.0.0.1/8 has host bits set (did you mean 10.0.0.0/8?)"},
+		{"www.example.com. A 10.0.0.0", "1: ECS subnet"},
+		{"# only a comment", "1: no queries"},
+	} {
+		_, err := parseQuerySpec(strings.NewReader(tc.in))
+		if err == nil || !strings.HasPrefix(err.Error(), tc.want) {
+			t.Errorf("parseQuerySpec(%q) = %v, want an error starting %q", tc.in, err, tc.want)
+		}
+	}
+}
+
+// readBinary splits dnsperf -B input back into messages.
+func readBinary(t *testing.T, b []byte) []*dns.Msg {
+	t.Helper()
+	var out []*dns.Msg
+	for len(b) > 0 {
+		if len(b) < 2 {
+			t.Fatalf("%d trailing bytes", len(b))
+		}
+		n := int(binary.BigEndian.Uint16(b))
+		if len(b) < 2+n {
+			t.Fatalf("message of %d bytes, %d left", n, len(b)-2)
+		}
+		m := new(dns.Msg)
+		if err := m.Unpack(b[2 : 2+n]); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, m)
+		b = b[2+n:]
+	}
+	return out
+}
+
+func TestWriteDnsperfBinary(t *testing.T) {
+	qs := []query{
+		{Name: "www.example.com.", Type: dns.TypeA},
+		{Name: "api.example.com.", Type: dns.TypeAAAA, Subnet: netip.MustParsePrefix("185.0.65.0/24")},
+		{Name: "docs.example.com.", Type: dns.TypeA, Subnet: netip.MustParsePrefix("2001:db8:2::/56")},
+	}
+	var buf bytes.Buffer
+	if err := writeDnsperfBinary(&buf, qs); err != nil {
+		t.Fatal(err)
+	}
+	msgs := readBinary(t, buf.Bytes())
+	if len(msgs) != len(qs) {
+		t.Fatalf("got %d messages, want %d", len(msgs), len(qs))
+	}
+	for i, m := range msgs {
+		q := qs[i]
+		if len(m.Question) != 1 || m.Question[0].Name != q.Name || m.Question[0].Qtype != q.Type {
+			t.Errorf("message %d asks %v, want %s %s", i, m.Question, q.Name, dns.TypeToString[q.Type])
+		}
+		opt := m.IsEdns0()
+		if opt == nil || opt.UDPSize() != ednsSize {
+			t.Fatalf("message %d: no EDNS0 with size %d: %v", i, ednsSize, opt)
+		}
+		var ecs *dns.EDNS0_SUBNET
+		for _, o := range opt.Option {
+			if e, ok := o.(*dns.EDNS0_SUBNET); ok {
+				ecs = e
+			}
+		}
+		if !q.Subnet.IsValid() {
+			if ecs != nil {
+				t.Errorf("message %d has an ECS option it should not have: %v", i, ecs)
+			}
+			continue
+		}
+		if ecs == nil {
+			t.Fatalf("message %d has no ECS option", i)
+		}
+		addr, _ := netip.AddrFromSlice(ecs.Address)
+		got := netip.PrefixFrom(addr.Unmap(), int(ecs.SourceNetmask))
+		if got != q.Subnet || ecs.SourceScope != 0 {
+			t.Errorf("message %d: ECS %s scope %d, want %s scope 0", i, got, ecs.SourceScope, q.Subnet)
+		}
+	}
+}
+
+// TestCommittedQueryMix checks that bench/queries/soak.txt parses, packs
+// and covers what the soak promises: static names, both services, many ECS
+// networks of both families, AAAA questions and names that do not exist.
+func TestCommittedQueryMix(t *testing.T) {
+	qs, err := readQuerySpec(filepath.Join("..", "queries", "soak.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if err := writeDnsperfBinary(&buf, qs); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(readBinary(t, buf.Bytes())); n != len(qs) {
+		t.Fatalf("packed %d of %d queries", n, len(qs))
+	}
+	nets := map[netip.Prefix]bool{}
+	var v6, aaaa, www, api int
+	for _, q := range qs {
+		if q.Subnet.IsValid() {
+			nets[q.Subnet] = true
+			if q.Subnet.Addr().Is6() {
+				v6++
+			}
+		}
+		if q.Type == dns.TypeAAAA {
+			aaaa++
+		}
+		switch q.Name {
+		case "www.example.com.":
+			www++
+		case "api.example.com.":
+			api++
+		}
+	}
+	if len(qs) < 200 || len(nets) < 30 || v6 == 0 || aaaa == 0 || www == 0 || api == 0 {
+		t.Errorf("query mix too thin: %d lines, %d ECS networks (%d IPv6 queries), %d AAAA, %d www, %d api",
+			len(qs), len(nets), v6, aaaa, www, api)
+	}
+}
+
+// TestSoakZoneLoads loads the soak's zone through Meridian's zone loader, so
+// a change to the zone format breaks this test rather than a soak run.
+func TestSoakZoneLoads(t *testing.T) {
+	dir := t.TempDir()
+	for _, n := range []int{0, 1, 2} {
+		zone, err := renderZone(n, 8080, checkAddrs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := writeFileAtomic(filepath.Join(dir, "example.com.yaml"), zone); err != nil {
+			t.Fatal(err)
+		}
+		snap, err := zones.Load(dir, nil)
+		if err != nil {
+			t.Fatalf("rewrite %d: %v\n%s", n, err, zone)
+		}
+		probed := map[string]bool{}
+		for _, tg := range snap.Targets() {
+			probed[tg.Address.String()] = true
+		}
+		for _, a := range checkAddrs {
+			if !probed[a] {
+				t.Errorf("rewrite %d: %s is not probed; targets %v", n, a, snap.Targets())
+			}
+		}
+	}
+}
+
+func TestDnsperfParse(t *testing.T) {
+	out := `DNS Performance Testing Tool
+Version 2.10.0
+
+[Status] Command line: dnsperf -s 127.0.0.1 -p 55889 -B -d q.bin -l 1 -Q 200 -c 4 -t 2 -v
+[Status] Sending queries (to 127.0.0.1:55889)
+> NOERROR binary input 0.001259
+> NXDOMAIN www.example.com A 0.000100
+> SERVFAIL binary input 0.000300
+> NOERROR binary input 0.002000
+> T binary input
+[Status] Testing complete (time limit)
+
+Statistics:
+
+  Queries sent:         5
+  Queries completed:    4 (80.00%)
+  Queries lost:         1 (20.00%)
+  Unexpected IDs:       3 (60.00%)
+
+  Response codes:       NOERROR 2 (50.00%), NXDOMAIN 1 (25.00%), SERVFAIL 1 (25.00%)
+  Average packet size:  request 53, response 94
+  Run time (s):         1.194319
+  Queries per second:   3.349189
+
+  Average Latency (s):  0.000915 (min 0.000100, max 0.002000)
+`
+	r := &dnsperfResult{Rcodes: map[string]int64{}}
+	var lineNo time.Duration
+	clock := func() time.Duration { lineNo += time.Second; return lineNo }
+	if err := r.parse(strings.NewReader(out), clock); err != nil {
+		t.Fatal(err)
+	}
+	if r.Responses != 4 || r.Timeouts != 1 || r.Sent != 5 || r.Completed != 4 || r.Lost != 1 || r.Unexpected != 3 || r.Interrupted != 0 || !r.StatsSeen {
+		t.Errorf("counts: %+v", r)
+	}
+	if r.Rcodes["NOERROR"] != 2 || r.Rcodes["NXDOMAIN"] != 1 || r.Rcodes["SERVFAIL"] != 1 {
+		t.Errorf("rcodes: %v", r.Rcodes)
+	}
+	if r.RunTime != 1.194319 || r.QPS != 3.349189 {
+		t.Errorf("run time %v, QPS %v", r.RunTime, r.QPS)
+	}
+	p50, p99, maxMs := r.latencyPercentiles()
+	if p50 != 0.3 || p99 != 2 || maxMs != 2 {
+		t.Errorf("p50 %v p99 %v max %v ms, want 0.3, 2, 2", p50, p99, maxMs)
+	}
+	want := []slowResponse{{4 * time.Second, 2 * time.Millisecond}, {time.Second, 1259 * time.Microsecond},
+		{3 * time.Second, 300 * time.Microsecond}, {2 * time.Second, 100 * time.Microsecond}}
+	if !slices.Equal(r.Slowest, want) {
+		t.Errorf("slowest %v, want %v", r.Slowest, want)
+	}
+}
+
+func TestEvaluateRSS(t *testing.T) {
+	const mb = 1 << 20
+	series := func(d time.Duration, rss func(at time.Duration) int64) []rssSample {
+		var s []rssSample
+		for at := time.Duration(0); at <= d; at += time.Second {
+			s = append(s, rssSample{At: at, RSS: rss(at), Valid: true})
+		}
+		return s
+	}
+	d := 100 * time.Second
+	for _, tc := range []struct {
+		name string
+		rss  func(time.Duration) int64
+		want bool
+	}{
+		{"flat", func(time.Duration) int64 { return 20 * mb }, false},
+		{"warm-up only", func(at time.Duration) int64 {
+			if at < warmup {
+				return 5 * mb
+			}
+			return 60 * mb
+		}, false},
+		{"doubles but stays small", func(at time.Duration) int64 { return 10*mb + int64(at/time.Second)*mb/5 }, false},
+		{"leaks", func(at time.Duration) int64 { return 20*mb + int64(at/time.Second)*mb }, true},
+	} {
+		w := evaluateRSS(series(d, tc.rss), d)
+		if w.Unbounded != tc.want {
+			t.Errorf("%s: unbounded = %v (baseline %.1f MiB, final %.1f MiB), want %v",
+				tc.name, w.Unbounded, mib(w.Baseline), mib(w.Final), tc.want)
+		}
+	}
+}
+
+func TestParseStartedLine(t *testing.T) {
+	m := &meridian{}
+	m.parseStarted(`time=2026-11-29T15:21:46.970Z level=INFO msg="meridian started" version=dev listen=[127.0.0.1:55889] zones=2 records=22 admin=127.0.0.1:44825`)
+	if m.startErr != nil || m.DNS != netip.MustParseAddrPort("127.0.0.1:55889") || m.Admin != "127.0.0.1:44825" {
+		t.Errorf("DNS %s admin %q err %v", m.DNS, m.Admin, m.startErr)
+	}
+	m = &meridian{}
+	m.parseStarted(`level=INFO msg="meridian started" listen="[192.0.2.1:53 [::1]:53]"`)
+	if m.startErr == nil {
+		t.Error("a non-loopback DNS address was accepted")
+	}
+}
+
+func TestParseMetrics(t *testing.T) {
+	m, err := parseMetrics(strings.NewReader(`# HELP meridian_dns_responses_total x
+# TYPE meridian_dns_responses_total counter
+meridian_dns_responses_total{rcode="NOERROR",zone="example.com."} 10
+meridian_dns_responses_total{rcode="SERVFAIL",zone="example.com."} 2
+meridian_health_transitions_total{target="a",to="down"} 3
+meridian_health_transitions_total{target="a",to="up"} 4
+meridian_dns_request_duration_seconds_bucket{le="0.0001"} 900
+meridian_dns_request_duration_seconds_bucket{le="0.00025"} 991
+meridian_dns_request_duration_seconds_bucket{le="0.0005"} 999
+meridian_dns_request_duration_seconds_bucket{le="+Inf"} 1000
+meridian_dns_request_duration_seconds_sum 0.05
+meridian_dns_request_duration_seconds_count 1000
+process_cpu_seconds_total 1.5
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &Report{}
+	r.setMetrics(m)
+	if r.ServerServFail != 2 || r.HealthTransitions != 7 || m["meridian_dns_responses_total"] != 12 {
+		t.Errorf("servfail %v transitions %v responses %v", r.ServerServFail, r.HealthTransitions, m["meridian_dns_responses_total"])
+	}
+	if r.ServerAnswerMeanMicros != 50 || r.ServerAnswerP99Millis != 0.25 || r.ServerCPUSeconds != 1.5 {
+		t.Errorf("answer time mean %v µs, p99 %v ms, CPU %v s; want 50, 0.25, 1.5", r.ServerAnswerMeanMicros, r.ServerAnswerP99Millis, r.ServerCPUSeconds)
+	}
+}
+
+func TestReadLogCounts(t *testing.T) {
+	m := &meridian{started: make(chan struct{}), healthChanges: map[string]int{}}
+	m.readLog(strings.NewReader(`time=t level=INFO msg="meridian started" listen=[127.0.0.1:5353] admin=127.0.0.1:9153
+time=t level=INFO msg="zones reloaded" reason="file change" zones=1 records=20
+time=t level=INFO msg="geoip database loaded" file=/tmp/x/city.mmdb role=city
+time=t level=WARN msg="endpoint health changed" target=http://127.0.0.42:8080/healthz from=up to=down reason="1 consecutive failures, last: status 500, want 200-399"
+time=t level=INFO msg="endpoint health changed" target=http://127.0.0.42:8080/healthz from=down to=up reason="1 consecutive successes"
+time=t level=ERROR msg="zone reload failed; still serving the previous zones" error=boom
+`))
+	c := m.counts()
+	if c.ZoneReloads != 1 || c.GeoIPReloads != 1 || c.ErrorLines != 1 || c.WarnLines != 1 ||
+		c.HealthChanges["127.0.0.42 down"] != 1 || c.HealthChanges["127.0.0.42 up"] != 1 {
+		t.Errorf("counts %+v", c)
+	}
+	if m.DNS.String() != "127.0.0.1:5353" {
+		t.Errorf("DNS address %s", m.DNS)
+	}
+}
+
+func TestNoteSlowKeepsTheSlowest(t *testing.T) {
+	r := &dnsperfResult{}
+	clock := func() time.Duration { return 0 }
+	for _, us := range []int{5, 90, 1, 40, 70, 3, 100, 20, 60, 10, 80, 30, 50, 2} {
+		r.noteSlow(time.Duration(us)*time.Microsecond, clock)
+	}
+	var got []int
+	for _, s := range r.Slowest {
+		got = append(got, int(s.Latency/time.Microsecond))
+	}
+	if want := []int{100, 90, 80, 70, 60, 50, 40, 30, 20, 10}; !slices.Equal(got, want) {
+		t.Errorf("slowest %v, want %v", got, want)
+	}
+}

@@ -9,6 +9,7 @@ VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev
 FUZZ_TARGETS = ./dns/server:FuzzServe ./zones:FuzzLoad ./dns/ecs:FuzzParse
 
 SOAK_DURATION ?= 60s
+BENCH_DURATION ?= 20
 
 .PHONY: build run test vet fuzz deploy-check bench soak clean
 
@@ -44,7 +45,7 @@ fuzz:
 # dnsperf: server CPU per query, QPS and latency (docs/performance.md).
 bench:
 	$(GO) test -run='^$$' -bench=. -benchmem -benchtime=1s ./dns/... ./routing/ ./geo/ ./zones/
-	bash bench/dnsperf.sh
+	GO=$(GO) DURATION=$(BENCH_DURATION) bash bench/dnsperf.sh
 
 # Load plus zone rewrites, flapping health targets and GeoIP swaps
 # (docs/reliability.md); `make soak SOAK_DURATION=5m`.

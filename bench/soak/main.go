@@ -27,6 +27,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/meridian-dns/meridian/bench/dnsperfinput"
 )
 
 func main() {
@@ -59,7 +61,7 @@ func run() int {
 		*spec = filepath.Join(root, "bench", "queries", "soak.txt")
 	}
 	if *writeQueries != "" {
-		n, err := writeDnsperfFile(*spec, *writeQueries)
+		n, err := dnsperfinput.WriteFile(*spec, *writeQueries)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "soak:", err)
 			return 1
@@ -151,7 +153,7 @@ func soak(ctx context.Context, o options) (rep *Report, err error) {
 	if err := writeConfig(l, o.root, targets.port, checkAddrs); err != nil {
 		return nil, fmt.Errorf("writing the configuration: %w", err)
 	}
-	nq, err := writeDnsperfFile(o.spec, l.Queries)
+	nq, err := dnsperfinput.WriteFile(o.spec, l.Queries)
 	if err != nil {
 		return nil, err
 	}

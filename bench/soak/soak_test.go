@@ -12,11 +12,12 @@ import (
 
 	"github.com/miekg/dns"
 
+	"github.com/meridian-dns/meridian/bench/dnsperfinput"
 	"github.com/meridian-dns/meridian/zones"
 )
 
 func TestParseQuerySpec(t *testing.T) {
-	qs, err := parseQuerySpec(strings.NewReader(`# comment
+	qs, err := dnsperfinput.ParseSpec(strings.NewReader(`# comment
 
 www.example.com. A
 api.example.com aaaa 185.0.65.0/24
@@ -25,7 +26,7 @@ api.example.com aaaa 185.0.65.0/24
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []query{
+	want := []dnsperfinput.Query{
 		{Name: "www.example.com.", Type: dns.TypeA, Line: 3},
 		{Name: "api.example.com.", Type: dns.TypeAAAA, Subnet: netip.MustParsePrefix("185.0.65.0/24"), Line: 4},
 		{Name: "docs.example.com.", Type: dns.TypeA, Subnet: netip.MustParsePrefix("2001:db8:2::/56"), Line: 5},
@@ -49,9 +50,9 @@ func TestParseQuerySpecErrors(t *testing.T) {
 		{"www.example.com. A 10.0.0.0", "1: ECS subnet"},
 		{"# only a comment", "1: no queries"},
 	} {
-		_, err := parseQuerySpec(strings.NewReader(tc.in))
+		_, err := dnsperfinput.ParseSpec(strings.NewReader(tc.in))
 		if err == nil || !strings.HasPrefix(err.Error(), tc.want) {
-			t.Errorf("parseQuerySpec(%q) = %v, want an error starting %q", tc.in, err, tc.want)
+			t.Errorf("dnsperfinput.ParseSpec(%q) = %v, want an error starting %q", tc.in, err, tc.want)
 		}
 	}
 }
@@ -79,13 +80,13 @@ func readBinary(t *testing.T, b []byte) []*dns.Msg {
 }
 
 func TestWriteDnsperfBinary(t *testing.T) {
-	qs := []query{
+	qs := []dnsperfinput.Query{
 		{Name: "www.example.com.", Type: dns.TypeA},
 		{Name: "api.example.com.", Type: dns.TypeAAAA, Subnet: netip.MustParsePrefix("185.0.65.0/24")},
 		{Name: "docs.example.com.", Type: dns.TypeA, Subnet: netip.MustParsePrefix("2001:db8:2::/56")},
 	}
 	var buf bytes.Buffer
-	if err := writeDnsperfBinary(&buf, qs); err != nil {
+	if err := dnsperfinput.WriteBinary(&buf, qs); err != nil {
 		t.Fatal(err)
 	}
 	msgs := readBinary(t, buf.Bytes())
@@ -98,8 +99,8 @@ func TestWriteDnsperfBinary(t *testing.T) {
 			t.Errorf("message %d asks %v, want %s %s", i, m.Question, q.Name, dns.TypeToString[q.Type])
 		}
 		opt := m.IsEdns0()
-		if opt == nil || opt.UDPSize() != ednsSize {
-			t.Fatalf("message %d: no EDNS0 with size %d: %v", i, ednsSize, opt)
+		if opt == nil || opt.UDPSize() != dnsperfinput.EDNSSize {
+			t.Fatalf("message %d: no EDNS0 with size %d: %v", i, dnsperfinput.EDNSSize, opt)
 		}
 		var ecs *dns.EDNS0_SUBNET
 		for _, o := range opt.Option {
@@ -128,12 +129,12 @@ func TestWriteDnsperfBinary(t *testing.T) {
 // and covers what the soak promises: static names, both services, many ECS
 // networks of both families, AAAA questions and names that do not exist.
 func TestCommittedQueryMix(t *testing.T) {
-	qs, err := readQuerySpec(filepath.Join("..", "queries", "soak.txt"))
+	qs, err := dnsperfinput.ReadSpec(filepath.Join("..", "queries", "soak.txt"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	var buf bytes.Buffer
-	if err := writeDnsperfBinary(&buf, qs); err != nil {
+	if err := dnsperfinput.WriteBinary(&buf, qs); err != nil {
 		t.Fatal(err)
 	}
 	if n := len(readBinary(t, buf.Bytes())); n != len(qs) {

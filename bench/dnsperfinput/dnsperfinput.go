@@ -1,4 +1,10 @@
-package main
+// Package dnsperfinput turns query specs ("name type [ecs-subnet]" lines,
+// see bench/queries/README.md) into dnsperf's binary input (dnsperf -B):
+// each query a two-byte big-endian length and a wire message with EDNS0 and,
+// where the line names a subnet, an EDNS Client Subnet option. dnsperf's
+// text input cannot carry a different ECS option per query, so the soak
+// test and bench/dnsperf.sh both use this.
+package dnsperfinput
 
 import (
 	"bufio"
@@ -12,36 +18,36 @@ import (
 	"github.com/miekg/dns"
 )
 
-// ednsSize is the EDNS payload size every soak query advertises.
-const ednsSize = 1232
+// EDNSSize is the EDNS payload size every query advertises.
+const EDNSSize = 1232
 
-// query is one line of a query spec: a question and, optionally, the client
+// Query is one line of a query spec: a question and, optionally, the client
 // subnet to send in an ECS option.
-type query struct {
+type Query struct {
 	Name   string
 	Type   uint16
 	Subnet netip.Prefix // the zero Prefix when the line has none
 	Line   int
 }
 
-// readQuerySpec parses a query spec file; see bench/queries/README.md.
-func readQuerySpec(path string) ([]query, error) {
+// ReadSpec parses a query spec file; see bench/queries/README.md.
+func ReadSpec(path string) ([]Query, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	qs, err := parseQuerySpec(f)
+	qs, err := ParseSpec(f)
 	if err != nil {
 		return nil, fmt.Errorf("%s:%w", path, err)
 	}
 	return qs, nil
 }
 
-// parseQuerySpec reads lines of "name type [ecs-subnet]"; blank lines and
+// ParseSpec reads lines of "name type [ecs-subnet]"; blank lines and
 // lines starting with # are skipped. Errors start with the line number.
-func parseQuerySpec(r io.Reader) ([]query, error) {
-	var out []query
+func ParseSpec(r io.Reader) ([]Query, error) {
+	var out []Query
 	sc := bufio.NewScanner(r)
 	n := 0
 	for sc.Scan() {
@@ -61,7 +67,7 @@ func parseQuerySpec(r io.Reader) ([]query, error) {
 		if !ok {
 			return nil, fmt.Errorf("%d: unknown query type %q", n, f[1])
 		}
-		q := query{Name: dns.Fqdn(f[0]), Type: t, Line: n}
+		q := Query{Name: dns.Fqdn(f[0]), Type: t, Line: n}
 		if len(f) == 3 {
 			p, err := netip.ParsePrefix(f[2])
 			if err != nil {
@@ -85,11 +91,11 @@ func parseQuerySpec(r io.Reader) ([]query, error) {
 
 // Msg returns q as a DNS query with EDNS0 and, when q has a subnet, an ECS
 // option carrying it.
-func (q query) Msg() *dns.Msg {
+func (q Query) Msg() *dns.Msg {
 	m := new(dns.Msg)
 	m.SetQuestion(q.Name, q.Type)
 	m.RecursionDesired = false
-	m.SetEdns0(ednsSize, false)
+	m.SetEdns0(EDNSSize, false)
 	if q.Subnet.IsValid() {
 		family := uint16(1)
 		if q.Subnet.Addr().Is6() {
@@ -106,9 +112,9 @@ func (q query) Msg() *dns.Msg {
 	return m
 }
 
-// writeDnsperfBinary writes qs in dnsperf's binary input format (-B): each
+// WriteBinary writes qs in dnsperf's binary input format (-B): each
 // query as a two-byte big-endian length followed by the wire message.
-func writeDnsperfBinary(w io.Writer, qs []query) error {
+func WriteBinary(w io.Writer, qs []Query) error {
 	bw := bufio.NewWriter(w)
 	for _, q := range qs {
 		wire, err := q.Msg().Pack()
@@ -123,10 +129,10 @@ func writeDnsperfBinary(w io.Writer, qs []query) error {
 	return bw.Flush()
 }
 
-// writeDnsperfFile converts the spec at spec into a dnsperf binary input
+// WriteFile converts the spec at spec into a dnsperf binary input
 // file at out and returns how many queries it holds.
-func writeDnsperfFile(spec, out string) (int, error) {
-	qs, err := readQuerySpec(spec)
+func WriteFile(spec, out string) (int, error) {
+	qs, err := ReadSpec(spec)
 	if err != nil {
 		return 0, err
 	}
@@ -134,7 +140,7 @@ func writeDnsperfFile(spec, out string) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	if err := writeDnsperfBinary(f, qs); err != nil {
+	if err := WriteBinary(f, qs); err != nil {
 		f.Close()
 		return 0, err
 	}

@@ -786,7 +786,7 @@ func TestStartupWaitsForFirstProbeRound(t *testing.T) {
 	// The first result decides a target's state, and the first query is
 	// asserted on: give the eu and ap probes room so that none of them
 	// starts down by timing out.
-	tm := timing{interval: 500 * time.Millisecond, timeout: 400 * time.Millisecond}
+	tm := timing{interval: 2 * time.Second, timeout: 1500 * time.Millisecond}
 	zone := zoneHeader + "checks:\n" + checkLine("web", "http", port, tm, "") + `services:
   www:
     check: web

@@ -139,14 +139,27 @@ func (r *Router) Decide(s *zones.Service, qtype uint16, c Client, explain bool) 
 // status page shades each country this way, from its representative point).
 func (r *Router) DecideAt(s *zones.Service, qtype uint16, c Client, loc geo.Location, explain bool) Decision {
 	d := Decision{Location: loc}
-	order := r.regionOrder(s, qtype, c, &d)
+	// Most answers come from the first choice: the failover order (distances
+	// to every region, sorted) is worked out only when it is needed.
+	order := r.regionOrder(s, qtype, c, &d, explain)
 	if len(order) == 0 {
 		d.NoData = true
 		d.Scope = 0
 		return d
 	}
 	d.Preferred = order[0].Region
+	if !explain {
+		if up, states := r.upEndpoints(s, order[0].Region, qtype, &order[0]); order[0].Up {
+			d.Region = order[0].Region
+			d.Endpoints = r.pick(s, up, states, c)
+		} else {
+			order = r.regionOrder(s, qtype, c, &d, true)
+		}
+	}
 	for i := range order {
+		if d.Region != nil && !explain {
+			break
+		}
 		cand := &order[i]
 		up, states := r.upEndpoints(s, cand.Region, qtype, cand)
 		if d.Region == nil && cand.Up {
@@ -259,7 +272,7 @@ func (r *Router) upEndpoints(s *zones.Service, reg *zones.Region, qtype uint16, 
 
 // regionOrder returns the regions that have endpoints for qtype, in the
 // order they are tried: the rule's choice first, then the failover order.
-func (r *Router) regionOrder(s *zones.Service, qtype uint16, c Client, d *Decision) []Candidate {
+func (r *Router) regionOrder(s *zones.Service, qtype uint16, c Client, d *Decision, full bool) []Candidate {
 	z := s.Zone
 	var eligible []*zones.Region
 	for _, reg := range z.Regions() {
@@ -328,6 +341,9 @@ func (r *Router) regionOrder(s *zones.Service, qtype uint16, c Client, d *Decisi
 		}
 	}
 	add(first)
+	if !full {
+		return order
+	}
 	for _, reg := range s.Fallback {
 		add(reg)
 	}

@@ -111,9 +111,20 @@ type database struct {
 type Databases struct {
 	paths Paths
 	dbs   [len(roles)]*database
-	// closed makes Lookup answer the zero Location after Close. It is the
-	// only mutable field and is read with one atomic load.
+	// closed makes Lookup answer the zero Location after Close. It is
+	// read with one atomic load.
 	closed atomic.Bool
+	// cache holds recent lookups for CachedLookup.
+	cache *locationCache
+}
+
+// CachedLookup is Lookup through a bounded cache of recent addresses that
+// lives and dies with this set of databases.
+func (d *Databases) CachedLookup(ip netip.Addr) Location {
+	if d.closed.Load() || d.cache == nil {
+		return d.Lookup(ip)
+	}
+	return d.cache.lookup(ip.Unmap(), d.Lookup)
 }
 
 // Open reads the configured database files into memory and checks that
@@ -123,7 +134,7 @@ type Databases struct {
 // are *FileError values naming the file. Open with no paths configured
 // returns an empty set whose lookups return the zero Location.
 func Open(p Paths) (*Databases, error) {
-	d := &Databases{paths: p}
+	d := &Databases{paths: p, cache: newLocationCache()}
 	for i, role := range roles {
 		path := p.path(role)
 		if path == "" {

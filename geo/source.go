@@ -80,7 +80,7 @@ func (s *Source) Current() *Databases {
 
 // Lookup looks ip up in the databases in service.
 func (s *Source) Lookup(ip netip.Addr) Location {
-	return s.Current().Lookup(ip)
+	return s.Current().CachedLookup(ip)
 }
 
 // Reload reads the configured files and, if their content changed, opens
@@ -162,7 +162,7 @@ func (s *Source) openAll(data map[Role][]byte, readErr error) (*Databases, error
 	if readErr != nil {
 		return nil, readErr
 	}
-	next := &Databases{paths: s.paths}
+	next := &Databases{paths: s.paths, cache: newLocationCache()}
 	for i, role := range roles {
 		b, ok := data[role]
 		if !ok {

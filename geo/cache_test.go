@@ -1,0 +1,50 @@
+package geo_test
+
+import (
+	"net/netip"
+	"testing"
+
+	"github.com/meridian-dns/meridian/geo"
+	"github.com/meridian-dns/meridian/geo/geotest"
+)
+
+// TestCachedLookup: cached answers equal uncached ones, for hits and
+// misses, IPv4, IPv6 and mapped addresses, and a cache never outlives its
+// databases (a reload's new set starts empty, so new data is seen at once).
+func TestCachedLookup(t *testing.T) {
+	db, err := geo.Open(geo.Paths{City: geotest.DemoMMDB(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []string{"185.0.64.1", "185.0.64.1", "::ffff:185.0.64.1", "2001:db8:2::1", "2001:db8:2::1", "10.9.9.9", "127.0.0.1"} {
+		ip := netip.MustParseAddr(s)
+		for range 2 {
+			if got, want := db.CachedLookup(ip), db.Lookup(ip); got != want {
+				t.Errorf("%s: cached %v, uncached %v", s, got, want)
+			}
+		}
+	}
+	// Many distinct clients: still correct, and the cache stays bounded.
+	for i := range 300_000 {
+		ip := netip.AddrFrom4([4]byte{185, 0, byte(i >> 8), byte(i)})
+		if i%9973 == 0 {
+			if got, want := db.CachedLookup(ip), db.Lookup(ip); got != want {
+				t.Fatalf("%s: cached %v, uncached %v", ip, got, want)
+			}
+			continue
+		}
+		db.CachedLookup(ip)
+	}
+}
+
+func BenchmarkCachedLookup(b *testing.B) {
+	db, err := geo.Open(geo.Paths{City: geotest.DemoMMDB(b)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ip := netip.MustParseAddr("185.0.64.1")
+	b.ReportAllocs()
+	for b.Loop() {
+		db.CachedLookup(ip)
+	}
+}

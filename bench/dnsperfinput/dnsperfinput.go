@@ -146,3 +146,25 @@ func WriteFile(spec, out string) (int, error) {
 	}
 	return len(qs), f.Close()
 }
+
+// ReadBinary splits dnsperf binary input back into messages: the inverse
+// of WriteBinary, for checking a generated file.
+func ReadBinary(b []byte) ([]*dns.Msg, error) {
+	var out []*dns.Msg
+	for len(b) > 0 {
+		if len(b) < 2 {
+			return nil, fmt.Errorf("%d trailing bytes", len(b))
+		}
+		n := int(binary.BigEndian.Uint16(b))
+		if len(b) < 2+n {
+			return nil, fmt.Errorf("message of %d bytes, %d left", n, len(b)-2)
+		}
+		m := new(dns.Msg)
+		if err := m.Unpack(b[2 : 2+n]); err != nil {
+			return nil, err
+		}
+		out = append(out, m)
+		b = b[2+n:]
+	}
+	return out, nil
+}

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"encoding/binary"
 	"net/netip"
 	"path/filepath"
 	"slices"
@@ -16,118 +15,6 @@ import (
 	"github.com/meridian-dns/meridian/zones"
 )
 
-func TestParseQuerySpec(t *testing.T) {
-	qs, err := dnsperfinput.ParseSpec(strings.NewReader(`# comment
-
-www.example.com. A
-api.example.com aaaa 185.0.65.0/24
-  docs.example.com. A 2001:db8:2::/56
-`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := []dnsperfinput.Query{
-		{Name: "www.example.com.", Type: dns.TypeA, Line: 3},
-		{Name: "api.example.com.", Type: dns.TypeAAAA, Subnet: netip.MustParsePrefix("185.0.65.0/24"), Line: 4},
-		{Name: "docs.example.com.", Type: dns.TypeA, Subnet: netip.MustParsePrefix("2001:db8:2::/56"), Line: 5},
-	}
-	if len(qs) != len(want) {
-		t.Fatalf("got %d queries, want %d: %+v", len(qs), len(want), qs)
-	}
-	for i := range want {
-		if qs[i] != want[i] {
-			t.Errorf("query %d = %+v, want %+v", i, qs[i], want[i])
-		}
-	}
-}
-
-func TestParseQuerySpecErrors(t *testing.T) {
-	for _, tc := range []struct{ in, want string }{
-		{"www.example.com.", `1: want "name type [ecs-subnet]"`},
-		{"www.example.com. A 10.0.0.0/8 extra", `1: want "name type [ecs-subnet]"`},
-		{"\nwww.example.com. BOGUS", `2: unknown query type "BOGUS"`},
-		{"www.example.com. A 10.0.0.1/8", "1: ECS subnet 10.0.0.1/8 has host bits set (did you mean 10.0.0.0/8?)"},
-		{"www.example.com. A 10.0.0.0", "1: ECS subnet"},
-		{"# only a comment", "1: no queries"},
-	} {
-		_, err := dnsperfinput.ParseSpec(strings.NewReader(tc.in))
-		if err == nil || !strings.HasPrefix(err.Error(), tc.want) {
-			t.Errorf("dnsperfinput.ParseSpec(%q) = %v, want an error starting %q", tc.in, err, tc.want)
-		}
-	}
-}
-
-// readBinary splits dnsperf -B input back into messages.
-func readBinary(t *testing.T, b []byte) []*dns.Msg {
-	t.Helper()
-	var out []*dns.Msg
-	for len(b) > 0 {
-		if len(b) < 2 {
-			t.Fatalf("%d trailing bytes", len(b))
-		}
-		n := int(binary.BigEndian.Uint16(b))
-		if len(b) < 2+n {
-			t.Fatalf("message of %d bytes, %d left", n, len(b)-2)
-		}
-		m := new(dns.Msg)
-		if err := m.Unpack(b[2 : 2+n]); err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, m)
-		b = b[2+n:]
-	}
-	return out
-}
-
-func TestWriteDnsperfBinary(t *testing.T) {
-	qs := []dnsperfinput.Query{
-		{Name: "www.example.com.", Type: dns.TypeA},
-		{Name: "api.example.com.", Type: dns.TypeAAAA, Subnet: netip.MustParsePrefix("185.0.65.0/24")},
-		{Name: "docs.example.com.", Type: dns.TypeA, Subnet: netip.MustParsePrefix("2001:db8:2::/56")},
-	}
-	var buf bytes.Buffer
-	if err := dnsperfinput.WriteBinary(&buf, qs); err != nil {
-		t.Fatal(err)
-	}
-	msgs := readBinary(t, buf.Bytes())
-	if len(msgs) != len(qs) {
-		t.Fatalf("got %d messages, want %d", len(msgs), len(qs))
-	}
-	for i, m := range msgs {
-		q := qs[i]
-		if len(m.Question) != 1 || m.Question[0].Name != q.Name || m.Question[0].Qtype != q.Type {
-			t.Errorf("message %d asks %v, want %s %s", i, m.Question, q.Name, dns.TypeToString[q.Type])
-		}
-		opt := m.IsEdns0()
-		if opt == nil || opt.UDPSize() != dnsperfinput.EDNSSize {
-			t.Fatalf("message %d: no EDNS0 with size %d: %v", i, dnsperfinput.EDNSSize, opt)
-		}
-		var ecs *dns.EDNS0_SUBNET
-		for _, o := range opt.Option {
-			if e, ok := o.(*dns.EDNS0_SUBNET); ok {
-				ecs = e
-			}
-		}
-		if !q.Subnet.IsValid() {
-			if ecs != nil {
-				t.Errorf("message %d has an ECS option it should not have: %v", i, ecs)
-			}
-			continue
-		}
-		if ecs == nil {
-			t.Fatalf("message %d has no ECS option", i)
-		}
-		addr, _ := netip.AddrFromSlice(ecs.Address)
-		got := netip.PrefixFrom(addr.Unmap(), int(ecs.SourceNetmask))
-		if got != q.Subnet || ecs.SourceScope != 0 {
-			t.Errorf("message %d: ECS %s scope %d, want %s scope 0", i, got, ecs.SourceScope, q.Subnet)
-		}
-	}
-}
-
-// TestCommittedQueryMix checks that bench/queries/soak.txt parses, packs
-// and covers what the soak promises: static names, both services, many ECS
-// networks of both families, AAAA questions and names that do not exist.
 func TestCommittedQueryMix(t *testing.T) {
 	qs, err := dnsperfinput.ReadSpec(filepath.Join("..", "queries", "soak.txt"))
 	if err != nil {
@@ -137,7 +24,11 @@ func TestCommittedQueryMix(t *testing.T) {
 	if err := dnsperfinput.WriteBinary(&buf, qs); err != nil {
 		t.Fatal(err)
 	}
-	if n := len(readBinary(t, buf.Bytes())); n != len(qs) {
+	msgs, err := dnsperfinput.ReadBinary(buf.Bytes())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(msgs); n != len(qs) {
 		t.Fatalf("packed %d of %d queries", n, len(qs))
 	}
 	nets := map[netip.Prefix]bool{}

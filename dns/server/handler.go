@@ -186,13 +186,7 @@ func (h *Handler) rateLimit(q *request, resp *dns.Msg) bool {
 		}
 		resp.Truncated = true
 		resp.Answer, resp.Ns = nil, nil
-		var extra []dns.RR
-		for _, rr := range resp.Extra {
-			if rr.Header().Rrtype == dns.TypeOPT {
-				extra = append(extra, rr)
-			}
-		}
-		resp.Extra = extra
+		resp.Extra, _ = splitOPT(resp.Extra)
 	}
 	return true
 }
@@ -588,19 +582,8 @@ func truncate(resp *dns.Msg, limit int) {
 	if resp.Len() <= limit {
 		return
 	}
-	var opt dns.RR
-	extra := make([]dns.RR, 0, len(resp.Extra))
-	for _, rr := range resp.Extra {
-		if rr.Header().Rrtype == dns.TypeOPT {
-			opt = rr
-		} else {
-			extra = append(extra, rr)
-		}
-	}
-	resp.Extra = resp.Extra[:0:0]
-	if opt != nil {
-		resp.Extra = append(resp.Extra, opt)
-	}
+	var extra []dns.RR
+	resp.Extra, extra = splitOPT(resp.Extra)
 	// A referral without the glue it needs is useless: RFC 9471 asks for TC.
 	referral := !resp.Authoritative && len(resp.Answer) == 0 && len(extra) > 0
 	if resp.Len() > limit {
@@ -618,6 +601,19 @@ func truncate(resp *dns.Msg, limit int) {
 			}
 		}
 	}
+}
+
+// splitOPT separates the OPT record of an additional section from the
+// other records; a reply cut down for size keeps its OPT.
+func splitOPT(rrs []dns.RR) (opt, rest []dns.RR) {
+	for _, rr := range rrs {
+		if rr.Header().Rrtype == dns.TypeOPT {
+			opt = append(opt, rr)
+		} else {
+			rest = append(rest, rr)
+		}
+	}
+	return opt, rest
 }
 
 // keepRRsets trims *section to the whole RRsets that fit in limit, given

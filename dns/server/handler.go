@@ -38,6 +38,13 @@ type Options struct {
 	ECS bool
 	// DebugNetworks may ask _explain.<service> TXT questions.
 	DebugNetworks []netip.Prefix
+	// FullPathOnly turns the fast path off: every query is unpacked and
+	// answered through miekg/dns. For diagnosis and for the tests that
+	// compare the two paths.
+	FullPathOnly bool
+	// AnswerCacheSize bounds the fast path's answer cache, in questions
+	// (DefaultAnswerCacheSize when 0).
+	AnswerCacheSize int
 }
 
 // DefaultUDPSize is the EDNS buffer size recommended by DNS Flag Day 2020.
@@ -59,6 +66,10 @@ type Handler struct {
 	QueryLog QueryLogger
 	// RRL, when set before serving, rate-limits UDP responses.
 	RRL *rrl.Limiter
+	// answers is the fast path's cache of the current snapshot's answers;
+	// fastAnswers counts the queries it answered.
+	answers     atomic.Pointer[answerCache]
+	fastAnswers atomic.Uint64
 }
 
 // QueryLogger records answered queries. Log must not block: the query path
@@ -88,6 +99,9 @@ func NewHandler(store *atomic.Pointer[zones.Snapshot], router *routing.Router, o
 	}
 	if opts.UDPSize < 512 {
 		opts.UDPSize = DefaultUDPSize
+	}
+	if opts.AnswerCacheSize <= 0 {
+		opts.AnswerCacheSize = DefaultAnswerCacheSize
 	}
 	if logger == nil {
 		logger = slog.Default()
@@ -133,12 +147,34 @@ func (h *Handler) Serve(query []byte, client netip.Addr, t Transport, buf []byte
 			reply = headerOnly(query, dns.RcodeServerFailure)
 		}
 	}()
+	var fq *fastQuery
+	if !h.opts.FullPathOnly {
+		if p, ok := parseFast(query, h.opts.ECS); ok {
+			out, st, d := h.fast(&p, query, client, t, buf, start)
+			switch st {
+			case fastAnswered:
+				h.fastAnswers.Add(1)
+				return out
+			case fastMiss:
+				fq = &p // remember the full path's answer
+			}
+			return h.full(query, client, t, buf, start, fq, d)
+		}
+	}
+	return h.full(query, client, t, buf, start, fq, nil)
+}
+
+// full answers a query through miekg/dns. fq, when set, is the query as
+// the fast path read it, which had no cached answer: the answer is then
+// remembered for the fast path. decided is the routing decision the fast
+// path already made, if any.
+func (h *Handler) full(query []byte, client netip.Addr, t Transport, buf []byte, start time.Time, fq *fastQuery, decided *routing.Decision) []byte {
 	req := new(dns.Msg)
 	if err := req.Unpack(query); err != nil || !backwardPointers(query) {
 		h.observe(&request{transport: t, resolver: client}, dns.RcodeFormatError, false, start)
 		return headerOnly(query, dns.RcodeFormatError)
 	}
-	q := &request{msg: req, wire: query, resolver: client.Unmap(), transport: t}
+	q := &request{msg: req, wire: query, resolver: client.Unmap(), transport: t, decided: decided}
 	resp := h.answer(q)
 	if h.RRL != nil && t == UDP && !h.rateLimit(q, resp) {
 		h.observeDropped(q)
@@ -149,6 +185,9 @@ func (h *Handler) Serve(query []byte, client netip.Addr, t Transport, buf []byte
 		h.logger.Error("packing reply", "error", err)
 		h.observe(q, dns.RcodeServerFailure, false, start)
 		return headerOnly(query, dns.RcodeServerFailure)
+	}
+	if fq != nil {
+		h.remember(fq, q, resp, out)
 	}
 	h.observe(q, resp.Rcode, resp.Truncated, start)
 	if h.QueryLog != nil && len(req.Question) == 1 {
@@ -271,6 +310,15 @@ type request struct {
 	// region the region that answered a service query: metric labels.
 	zone   string
 	region string
+	// decided is a routing decision made before the full path took over.
+	decided *routing.Decision
+	// What the fast path may remember of the answer: snap is the snapshot
+	// that answered; static is set for answers from zone data alone,
+	// direct for a question naming a service itself.
+	snap    *zones.Snapshot
+	static  bool
+	direct  bool
+	service *zones.Service
 }
 
 // answer builds the reply to a parsed query.
@@ -375,6 +423,10 @@ func (h *Handler) question(q *request, question dns.Question, resp *dns.Msg) {
 	if res.Zone != nil {
 		q.zone = res.Zone.Origin
 	}
+	q.snap = snap
+	q.static = res.Service == nil
+	q.direct = res.Service != nil && len(res.Answer) == 0 && !hasCNAME(res.Service)
+	q.service = res.Service
 	resp.Rcode = res.Rcode
 	resp.Authoritative = res.Authoritative
 	resp.Answer = res.Answer
@@ -391,7 +443,12 @@ func (h *Handler) service(q *request, res zones.Result, qtype uint16, resp *dns.
 		qtype = dns.TypeA
 	}
 	s := res.Service
-	d := h.router.Decide(s, qtype, q.client, false)
+	var d routing.Decision
+	if q.decided != nil {
+		d = *q.decided
+	} else {
+		d = h.router.Decide(s, qtype, q.client, false)
+	}
 	h.observeService(s, &d)
 	if d.NoData {
 		resp.Ns = append(resp.Ns, s.Zone.NegativeSOA())
@@ -400,6 +457,22 @@ func (h *Handler) service(q *request, res zones.Result, qtype uint16, resp *dns.
 	resp.Answer = append(resp.Answer, d.Records(res.ServiceOwner, qtype)...)
 	q.scope = d.Scope
 	q.region = d.Region.Name
+}
+
+// hasCNAME reports whether a service answers a CNAME from some endpoint;
+// such answers are left to the full path.
+func hasCNAME(s *zones.Service) bool {
+	for _, ep := range s.Endpoints {
+		if ep.CNAME != "" {
+			return true
+		}
+	}
+	for _, ep := range s.FallbackAddresses {
+		if ep.CNAME != "" {
+			return true
+		}
+	}
+	return false
 }
 
 // observeService counts a service decision in the metrics.

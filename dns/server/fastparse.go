@@ -1,0 +1,204 @@
+package server
+
+import (
+	"encoding/binary"
+	"strings"
+
+	"github.com/miekg/dns"
+
+	"github.com/meridian-dns/meridian/dns/ecs"
+)
+
+// fastQuery is what the fast path reads from a common query, straight from
+// its wire form: one IN question with a plain name, and at most an OPT
+// record whose only meaningful option is Client Subnet.
+type fastQuery struct {
+	// question is the question section as received: name, type and class.
+	// It is the answer cache's key, so case matters (0x20 resolvers get
+	// their own entries, exactly as the full path would answer them).
+	question []byte
+	qtype    uint16
+	edns     bool
+	do       bool
+	// udpSize is the requestor's payload size (at least 512) with EDNS.
+	udpSize uint16
+	// subnet is set when the query carries a Client Subnet option and ECS
+	// is enabled.
+	subnet    ecs.Subnet
+	hasSubnet bool
+}
+
+// parseFast reads a query the fast path can answer. It reports false for
+// anything unusual (another opcode or class, compression in the question,
+// names with characters the presentation form escapes, zone transfers, ANY,
+// unknown or bad EDNS, NSID, trailing bytes); the full miekg/dns path
+// answers those. withECS says whether Client Subnet options are read.
+func parseFast(msg []byte, withECS bool) (fastQuery, bool) {
+	var q fastQuery
+	if len(msg) < headerLen+5 || msg[2]&0x78 != 0 { // opcode QUERY only
+		return q, false
+	}
+	if binary.BigEndian.Uint16(msg[4:]) != 1 || binary.BigEndian.Uint16(msg[6:]) != 0 || binary.BigEndian.Uint16(msg[8:]) != 0 {
+		return q, false
+	}
+	arcount := binary.BigEndian.Uint16(msg[10:])
+	if arcount > 1 {
+		return q, false
+	}
+	// _explain.<service> TXT is answered per client: never cached.
+	if msg[headerLen] == 8 && len(msg) > headerLen+9 && strings.EqualFold(string(msg[headerLen+1:headerLen+9]), "_explain") {
+		return q, false
+	}
+	off := headerLen
+	for {
+		if off >= len(msg) {
+			return q, false
+		}
+		l := int(msg[off])
+		if l == 0 {
+			off++
+			break
+		}
+		if l > 63 || off+1+l > len(msg) || off+1+l-headerLen > 254 {
+			return q, false
+		}
+		for _, c := range msg[off+1 : off+1+l] {
+			if !plainByte[c] {
+				return q, false
+			}
+		}
+		off += 1 + l
+	}
+	if off+4 > len(msg) {
+		return q, false
+	}
+	q.qtype = binary.BigEndian.Uint16(msg[off:])
+	if binary.BigEndian.Uint16(msg[off+2:]) != dns.ClassINET || !fastType(q.qtype) {
+		return q, false
+	}
+	off += 4
+	q.question = msg[headerLen:off]
+	if arcount == 0 {
+		return q, off == len(msg)
+	}
+	// The OPT record: root owner, type OPT, version 0, options that fill
+	// its data exactly.
+	if off+11 > len(msg) || msg[off] != 0 || binary.BigEndian.Uint16(msg[off+1:]) != dns.TypeOPT {
+		return q, false
+	}
+	q.edns = true
+	q.udpSize = max(binary.BigEndian.Uint16(msg[off+3:]), dns.MinMsgSize)
+	if msg[off+6] != 0 { // version: BADVERS is the full path's answer
+		return q, false
+	}
+	q.do = msg[off+7]&0x80 != 0
+	rdlen := int(binary.BigEndian.Uint16(msg[off+9:]))
+	rd := msg[off+11:]
+	if len(rd) != rdlen {
+		return q, false
+	}
+	for len(rd) > 0 {
+		if len(rd) < 4 {
+			return q, false
+		}
+		code, olen := binary.BigEndian.Uint16(rd), int(binary.BigEndian.Uint16(rd[2:]))
+		if 4+olen > len(rd) {
+			return q, false
+		}
+		switch code {
+		case dns.EDNS0NSID:
+			return q, false
+		case ecs.Code:
+			if !withECS {
+				break
+			}
+			if q.hasSubnet {
+				return q, false
+			}
+			s, err := ecs.Parse(rd[4 : 4+olen])
+			if err != nil {
+				return q, false // FORMERR comes from the full path
+			}
+			q.subnet, q.hasSubnet = s, true
+		}
+		rd = rd[4+olen:]
+	}
+	return q, true
+}
+
+// fastType reports whether the fast path answers qtype. Meta types and
+// ANY take the full path.
+func fastType(t uint16) bool {
+	switch t {
+	case 0, dns.TypeOPT, dns.TypeTKEY, dns.TypeTSIG, dns.TypeIXFR, dns.TypeAXFR,
+		dns.TypeMAILA, dns.TypeMAILB, dns.TypeANY:
+		return false
+	}
+	return true
+}
+
+// plainByte marks the bytes a name label may hold on the fast path:
+// those miekg/dns writes unescaped in a name's text form, so the name
+// looked up and echoed is the one received.
+var plainByte = func() (t [256]bool) {
+	for c := '0'; c <= '9'; c++ {
+		t[c] = true
+	}
+	for c := 'a'; c <= 'z'; c++ {
+		t[c] = true
+		t[c-'a'+'A'] = true
+	}
+	t['-'], t['_'], t['*'] = true, true, true
+	return t
+}()
+
+// appendName appends the text form of the wire-format name (uncompressed,
+// plain bytes as parseFast checked), in the case received.
+func appendName(dst, wire []byte) []byte {
+	if len(wire) == 0 || wire[0] == 0 {
+		return append(dst, '.')
+	}
+	for off := 0; wire[off] != 0; {
+		l := int(wire[off])
+		dst = append(dst, wire[off+1:off+1+l]...)
+		dst = append(dst, '.')
+		off += 1 + l
+	}
+	return dst
+}
+
+// appendOPT appends our OPT record for a fast-path reply, as setOPT would
+// build it: our payload size, the DO bit copied, the Client Subnet option
+// echoed with the given scope.
+func appendOPT(out []byte, size uint16, q *fastQuery, scope uint8) []byte {
+	out = append(out, 0, byte(dns.TypeOPT>>8), byte(dns.TypeOPT), byte(size>>8), byte(size), 0, 0)
+	if q.do {
+		out = append(out, 0x80, 0)
+	} else {
+		out = append(out, 0, 0)
+	}
+	if !q.hasSubnet {
+		return append(out, 0, 0)
+	}
+	s := &q.subnet
+	n := (int(s.SourceBits) + 7) / 8
+	out = append(out, 0, byte(8+n), 0, byte(ecs.Code), 0, byte(4+n),
+		byte(s.Family>>8), byte(s.Family), s.SourceBits, scope)
+	if s.Family == ecs.FamilyIPv4 {
+		a := s.Addr.As4()
+		return append(out, a[:n]...)
+	}
+	a := s.Addr.As16()
+	return append(out, a[:n]...)
+}
+
+// optLen is the length of the OPT record appendOPT writes.
+func optLen(q *fastQuery) int {
+	if !q.edns {
+		return 0
+	}
+	if !q.hasSubnet {
+		return 11
+	}
+	return 11 + 8 + (int(q.subnet.SourceBits)+7)/8
+}

@@ -317,7 +317,10 @@ func (r *Router) regionOrder(s *zones.Service, qtype uint16, c Client, d *Decisi
 		d.Rule = "weighted draw"
 		first = r.drawRegion(s, eligible, qtype)
 	default:
-		first, d.Rule, d.Network = r.explicit(z, c, loc, has)
+		d.Rule, d.Network = "", netip.Prefix{}
+		if m := explicit(z, c, loc, has); m != nil {
+			first, d.Rule, d.Network = m.Region, m.Rule, m.Network
+		}
 		if first == nil && hasPos {
 			best := math.MaxFloat64
 			for _, reg := range eligible {
@@ -364,40 +367,34 @@ func (r *Router) regionOrder(s *zones.Service, qtype uint16, c Client, d *Decisi
 
 // explicit applies a zone's maps, most specific first: networks, ASNs,
 // subdivisions, countries, continents. Regions without endpoints of the
-// family are passed over.
-func (r *Router) explicit(z *zones.Zone, c Client, loc geo.Location, has func(*zones.Region) bool) (*zones.Region, string, netip.Prefix) {
+// family are passed over. It returns nil when no map places the client.
+func explicit(z *zones.Zone, c Client, loc geo.Location, has func(*zones.Region) bool) *zones.Mapping {
 	if c.Addr.IsValid() {
-		if reg, p := z.MatchNetwork(c.Addr); reg != nil && has(reg) {
-			return reg, "network " + p.String(), p
+		if m := z.MatchNetwork(c.Addr); m != nil && has(m.Region) {
+			return m
 		}
 	}
-	reg, rule := r.mapped(z, loc, has)
-	return reg, rule, netip.Prefix{}
-}
-
-// mapped applies the maps that go by location rather than by address.
-func (r *Router) mapped(z *zones.Zone, loc geo.Location, has func(*zones.Region) bool) (*zones.Region, string) {
 	if loc.ASN != 0 {
-		if reg := z.MatchASN(loc.ASN); reg != nil && has(reg) {
-			return reg, "asn " + itoa(int(loc.ASN))
+		if m := z.MatchASN(loc.ASN); m != nil && has(m.Region) {
+			return m
 		}
 	}
 	if loc.Subdivision != "" {
-		if reg := z.MatchSubdivision(loc.Subdivision); reg != nil && has(reg) {
-			return reg, "subdivision " + loc.Subdivision
+		if m := z.MatchSubdivision(loc.Subdivision); m != nil && has(m.Region) {
+			return m
 		}
 	}
 	if loc.Country != "" {
-		if reg := z.MatchCountry(loc.Country); reg != nil && has(reg) {
-			return reg, "country " + loc.Country
+		if m := z.MatchCountry(loc.Country); m != nil && has(m.Region) {
+			return m
 		}
 	}
 	if loc.Continent != "" {
-		if reg := z.MatchContinent(loc.Continent); reg != nil && has(reg) {
-			return reg, "continent " + loc.Continent
+		if m := z.MatchContinent(loc.Continent); m != nil && has(m.Region) {
+			return m
 		}
 	}
-	return nil, ""
+	return nil
 }
 
 // drawRegion draws a region with probability proportional to the total

@@ -554,40 +554,52 @@ func (b *builder) placeService(s *Service, line int) {
 	b.zone.services = append(b.zone.services, s)
 }
 
+// Mapping is one entry of a zone's explicit client maps: the region it
+// sends clients to and the rule text an explanation gives for it, built
+// once with the snapshot so that routing a query does not assemble it.
+type Mapping struct {
+	Region *Region
+	// Rule names the entry: "network 203.0.113.0/24", "asn 64500",
+	// "subdivision US-CA", "country US" or "continent EU".
+	Rule string
+	// Network is the networks entry, for a network mapping.
+	Network netip.Prefix
+}
+
 // regionMaps are a zone's explicit client maps, compiled for lookup.
 type regionMaps struct {
-	countries    map[string]*Region
-	continents   map[string]*Region
-	subdivisions map[string]*Region
-	asns         map[uint32]*Region
+	countries    map[string]*Mapping
+	continents   map[string]*Mapping
+	subdivisions map[string]*Mapping
+	asns         map[uint32]*Mapping
 	// networks is keyed by masked prefix; bits lists the prefix lengths in
 	// use, longest first, so a lookup masks the client once per length.
-	networks map[netip.Prefix]*Region
+	networks map[netip.Prefix]*Mapping
 	bits4    []int
 	bits6    []int
 }
 
 func (z *Zone) buildMaps() {
 	m := regionMaps{
-		countries: map[string]*Region{}, continents: map[string]*Region{}, subdivisions: map[string]*Region{},
-		asns: map[uint32]*Region{}, networks: map[netip.Prefix]*Region{},
+		countries: map[string]*Mapping{}, continents: map[string]*Mapping{}, subdivisions: map[string]*Mapping{},
+		asns: map[uint32]*Mapping{}, networks: map[netip.Prefix]*Mapping{},
 	}
 	seen4, seen6 := map[int]bool{}, map[int]bool{}
 	for _, r := range z.regions {
 		for _, c := range r.Countries {
-			m.countries[c] = r
+			m.countries[c] = &Mapping{Region: r, Rule: "country " + c}
 		}
 		for _, c := range r.Continents {
-			m.continents[c] = r
+			m.continents[c] = &Mapping{Region: r, Rule: "continent " + c}
 		}
 		for _, s := range r.Subdivisions {
-			m.subdivisions[s] = r
+			m.subdivisions[s] = &Mapping{Region: r, Rule: "subdivision " + s}
 		}
 		for _, a := range r.ASNs {
-			m.asns[a] = r
+			m.asns[a] = &Mapping{Region: r, Rule: "asn " + strconv.FormatUint(uint64(a), 10)}
 		}
 		for _, p := range r.Networks {
-			m.networks[p] = r
+			m.networks[p] = &Mapping{Region: r, Rule: "network " + p.String(), Network: p}
 			if p.Addr().Is4() && !seen4[p.Bits()] {
 				seen4[p.Bits()] = true
 				m.bits4 = append(m.bits4, p.Bits())
@@ -610,33 +622,33 @@ func sortDesc(v []int) {
 	}
 }
 
-// MatchNetwork returns the region whose networks entry most specifically
-// contains addr, with that entry.
-func (z *Zone) MatchNetwork(addr netip.Addr) (*Region, netip.Prefix) {
+// MatchNetwork returns the networks entry that most specifically contains
+// addr, or nil.
+func (z *Zone) MatchNetwork(addr netip.Addr) *Mapping {
 	bits := z.maps.bits6
 	if addr.Is4() {
 		bits = z.maps.bits4
 	}
 	for _, b := range bits {
 		p, _ := addr.Prefix(b)
-		if r := z.maps.networks[p]; r != nil {
-			return r, p
+		if m := z.maps.networks[p]; m != nil {
+			return m
 		}
 	}
-	return nil, netip.Prefix{}
+	return nil
 }
 
-// MatchASN returns the region mapped to the ASN, or nil.
-func (z *Zone) MatchASN(asn uint32) *Region { return z.maps.asns[asn] }
+// MatchASN returns the mapping of the ASN, or nil.
+func (z *Zone) MatchASN(asn uint32) *Mapping { return z.maps.asns[asn] }
 
-// MatchSubdivision returns the region mapped to an ISO 3166-2 code, or nil.
-func (z *Zone) MatchSubdivision(s string) *Region { return z.maps.subdivisions[s] }
+// MatchSubdivision returns the mapping of an ISO 3166-2 code, or nil.
+func (z *Zone) MatchSubdivision(s string) *Mapping { return z.maps.subdivisions[s] }
 
-// MatchCountry returns the region mapped to a country code, or nil.
-func (z *Zone) MatchCountry(cc string) *Region { return z.maps.countries[cc] }
+// MatchCountry returns the mapping of a country code, or nil.
+func (z *Zone) MatchCountry(cc string) *Mapping { return z.maps.countries[cc] }
 
-// MatchContinent returns the region mapped to a continent code, or nil.
-func (z *Zone) MatchContinent(c string) *Region { return z.maps.continents[c] }
+// MatchContinent returns the mapping of a continent code, or nil.
+func (z *Zone) MatchContinent(c string) *Mapping { return z.maps.continents[c] }
 
 // LongestNetworkWithin returns the longest networks entry of any region
 // inside p (0 when none): answers within p can differ down to that length,

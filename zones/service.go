@@ -253,6 +253,96 @@ type Service struct {
 	DegradedTTL uint32
 	// FallbackAddresses are answered when AllDown is AllDownFallback.
 	FallbackAddresses []*Endpoint
+
+	// pools are the endpoints grouped by region for routing: IPv4 (and
+	// CNAME) endpoints, IPv6 (and CNAME) endpoints, and every endpoint.
+	pools [3]Pools
+}
+
+// Pools are a service's endpoints of one address family grouped by region,
+// compiled with the snapshot so that routing a query neither scans nor
+// copies the endpoint list.
+type Pools struct {
+	// Regions are the zone's regions that have endpoints of the family, in
+	// zone file order.
+	Regions []Pool
+	// Weight is the total weight of the family's endpoints.
+	Weight int
+	// index maps a Region.Index to its position in Regions, -1 for none.
+	index []int
+}
+
+// Pool is the endpoints of one region of a service that serve one family.
+type Pool struct {
+	Region *Region
+	// Endpoints are in the service's file order. They are shared by every
+	// query: callers must not modify them.
+	Endpoints []*Endpoint
+	// Weight is the total weight of Endpoints.
+	Weight int
+	// ring is Endpoints twice over, so that every rotation of the pool is
+	// one slice of it.
+	ring []*Endpoint
+}
+
+// Region returns the pool of region reg, or nil when reg has no endpoints
+// of the family.
+func (p *Pools) Region(reg *Region) *Pool {
+	if reg == nil || reg.Index < 0 || reg.Index >= len(p.index) || p.index[reg.Index] < 0 {
+		return nil
+	}
+	if pool := &p.Regions[p.index[reg.Index]]; pool.Region == reg {
+		return pool
+	}
+	return nil
+}
+
+// Run returns the n endpoints of the pool from position i on, wrapping
+// around to the start, as a slice shared with the snapshot: callers must
+// not modify it (appending copies, its capacity is n). It needs 0 <= i <
+// len(Endpoints) and 0 <= n <= len(Endpoints).
+func (p *Pool) Run(i, n int) []*Endpoint { return p.ring[i : i+n : i+n] }
+
+// Pools returns the service's endpoints that answer qtype, by region. Like
+// Endpoint.Serves, every type but AAAA counts as IPv4.
+func (s *Service) Pools(qtype uint16) *Pools {
+	if qtype == dns.TypeAAAA {
+		return &s.pools[1]
+	}
+	return &s.pools[0]
+}
+
+// AllPools returns every endpoint of the service, of both families, by
+// region.
+func (s *Service) AllPools() *Pools { return &s.pools[2] }
+
+// buildPools groups the endpoints of s by region for Pools and AllPools.
+func (s *Service) buildPools() {
+	families := [3]func(*Endpoint) bool{(*Endpoint).Is4, (*Endpoint).Is6, func(*Endpoint) bool { return true }}
+	regions := s.Zone.regions
+	for f, serves := range families {
+		p := &s.pools[f]
+		p.index = make([]int, len(regions))
+		for i, reg := range regions {
+			p.index[i] = -1
+			pool := Pool{Region: reg}
+			for _, ep := range s.Endpoints {
+				if ep.Region == reg && serves(ep) {
+					pool.Endpoints = append(pool.Endpoints, ep)
+					pool.Weight += ep.Weight
+				}
+			}
+			if len(pool.Endpoints) == 0 {
+				continue
+			}
+			n := len(pool.Endpoints)
+			pool.ring = append(pool.Endpoints[:n:n], pool.Endpoints...)
+			pool.Endpoints = pool.ring[:n:n]
+			p.index[i] = len(p.Regions)
+			p.Regions = append(p.Regions, pool)
+			p.Weight += pool.Weight
+		}
+	}
 }
 
 // Regions returns the zone's regions in file order.
@@ -421,6 +511,7 @@ func (b *builder) addServices(f *File) {
 			}
 			s.Endpoints = append(s.Endpoints, ep)
 		}
+		s.buildPools()
 		b.placeService(s, line)
 	}
 }

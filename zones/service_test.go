@@ -112,3 +112,91 @@ func TestServiceBesideOtherStaticTypes(t *testing.T) {
 		t.Errorf("regions must keep file order: %v", regs)
 	}
 }
+
+func TestPools(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, dir, "z.yaml", header+`regions:
+  us-east: { location: [39.04, -77.49], countries: [US] }
+  eu-west: { location: [53.35, -6.26], continents: [EU] }
+  ap-south: { location: [1.35, 103.82] }
+services:
+  www:
+    endpoints:
+      - { region: eu-west, address: 198.51.100.1, weight: 2 }
+      - { region: us-east, address: 192.0.2.1, weight: 3 }
+      - { region: eu-west, address: "2001:db8::1" }
+      - { region: eu-west, cname: lb.example.org., weight: 0 }
+      - { region: us-east, address: 192.0.2.2 }
+`)
+	snap, err := Load(dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	z := snap.Zone("example.com.")
+	svc := z.Service("www.example.com.")
+	usEast, euWest, apSouth := z.Region("us-east"), z.Region("eu-west"), z.Region("ap-south")
+	idents := func(eps []*Endpoint) string {
+		var s []string
+		for _, ep := range eps {
+			s = append(s, ep.Ident)
+		}
+		return strings.Join(s, " ")
+	}
+	tests := []struct {
+		name   string
+		pools  *Pools
+		want   map[*Region]string
+		order  []*Region
+		weight int
+	}{
+		{"A", svc.Pools(dns.TypeA), map[*Region]string{usEast: "192.0.2.1 192.0.2.2", euWest: "198.51.100.1 lb.example.org."},
+			[]*Region{usEast, euWest}, 6},
+		{"AAAA", svc.Pools(dns.TypeAAAA), map[*Region]string{euWest: "2001:db8::1 lb.example.org."}, []*Region{euWest}, 1},
+		{"all", svc.AllPools(), map[*Region]string{usEast: "192.0.2.1 192.0.2.2", euWest: "198.51.100.1 2001:db8::1 lb.example.org."},
+			[]*Region{usEast, euWest}, 7},
+	}
+	for _, tc := range tests {
+		var order []*Region
+		for _, p := range tc.pools.Regions {
+			order = append(order, p.Region)
+		}
+		if len(order) != len(tc.order) || tc.pools.Weight != tc.weight {
+			t.Errorf("%s: regions %d, weight %d; want %d, %d", tc.name, len(order), tc.pools.Weight, len(tc.order), tc.weight)
+		}
+		for i := range min(len(order), len(tc.order)) {
+			if order[i] != tc.order[i] {
+				t.Errorf("%s: region %d is %s, want %s (zone file order)", tc.name, i, order[i].Name, tc.order[i].Name)
+			}
+		}
+		for _, reg := range []*Region{usEast, euWest, apSouth, nil} {
+			p := tc.pools.Region(reg)
+			want, ok := tc.want[reg]
+			if p == nil {
+				if ok {
+					t.Errorf("%s: no pool for a region with endpoints %s", tc.name, want)
+				}
+				continue
+			}
+			if p.Region != reg || idents(p.Endpoints) != want {
+				t.Errorf("%s: pool of %s is %q, want %q", tc.name, reg.Name, idents(p.Endpoints), want)
+			}
+		}
+	}
+	other := &Region{Name: "us-east", Index: 0}
+	if svc.AllPools().Region(other) != nil {
+		t.Error("a region of another zone at the same index has a pool")
+	}
+	eu := svc.AllPools().Region(euWest)
+	for _, tc := range []struct {
+		i, n int
+		want string
+	}{{0, 3, "198.51.100.1 2001:db8::1 lb.example.org."}, {2, 2, "lb.example.org. 198.51.100.1"}, {1, 0, ""}} {
+		run := eu.Run(tc.i, tc.n)
+		if idents(run) != tc.want || cap(run) != tc.n {
+			t.Errorf("Run(%d, %d) = %q cap %d, want %q cap %d", tc.i, tc.n, idents(run), cap(run), tc.want, tc.n)
+		}
+	}
+	if w := svc.Pools(dns.TypeA).Region(euWest).Weight; w != 2 {
+		t.Errorf("eu-west A weight %d, want 2", w)
+	}
+}

@@ -8,10 +8,9 @@ import (
 	"math"
 	"math/rand/v2"
 	"net/netip"
-	"sort"
+	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 
 	"github.com/miekg/dns"
 
@@ -69,8 +68,11 @@ type Router struct {
 	geo    Locator
 	health Health
 	rnd    func() uint64
-	mu     sync.Mutex
-	rr     map[*zones.Service]*atomic.Uint64
+	// rr holds the round robin counter of each service answered
+	// (*zones.Service -> *atomic.Uint64). A sync.Map reads a service's
+	// counter without a lock once it exists, which is every query but the
+	// first.
+	rr sync.Map
 }
 
 // New returns a router. geo may be nil (no GeoIP database); health may be
@@ -79,7 +81,7 @@ func New(locator Locator, health Health) *Router {
 	if health == nil {
 		health = AllUp{}
 	}
-	return &Router{geo: locator, health: health, rnd: rand.Uint64, rr: map[*zones.Service]*atomic.Uint64{}}
+	return &Router{geo: locator, health: health, rnd: rand.Uint64}
 }
 
 // SetRand replaces the random source, for reproducible tests. The function
@@ -110,8 +112,11 @@ type Decision struct {
 	// (different after failover). Both nil for NODATA.
 	Preferred, Region *zones.Region
 	Candidates        []Candidate
-	Endpoints         []*zones.Endpoint
-	TTL               uint32
+	// Endpoints is the answer, in order. It may be a slice of the zone
+	// snapshot's own lists (Decide copies only when it must), so callers
+	// must not modify its elements; appending to it copies.
+	Endpoints []*zones.Endpoint
+	TTL       uint32
 	// Scope is the ECS scope prefix length the answer is valid for.
 	Scope int
 	// Degraded is true when the answer comes from a failover region or
@@ -139,32 +144,42 @@ func (r *Router) Decide(s *zones.Service, qtype uint16, c Client, explain bool) 
 // status page shades each country this way, from its representative point).
 func (r *Router) DecideAt(s *zones.Service, qtype uint16, c Client, loc geo.Location, explain bool) Decision {
 	d := Decision{Location: loc}
-	// Most answers come from the first choice: the failover order (distances
-	// to every region, sorted) is worked out only when it is needed.
-	order := r.regionOrder(s, qtype, c, &d, explain)
-	if len(order) == 0 {
+	pools := s.Pools(qtype)
+	if len(pools.Regions) == 0 {
 		d.NoData = true
-		d.Scope = 0
 		return d
 	}
-	d.Preferred = order[0].Region
+	// The up endpoints of the region being considered. The arrays keep
+	// the decision off the heap for pools of up to stackEndpoints.
+	var posBuf [stackEndpoints]int
+	var stateBuf [stackEndpoints]EndpointState
 	if !explain {
-		if up, states := r.upEndpoints(s, order[0].Region, qtype, &order[0]); order[0].Up {
-			d.Region = order[0].Region
-			d.Endpoints = r.pick(s, up, states, c)
-		} else {
-			order = r.regionOrder(s, qtype, c, &d, true)
+		// Most answers come from the first choice: the failover order
+		// (distances to every region, sorted) is worked out only when it
+		// is needed.
+		d.Preferred = r.firstChoice(s, pools, c, &d)
+		var cand Candidate
+		if up := r.upEndpoints(s, countedPool(s, d.Preferred, qtype), &cand, posBuf[:0], stateBuf[:0]); cand.Up {
+			d.Region = d.Preferred
+			d.Endpoints = r.pick(s, up, c)
+			r.finish(s, c, &d)
+			return d
 		}
+	}
+	var orderBuf [8]Candidate
+	order := r.regionOrder(s, pools, c, &d, orderBuf[:0])
+	if explain {
+		d.Preferred = order[0].Region
 	}
 	for i := range order {
 		if d.Region != nil && !explain {
 			break
 		}
 		cand := &order[i]
-		up, states := r.upEndpoints(s, cand.Region, qtype, cand)
+		up := r.upEndpoints(s, countedPool(s, cand.Region, qtype), cand, posBuf[:0], stateBuf[:0])
 		if d.Region == nil && cand.Up {
 			d.Region = cand.Region
-			d.Endpoints = r.pick(s, up, states, c)
+			d.Endpoints = r.pick(s, up, c)
 			d.Degraded = i > 0
 			if !explain {
 				break
@@ -172,7 +187,7 @@ func (r *Router) DecideAt(s *zones.Service, qtype uint16, c Client, loc geo.Loca
 		}
 	}
 	if explain {
-		d.Candidates = order
+		d.Candidates = slices.Clone(order)
 	}
 	if d.Region == nil {
 		d.AllDown, d.Degraded = true, true
@@ -195,46 +210,93 @@ func (r *Router) DecideAt(s *zones.Service, qtype uint16, c Client, loc geo.Loca
 			// Answer as if all were healthy, like Route 53 and gdnsd,
 			// rather than answer nothing: from the first region in the
 			// failover order that the operator has not drained.
-			d.Region = d.Preferred
-			all := serving(s, d.Preferred, qtype)
+			var all upSet
 			for _, cand := range order {
-				if eps := r.undrained(serving(s, cand.Region, qtype)); len(eps) > 0 {
-					d.Region, all = cand.Region, eps
+				pool := pools.Region(cand.Region)
+				if pos := r.undrained(pool, posBuf[:0]); len(pos) > 0 {
+					d.Region, all = cand.Region, upSet{pool: pool, pos: pos}
 					break
 				}
 			}
-			d.Endpoints = r.pick(s, all, make([]EndpointState, len(all)), c)
+			if all.pool == nil {
+				d.Region = d.Preferred
+				all.pool = pools.Region(d.Preferred)
+				all.pos = posBuf[:0]
+				for i := range all.pool.Endpoints {
+					all.pos = append(all.pos, i)
+				}
+			}
+			// Blind answers know nothing of the endpoints' health.
+			all.states = stateBuf[:0]
+			for range all.pos {
+				all.states = append(all.states, EndpointState{})
+			}
+			d.Endpoints = r.pick(s, all, c)
 		}
 	}
+	r.finish(s, c, &d)
+	return d
+}
+
+// finish sets the TTL and the ECS scope of an answer.
+func (r *Router) finish(s *zones.Service, c Client, d *Decision) {
 	d.TTL = s.TTL
 	if d.Degraded {
 		d.TTL = min(s.TTL, s.DegradedTTL)
 	}
-	d.Scope = r.scope(s, c, &d)
-	return d
+	d.Scope = r.scope(s, c, d)
 }
 
-// undrained drops drained endpoints from eps: an operator's drain holds
-// even when serving everything blindly.
-func (r *Router) undrained(eps []*zones.Endpoint) []*zones.Endpoint {
-	var out []*zones.Endpoint
-	for _, ep := range eps {
+// stackEndpoints is the pool size up to which a decision keeps its
+// working lists in fixed arrays on the stack; larger pools are decided the
+// same way with lists on the heap.
+const stackEndpoints = 32
+
+// upSet is the endpoints of a pool that may be answered, as positions in
+// pool.Endpoints in file order, with their health states.
+type upSet struct {
+	pool   *zones.Pool
+	pos    []int
+	states []EndpointState
+}
+
+// endpoints returns the endpoints at the positions of the pool listed in
+// idx (indexes into u.pos). A run of consecutive positions, wrapping
+// around, is returned as a slice of the snapshot's pool, without copying.
+func (u upSet) endpoints(idx []int) []*zones.Endpoint {
+	eps := u.pool.Endpoints
+	start := u.pos[idx[0]]
+	for k, i := range idx {
+		if u.pos[i] != (start+k)%len(eps) {
+			out := make([]*zones.Endpoint, len(idx))
+			for k, i := range idx {
+				out[k] = eps[u.pos[i]]
+			}
+			return out
+		}
+	}
+	return u.pool.Run(start, len(idx))
+}
+
+// undrained appends to pos the positions in pool of its endpoints the
+// operator has not drained: a drain holds even when serving everything
+// blindly.
+func (r *Router) undrained(pool *zones.Pool, pos []int) []int {
+	for i, ep := range pool.Endpoints {
 		if !r.health.Endpoint(ep).Drained {
-			out = append(out, ep)
+			pos = append(pos, i)
 		}
 	}
-	return out
+	return pos
 }
 
-// serving returns the endpoints of region reg that answer qtype.
-func serving(s *zones.Service, reg *zones.Region, qtype uint16) []*zones.Endpoint {
-	var out []*zones.Endpoint
-	for _, ep := range s.Endpoints {
-		if ep.Region == reg && ep.Serves(qtype) {
-			out = append(out, ep)
-		}
+// countedPool returns the endpoints of region reg whose health counts for
+// qtype: those that answer it, or every endpoint for qtype 0.
+func countedPool(s *zones.Service, reg *zones.Region, qtype uint16) *zones.Pool {
+	if qtype == 0 {
+		return s.AllPools().Region(reg)
 	}
-	return out
+	return s.Pools(qtype).Region(reg)
 }
 
 // RegionState reports region reg of service s as routing sees it, over
@@ -243,154 +305,150 @@ func serving(s *zones.Service, reg *zones.Region, qtype uint16) []*zones.Endpoin
 // with the answers.
 func (r *Router) RegionState(s *zones.Service, reg *zones.Region) Candidate {
 	cand := Candidate{Region: reg, Distance: -1}
-	r.upEndpoints(s, reg, 0, &cand)
+	var posBuf [stackEndpoints]int
+	var stateBuf [stackEndpoints]EndpointState
+	r.upEndpoints(s, countedPool(s, reg, 0), &cand, posBuf[:0], stateBuf[:0])
 	return cand
 }
 
-// upEndpoints fills cand's health counts and returns the endpoints of the
-// region that may be answered (up and not drained) with their states.
-func (r *Router) upEndpoints(s *zones.Service, reg *zones.Region, qtype uint16, cand *Candidate) ([]*zones.Endpoint, []EndpointState) {
-	var up []*zones.Endpoint
-	var states []EndpointState
-	for _, ep := range s.Endpoints {
-		if ep.Region != reg || (qtype != 0 && !ep.Serves(qtype)) {
-			continue
-		}
-		cand.Total++
-		st := r.health.Endpoint(ep)
-		if st.Up {
-			cand.Healthy++
-			if !st.Drained {
-				up = append(up, ep)
-				states = append(states, st)
+// upEndpoints fills cand's health counts for the endpoints of pool (nil
+// for none) and returns those that may be answered (up and not drained)
+// with their states, appended to pos and states.
+func (r *Router) upEndpoints(s *zones.Service, pool *zones.Pool, cand *Candidate, pos []int, states []EndpointState) upSet {
+	up := upSet{pool: pool, pos: pos, states: states}
+	if pool != nil {
+		for i, ep := range pool.Endpoints {
+			cand.Total++
+			st := r.health.Endpoint(ep)
+			if st.Up {
+				cand.Healthy++
+				if !st.Drained {
+					up.pos = append(up.pos, i)
+					up.states = append(up.states, st)
+				}
 			}
 		}
 	}
-	cand.Up = len(up) > 0 && cand.Healthy >= r.health.MinHealthy(s, cand.Total)
-	return up, states
+	cand.Up = len(up.pos) > 0 && cand.Healthy >= r.health.MinHealthy(s, cand.Total)
+	return up
 }
 
-// regionOrder returns the regions that have endpoints for qtype, in the
-// order they are tried: the rule's choice first, then the failover order.
-func (r *Router) regionOrder(s *zones.Service, qtype uint16, c Client, d *Decision, full bool) []Candidate {
-	z := s.Zone
-	var eligible []*zones.Region
-	for _, reg := range z.Regions() {
-		for _, ep := range s.Endpoints {
-			if ep.Region == reg && ep.Serves(qtype) {
-				eligible = append(eligible, reg)
-				break
-			}
-		}
-	}
-	if len(eligible) == 0 {
-		return nil
-	}
+// firstChoice returns the region the service's routing mode prefers for
+// the client among those with endpoints in pools, and records in d the
+// rule that chose it.
+func (r *Router) firstChoice(s *zones.Service, pools *zones.Pools, c Client, d *Decision) *zones.Region {
 	loc := d.Location
-	lat, lon, hasPos := loc.Latitude, loc.Longitude, loc.HasCoordinates
-	dist := func(reg *zones.Region) float64 {
-		if !hasPos {
-			return -1
-		}
-		return geo.Distance(lat, lon, reg.Latitude, reg.Longitude)
-	}
-	has := func(reg *zones.Region) bool {
-		for _, e := range eligible {
-			if e == reg {
-				return true
-			}
-		}
-		return false
-	}
-
-	var first *zones.Region
 	switch s.Routing {
 	case zones.RouteFailover:
 		d.Rule = "failover order"
 		for _, reg := range s.Fallback {
-			if has(reg) {
-				first = reg
-				break
+			if pools.Region(reg) != nil {
+				return reg
 			}
 		}
 	case zones.RouteWeighted:
 		d.Rule = "weighted draw"
-		first = r.drawRegion(s, eligible, qtype)
+		return r.drawRegion(pools)
 	default:
 		d.Rule, d.Network = "", netip.Prefix{}
-		if m := explicit(z, c, loc, has); m != nil {
-			first, d.Rule, d.Network = m.Region, m.Rule, m.Network
+		if m := explicit(s.Zone, c, loc, pools); m != nil {
+			d.Rule, d.Network = m.Rule, m.Network
+			return m.Region
 		}
-		if first == nil && hasPos {
+		if loc.HasCoordinates {
+			d.Rule = "distance"
+			var first *zones.Region
 			best := math.MaxFloat64
-			for _, reg := range eligible {
-				if dd := dist(reg); dd < best {
+			for i := range pools.Regions {
+				reg := pools.Regions[i].Region
+				if dd := geo.Distance(loc.Latitude, loc.Longitude, reg.Latitude, reg.Longitude); dd < best {
 					best, first = dd, reg
 				}
 			}
-			d.Rule = "distance"
+			if first != nil {
+				return first
+			}
 		}
 	}
-	if first == nil {
-		first, d.Rule = eligible[0], "default region"
-	}
+	d.Rule = "default region"
+	return pools.Regions[0].Region
+}
 
-	order := make([]Candidate, 0, len(eligible))
-	added := make(map[*zones.Region]bool, len(eligible))
+// regionOrder appends to order the regions that have endpoints in pools,
+// in the order they are tried: the rule's choice first, then the fallback
+// list, then the rest by distance.
+func (r *Router) regionOrder(s *zones.Service, pools *zones.Pools, c Client, d *Decision, order []Candidate) []Candidate {
+	first := r.firstChoice(s, pools, c, d)
+	loc := d.Location
 	add := func(reg *zones.Region) {
-		if !added[reg] && has(reg) {
-			added[reg] = true
-			order = append(order, Candidate{Region: reg, Distance: dist(reg)})
+		if pools.Region(reg) == nil {
+			return
 		}
+		for i := range order {
+			if order[i].Region == reg {
+				return
+			}
+		}
+		dist := -1.0
+		if loc.HasCoordinates {
+			dist = geo.Distance(loc.Latitude, loc.Longitude, reg.Latitude, reg.Longitude)
+		}
+		order = append(order, Candidate{Region: reg, Distance: dist})
 	}
 	add(first)
-	if !full {
-		return order
-	}
 	for _, reg := range s.Fallback {
 		add(reg)
 	}
-	rest := make([]*zones.Region, 0, len(eligible))
-	for _, reg := range eligible {
-		if !added[reg] {
-			rest = append(rest, reg)
-		}
+	rest := len(order)
+	for i := range pools.Regions {
+		add(pools.Regions[i].Region)
 	}
-	if hasPos {
-		sort.SliceStable(rest, func(i, j int) bool { return dist(rest[i]) < dist(rest[j]) })
-	}
-	for _, reg := range rest {
-		add(reg)
+	if loc.HasCoordinates {
+		slices.SortStableFunc(order[rest:], func(a, b Candidate) int { return compare(a.Distance, b.Distance) })
 	}
 	return order
 }
 
+// compare orders floats by the < operator, for the slices sorting
+// functions. Unlike cmp.Compare it leaves a NaN unordered, as a sort with
+// a < b did.
+func compare(a, b float64) int {
+	switch {
+	case a < b:
+		return -1
+	case b < a:
+		return 1
+	}
+	return 0
+}
+
 // explicit applies a zone's maps, most specific first: networks, ASNs,
-// subdivisions, countries, continents. Regions without endpoints of the
-// family are passed over. It returns nil when no map places the client.
-func explicit(z *zones.Zone, c Client, loc geo.Location, has func(*zones.Region) bool) *zones.Mapping {
+// subdivisions, countries, continents. Regions without endpoints in pools
+// are passed over. It returns nil when no map places the client.
+func explicit(z *zones.Zone, c Client, loc geo.Location, pools *zones.Pools) *zones.Mapping {
+	usable := func(m *zones.Mapping) bool { return m != nil && pools.Region(m.Region) != nil }
 	if c.Addr.IsValid() {
-		if m := z.MatchNetwork(c.Addr); m != nil && has(m.Region) {
+		if m := z.MatchNetwork(c.Addr); usable(m) {
 			return m
 		}
 	}
 	if loc.ASN != 0 {
-		if m := z.MatchASN(loc.ASN); m != nil && has(m.Region) {
+		if m := z.MatchASN(loc.ASN); usable(m) {
 			return m
 		}
 	}
 	if loc.Subdivision != "" {
-		if m := z.MatchSubdivision(loc.Subdivision); m != nil && has(m.Region) {
+		if m := z.MatchSubdivision(loc.Subdivision); usable(m) {
 			return m
 		}
 	}
 	if loc.Country != "" {
-		if m := z.MatchCountry(loc.Country); m != nil && has(m.Region) {
+		if m := z.MatchCountry(loc.Country); usable(m) {
 			return m
 		}
 	}
 	if loc.Continent != "" {
-		if m := z.MatchContinent(loc.Continent); m != nil && has(m.Region) {
+		if m := z.MatchContinent(loc.Continent); usable(m) {
 			return m
 		}
 	}
@@ -399,28 +457,19 @@ func explicit(z *zones.Zone, c Client, loc geo.Location, has func(*zones.Region)
 
 // drawRegion draws a region with probability proportional to the total
 // weight of its endpoints for the family (a global weighted pool).
-func (r *Router) drawRegion(s *zones.Service, eligible []*zones.Region, qtype uint16) *zones.Region {
-	total := 0
-	weights := make([]int, len(eligible))
-	for i, reg := range eligible {
-		for _, ep := range s.Endpoints {
-			if ep.Region == reg && ep.Serves(qtype) {
-				weights[i] += ep.Weight
-			}
-		}
-		total += weights[i]
+func (r *Router) drawRegion(pools *zones.Pools) *zones.Region {
+	if pools.Weight == 0 {
+		return pools.Regions[0].Region
 	}
-	if total == 0 {
-		return eligible[0]
-	}
-	x := int(r.rnd() % uint64(total))
-	for i, w := range weights {
+	x := int(r.rnd() % uint64(pools.Weight))
+	for i := range pools.Regions {
+		w := pools.Regions[i].Weight
 		if x < w {
-			return eligible[i]
+			return pools.Regions[i].Region
 		}
 		x -= w
 	}
-	return eligible[len(eligible)-1]
+	return pools.Regions[len(pools.Regions)-1].Region
 }
 
 // scope returns the ECS scope prefix length for d: how far the answer holds

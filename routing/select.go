@@ -3,7 +3,7 @@ package routing
 import (
 	"math"
 	"net/netip"
-	"sort"
+	"slices"
 	"sync/atomic"
 
 	"github.com/meridian-dns/meridian/zones"
@@ -13,18 +13,23 @@ import (
 // endpoints, in file order, with their states) with the service's selection
 // policy. Endpoints of weight 0 are used only when no endpoint of positive
 // weight is up.
-func (r *Router) pick(s *zones.Service, up []*zones.Endpoint, states []EndpointState, c Client) []*zones.Endpoint {
-	pool := up[:0:0]
-	var pstates []EndpointState
-	for i, ep := range up {
-		if ep.Weight > 0 {
-			pool = append(pool, ep)
-			pstates = append(pstates, states[i])
+//
+// The policies work on indexes into up, in arrays on the stack for pools of
+// up to stackEndpoints; an answer that is a run of the region's pool is a
+// slice of the snapshot, so most answers allocate nothing.
+func (r *Router) pick(s *zones.Service, up upSet, c Client) []*zones.Endpoint {
+	var poolBuf [stackEndpoints]int
+	pool := poolBuf[:0]
+	for i, p := range up.pos {
+		if up.pool.Endpoints[p].Weight > 0 {
+			pool = append(pool, i)
 		}
 	}
 	zeroOnly := len(pool) == 0
 	if zeroOnly {
-		pool, pstates = up, states
+		for i := range up.pos {
+			pool = append(pool, i)
+		}
 	}
 	n := s.Answers
 	if n <= 0 || n > len(pool) || s.Select == zones.SelectAll {
@@ -33,136 +38,142 @@ func (r *Router) pick(s *zones.Service, up []*zones.Endpoint, states []EndpointS
 	if n == 0 {
 		return nil
 	}
-	weight := func(ep *zones.Endpoint) int {
-		if zeroOnly {
-			return 1
-		}
-		return ep.Weight
-	}
+	var outBuf, weightBuf [stackEndpoints]int
+	var out []int
 	switch s.Select {
 	case zones.SelectFirst, zones.SelectAll:
-		return pool[:n]
+		out = pool[:n]
 	case zones.SelectRoundRobin:
 		start := int(r.counter(s).Add(1)-1) % len(pool)
-		out := make([]*zones.Endpoint, n)
-		for i := range out {
-			out[i] = pool[(start+i)%len(pool)]
+		out = outBuf[:0]
+		for i := range n {
+			out = append(out, pool[(start+i)%len(pool)])
 		}
-		return out
 	case zones.SelectRandom:
-		out := append([]*zones.Endpoint(nil), pool...)
+		// A partial Fisher-Yates shuffle of the pool, which is ours.
 		for i := 0; i < n; i++ {
-			j := i + int(r.rnd()%uint64(len(out)-i))
-			out[i], out[j] = out[j], out[i]
+			j := i + int(r.rnd()%uint64(len(pool)-i))
+			pool[i], pool[j] = pool[j], pool[i]
 		}
-		return out[:n]
+		out = pool[:n]
 	case zones.SelectHash:
-		return rendezvous(pool, c.Addr, n, weight)
+		out = rendezvous(up, pool, c.Addr, n, zeroOnly, outBuf[:0])
 	case zones.SelectFastest:
-		return fastest(pool, pstates, n)
+		out = fastest(up, pool, n)
 	case zones.SelectLeastLoaded:
-		return r.weighted(pool, n, loadScaled(pool, pstates, weight))
+		out = r.weighted(pool, n, loadScaled(up, pool, zeroOnly, weightBuf[:0]), outBuf[:0])
 	default:
-		return r.weighted(pool, n, weight)
+		out = r.weighted(pool, n, weights(up, pool, zeroOnly, weightBuf[:0]), outBuf[:0])
 	}
+	return up.endpoints(out)
+}
+
+// weights appends to w the weights of the pool's endpoints (1 each when
+// only endpoints of weight 0 are up).
+func weights(up upSet, pool []int, zeroOnly bool, w []int) []int {
+	for _, i := range pool {
+		if zeroOnly {
+			w = append(w, 1)
+		} else {
+			w = append(w, up.pool.Endpoints[up.pos[i]].Weight)
+		}
+	}
+	return w
 }
 
 // fastest returns the n endpoints with the lowest smoothed probe latency;
 // endpoints without a measurement come after those with one, in file order.
-func fastest(pool []*zones.Endpoint, states []EndpointState, n int) []*zones.Endpoint {
-	idx := make([]int, len(pool))
-	for i := range idx {
-		idx[i] = i
-	}
+// It sorts pool.
+func fastest(up upSet, pool []int, n int) []int {
 	lat := func(i int) float64 {
-		if states[i].Latency <= 0 {
+		if up.states[i].Latency <= 0 {
 			return math.Inf(1)
 		}
-		return states[i].Latency
+		return up.states[i].Latency
 	}
-	sort.SliceStable(idx, func(a, b int) bool { return lat(idx[a]) < lat(idx[b]) })
-	out := make([]*zones.Endpoint, n)
-	for i := range out {
-		out[i] = pool[idx[i]]
-	}
-	return out
+	slices.SortStableFunc(pool, func(a, b int) int { return compare(lat(a), lat(b)) })
+	return pool[:n]
 }
 
-// loadScaled returns weights scaled down by reported load: weight x (1 -
+// loadScaled appends to w the pool's weights scaled down by reported load: weight x (1 -
 // load), so an endpoint at load 0.9 gets a tenth of its share, the DNS form
 // of "least connections". A fully loaded endpoint keeps a token share so it
 // is not starved of the probes' view of recovery; endpoints that report no
 // load keep their weight.
-func loadScaled(pool []*zones.Endpoint, states []EndpointState, weight func(*zones.Endpoint) int) func(*zones.Endpoint) int {
-	scaled := make(map[*zones.Endpoint]int, len(pool))
-	for i, ep := range pool {
-		w := weight(ep) * 1000
-		if l := states[i].Load; l >= 0 {
-			w = max(1, int(float64(w)*(1-min(l, 1))))
+func loadScaled(up upSet, pool []int, zeroOnly bool, w []int) []int {
+	w = weights(up, pool, zeroOnly, w)
+	for k, i := range pool {
+		w[k] *= 1000
+		if l := up.states[i].Load; l >= 0 {
+			w[k] = max(1, int(float64(w[k])*(1-min(l, 1))))
 		}
-		scaled[ep] = w
 	}
-	return func(ep *zones.Endpoint) int { return scaled[ep] }
+	return w
 }
 
-// weighted draws n endpoints without replacement, each draw with
-// probability proportional to weight among those not yet drawn.
-func (r *Router) weighted(pool []*zones.Endpoint, n int, weight func(*zones.Endpoint) int) []*zones.Endpoint {
-	left := append([]*zones.Endpoint(nil), pool...)
+// weighted draws n of pool without replacement, appending them to out,
+// each draw with probability proportional to weight (parallel to pool)
+// among those not yet drawn. It reorders pool and weight.
+func (r *Router) weighted(pool []int, n int, weight []int, out []int) []int {
 	total := 0
-	for _, ep := range left {
-		total += weight(ep)
+	for _, w := range weight {
+		total += w
 	}
-	out := make([]*zones.Endpoint, 0, n)
 	for len(out) < n {
 		x := int(r.rnd() % uint64(total))
 		i := 0
-		for ; i < len(left)-1; i++ {
-			if x < weight(left[i]) {
+		for ; i < len(pool)-1; i++ {
+			if x < weight[i] {
 				break
 			}
-			x -= weight(left[i])
+			x -= weight[i]
 		}
-		out = append(out, left[i])
-		total -= weight(left[i])
-		left = append(left[:i], left[i+1:]...)
+		out = append(out, pool[i])
+		total -= weight[i]
+		pool = append(pool[:i], pool[i+1:]...)
+		weight = append(weight[:i], weight[i+1:]...)
 	}
 	return out
 }
 
+// counter returns the round robin counter of s, made on its first query.
 func (r *Router) counter(s *zones.Service) *atomic.Uint64 {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	c := r.rr[s]
-	if c == nil {
-		c = new(atomic.Uint64)
-		r.rr[s] = c
+	if c, ok := r.rr.Load(s); ok {
+		return c.(*atomic.Uint64)
 	}
-	return c
+	c, _ := r.rr.LoadOrStore(s, new(atomic.Uint64))
+	return c.(*atomic.Uint64)
 }
 
-// rendezvous picks the n endpoints with the highest weighted rendezvous
-// score for the client's network (/24 or /56), so a client network sticks
-// to its endpoints and losing one endpoint moves only that endpoint's
-// clients.
-func rendezvous(pool []*zones.Endpoint, client netip.Addr, n int, weight func(*zones.Endpoint) int) []*zones.Endpoint {
+// rendezvous appends to out the n endpoints of pool with the highest
+// weighted rendezvous score for the client's network (/24 or /56), so a
+// client network sticks to its endpoints and losing one endpoint moves only
+// that endpoint's clients.
+func rendezvous(up upSet, pool []int, client netip.Addr, n int, zeroOnly bool, out []int) []int {
 	net, _ := client.Prefix(stickyBits(client))
 	key := net.Addr().As16()
 	type scored struct {
-		ep    *zones.Endpoint
+		i     int
 		score float64
 	}
-	all := make([]scored, len(pool))
-	for i, ep := range pool {
+	var buf [stackEndpoints]scored
+	all := buf[:0]
+	for _, i := range pool {
+		ep := up.pool.Endpoints[up.pos[i]]
+		w := ep.Weight
+		if zeroOnly {
+			w = 1
+		}
 		v := stickyHash(key[:], ep.Key)
 		// Weighted rendezvous (Schindelhauer-Schomaker): -w / ln(u), u in (0,1).
 		u := (float64(v>>11) + 0.5) / (1 << 53)
-		all[i] = scored{ep, -float64(weight(ep)) / math.Log(u)}
+		all = append(all, scored{i, -float64(w) / math.Log(u)})
 	}
-	sort.Slice(all, func(i, j int) bool { return all[i].score > all[j].score })
-	out := make([]*zones.Endpoint, n)
-	for i := range out {
-		out[i] = all[i].ep
+	// SortFunc is the same pattern-defeating quicksort as the sort.Slice
+	// this replaced, so endpoints of equal score keep the order they had.
+	slices.SortFunc(all, func(a, b scored) int { return compare(b.score, a.score) })
+	for _, s := range all[:n] {
+		out = append(out, s.i)
 	}
 	return out
 }

@@ -14,7 +14,6 @@ import (
 	"syscall"
 	"time"
 
-	"golang.org/x/net/ipv4"
 	"golang.org/x/sys/unix"
 )
 
@@ -174,54 +173,6 @@ const udpBatch = 32
 // udpBufSize bounds a UDP query; larger datagrams are cut and dropped.
 // EDNS queries are a few hundred bytes at most.
 const udpBufSize = 4096
-
-// serveUDP answers datagrams from one socket, reading and writing them in
-// batches (recvmmsg and sendmmsg on Linux), which saves a system call per
-// query under load and costs nothing when queries come one at a time: the
-// socket is non-blocking, so a read returns whatever has arrived.
-func (s *Server) serveUDP(c *net.UDPConn) {
-	defer s.wg.Done()
-	pc := ipv4.NewPacketConn(c) // ReadBatch and WriteBatch work for IPv6 sockets too
-	in := make([]ipv4.Message, udpBatch)
-	out := make([]ipv4.Message, 0, udpBatch)
-	replyBufs := make([][]byte, udpBatch)
-	for i := range in {
-		in[i].Buffers = [][]byte{make([]byte, udpBufSize)}
-		replyBufs[i] = make([]byte, udpBufSize)
-	}
-	for {
-		n, err := pc.ReadBatch(in, 0)
-		if err != nil {
-			if s.isClosing() || errors.Is(err, net.ErrClosed) {
-				return
-			}
-			continue
-		}
-		out = out[:0]
-		for i := range n {
-			m := &in[i]
-			ua, ok := m.Addr.(*net.UDPAddr)
-			if !ok || m.N >= udpBufSize {
-				continue // not UDP, or larger than any sane query
-			}
-			from := ua.AddrPort()
-			reply := s.handler.Serve(m.Buffers[0][:m.N], from.Addr(), UDP, replyBufs[i])
-			if reply != nil {
-				out = append(out, ipv4.Message{Buffers: [][]byte{reply}, Addr: m.Addr})
-			}
-		}
-		for off := 0; off < len(out); {
-			w, err := pc.WriteBatch(out[off:], 0)
-			if err != nil {
-				if s.isClosing() || errors.Is(err, net.ErrClosed) {
-					return
-				}
-				w = 1 // the kernel refused this reply (e.g. no route): skip it
-			}
-			off += w
-		}
-	}
-}
 
 func (s *Server) isClosing() bool {
 	select {

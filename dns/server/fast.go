@@ -156,21 +156,24 @@ const (
 	// fastMiss: the question is not in the cache; the full path answers
 	// and the cache remembers its answer.
 	fastMiss
-	// fastDeclined: the cached answer does not fit this query (a reply
-	// too big for its UDP size, a NODATA service decision): the full path
-	// answers, with the routing decision already made.
+	// fastDeclined: the cached static reply is too big for this query's
+	// UDP size: the full path answers (and truncates).
 	fastDeclined
+	// fastDecided: the routing decision for a service is one the fast
+	// path does not write (NODATA, or too big for UDP): the full path
+	// answers with the decision already made.
+	fastDecided
 )
 
 // fast answers q from the answer cache of the current snapshot.
-func (h *Handler) fast(fq *fastQuery, query []byte, client netip.Addr, t Transport, buf []byte, start time.Time) (reply []byte, st fastStatus, d *routing.Decision) {
+func (h *Handler) fast(fq *fastQuery, query []byte, client netip.Addr, t Transport, buf []byte, start time.Time) (reply []byte, st fastStatus, d routing.Decision) {
 	snap := h.zones.Load()
 	if snap == nil {
-		return nil, fastDeclined, nil
+		return nil, fastDeclined, d
 	}
 	a := h.cache(snap).get(fq.question)
 	if a == nil {
-		return nil, fastMiss, nil
+		return nil, fastMiss, d
 	}
 	resolver := client.Unmap()
 	limit := 65535
@@ -188,7 +191,7 @@ func (h *Handler) fast(fq *fastQuery, query []byte, client netip.Addr, t Transpo
 	var region *zones.Region
 	if a.service == nil {
 		if len(a.reply)+optLen(fq) > limit {
-			return nil, fastDeclined, nil
+			return nil, fastDeclined, d
 		}
 		out = append(out, a.reply...)
 	} else {
@@ -196,19 +199,19 @@ func (h *Handler) fast(fq *fastQuery, query []byte, client netip.Addr, t Transpo
 		if fq.hasSubnet && fq.subnet.Routable() {
 			c = routing.Client{Addr: fq.subnet.Addr, SourceBits: int(fq.subnet.SourceBits)}
 		}
-		dec := h.router.Decide(a.service, fq.qtype, c, false)
+		d = h.router.Decide(a.service, fq.qtype, c, false)
 		size := headerLen + len(fq.question) + optLen(fq)
 		if fq.qtype == dns.TypeAAAA {
-			size += 28 * len(dec.Endpoints)
+			size += 28 * len(d.Endpoints)
 		} else {
-			size += 16 * len(dec.Endpoints)
+			size += 16 * len(d.Endpoints)
 		}
-		if dec.NoData || size > limit {
-			return nil, fastDeclined, &dec
+		if d.NoData || size > limit {
+			return nil, fastDecided, d
 		}
-		out = appendService(out, fq, &dec)
-		scope, region = uint8(dec.Scope), dec.Region
-		h.observeDecision(a, &dec)
+		out = appendService(out, fq, &d)
+		scope, region = uint8(d.Scope), d.Region
+		h.observeDecision(a, &d)
 	}
 	// The query's ID, RD and CD; the reply's AA, TC, rcode and counts.
 	out[0], out[1] = query[0], query[1]
@@ -225,7 +228,7 @@ func (h *Handler) fast(fq *fastQuery, query []byte, client netip.Addr, t Transpo
 				m.RRL.WithLabelValues("dropped").Inc()
 				a.metrics(h).query(a, t).Inc()
 			}
-			return nil, fastAnswered, nil
+			return nil, fastAnswered, d
 		case rrl.Slip:
 			if m := h.Metrics; m != nil {
 				m.RRL.WithLabelValues("slipped").Inc()
@@ -260,7 +263,7 @@ func (h *Handler) fast(fq *fastQuery, query []byte, client netip.Addr, t Transpo
 		}
 		h.QueryLog.Log(e)
 	}
-	return out, fastAnswered, nil
+	return out, fastAnswered, d
 }
 
 // observeDecision counts a fast service answer in the metrics, as

@@ -157,8 +157,10 @@ func (h *Handler) Serve(query []byte, client netip.Addr, t Transport, buf []byte
 				return out
 			case fastMiss:
 				fq = &p // remember the full path's answer
+			case fastDecided:
+				decided := d // escapes: only on this rare path
+				return h.full(query, client, t, buf, start, nil, &decided)
 			}
-			return h.full(query, client, t, buf, start, fq, d)
 		}
 	}
 	return h.full(query, client, t, buf, start, fq, nil)

@@ -115,12 +115,14 @@ func New(cfg *config.Config, logger *slog.Logger, version string) (*App, error) 
 		text = "Meridian " + version
 	}
 	a.Handler = server.NewHandler(store.Pointer(), a.Router, server.Options{
-		UDPSize:       uint16(cfg.DNS.UDPSize),
-		ServerID:      cfg.DNS.ServerID,
-		Chaos:         cfg.DNS.Chaos,
-		Version:       text,
-		ECS:           cfg.DNS.ECS,
-		DebugNetworks: cfg.DNS.DebugPrefixes(),
+		UDPSize:         uint16(cfg.DNS.UDPSize),
+		ServerID:        cfg.DNS.ServerID,
+		Chaos:           cfg.DNS.Chaos,
+		Version:         text,
+		ECS:             cfg.DNS.ECS,
+		DebugNetworks:   cfg.DNS.DebugPrefixes(),
+		FullPathOnly:    !cfg.DNS.FastPath,
+		AnswerCacheSize: cfg.DNS.AnswerCache,
 	}, logger)
 	a.Handler.Metrics = a.Metrics
 	a.Handler.RRL = rrl.New(rrl.Config{

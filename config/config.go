@@ -83,6 +83,12 @@ type DNSSettings struct {
 	ECS bool `mapstructure:"ecs"`
 	// DebugNetworks may ask _explain.<service> TXT questions.
 	DebugNetworks []string `mapstructure:"debug_networks"`
+	// FastPath answers common queries from the answer cache instead of
+	// through miekg/dns (the replies are the same bytes); off is for
+	// diagnosis only.
+	FastPath bool `mapstructure:"fast_path"`
+	// AnswerCache bounds the fast path's cache of answers, in questions.
+	AnswerCache int `mapstructure:"answer_cache"`
 }
 
 // DebugPrefixes returns DebugNetworks parsed (validate has checked them).
@@ -152,6 +158,8 @@ var defaults = map[string]any{
 	"udp_size":                   1232,
 	"ecs":                        true,
 	"debug_networks":             []string{"127.0.0.0/8", "::1/128"},
+	"fast_path":                  true,
+	"answer_cache":               131072,
 	"tcp.idle_timeout":           "10s",
 	"rrl.responses_per_second":   0,
 	"rrl.slip":                   2,
@@ -302,6 +310,9 @@ func (c *Config) validate() error {
 	}
 	if c.Log.Format != "text" && c.Log.Format != "json" {
 		return fmt.Errorf("log.format: %q is not text or json", c.Log.Format)
+	}
+	if c.DNS.AnswerCache < 64 {
+		return fmt.Errorf("answer_cache: %d is below the minimum of 64", c.DNS.AnswerCache)
 	}
 	if c.DNS.UDPSize < 512 || c.DNS.UDPSize > 4096 {
 		return fmt.Errorf("udp_size: %d is outside 512..4096", c.DNS.UDPSize)

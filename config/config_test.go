@@ -25,7 +25,8 @@ func TestDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	if c.Listen[0] != "127.0.0.1:5353" || c.HTTP.Listen != "127.0.0.1:9153" || c.DNS.UDPSize != 1232 ||
-		c.TCP.IdleTimeout != 10*time.Second || c.Log.Level != "info" || c.DNS.Chaos {
+		c.TCP.IdleTimeout != 10*time.Second || c.Log.Level != "info" || c.DNS.Chaos ||
+		!c.DNS.FastPath || c.DNS.AnswerCache != 131072 {
 		t.Errorf("defaults %+v", c)
 	}
 }
@@ -78,6 +79,7 @@ func TestInvalid(t *testing.T) {
 		{"log:\n  format: xml\n", "log.format"},
 		{"listen: [\"localhost\"]\n", "listen: \"localhost\" is not an address:port"},
 		{"udp_size: 100\n", "udp_size: 100 is outside"},
+		{"answer_cache: 10\n", "answer_cache: 10 is below"},
 		{"http:\n  listen: nowhere\n", "http.listen"},
 		{"tcp:\n  idle_timeout: soon\n", "idle_timeout"},
 		{"zones: [a\n", "meridian.yaml"},

@@ -252,7 +252,7 @@ func (h *Handler) fast(fq *fastQuery, query []byte, client netip.Addr, t Transpo
 			m.ECSQueries.Inc()
 		}
 	}
-	if h.QueryLog != nil {
+	if h.logQuery() {
 		e := QueryLogEntry{Client: resolver, Name: string(appendName(nil, fq.question)), Type: fq.qtype,
 			Transport: t, Rcode: a.rcode, Answers: int(binary.BigEndian.Uint16(out[6:])), Duration: time.Since(start)}
 		if fq.hasSubnet {

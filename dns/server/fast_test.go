@@ -210,6 +210,15 @@ var corpusNetworks = append([]mmdbbuild.Entry{
 type pathPair struct {
 	fast, full       *Handler
 	fastReg, fullReg *prometheus.Registry
+	fastLog, fullLog *recordLog
+}
+
+// recordLog keeps every query log entry, without its duration.
+type recordLog struct{ entries []QueryLogEntry }
+
+func (l *recordLog) Log(e QueryLogEntry) {
+	e.Duration = 0
+	l.entries = append(l.entries, e)
 }
 
 func newPathPair(t *testing.T, opts Options, rrlCfg *rrl.Config) *pathPair {
@@ -224,20 +233,21 @@ func newPathPair(t *testing.T, opts Options, rrlCfg *rrl.Config) *pathPair {
 	}
 	var p atomic.Pointer[zones.Snapshot]
 	p.Store(snap)
-	pair := &pathPair{fastReg: prometheus.NewRegistry(), fullReg: prometheus.NewRegistry()}
-	mk := func(full bool, reg *prometheus.Registry) *Handler {
+	pair := &pathPair{fastReg: prometheus.NewRegistry(), fullReg: prometheus.NewRegistry(), fastLog: &recordLog{}, fullLog: &recordLog{}}
+	mk := func(full bool, reg *prometheus.Registry, log *recordLog) *Handler {
 		o := opts
 		o.FullPathOnly = full
 		r := routing.New(src, corpusHealth)
 		r.SetRand(rand.New(rand.NewPCG(7, 11)).Uint64)
 		h := NewHandler(&p, r, o, slog.New(slog.DiscardHandler))
 		h.Metrics = metrics.New(reg, "test")
+		h.QueryLog = log
 		if rrlCfg != nil {
 			h.RRL = rrl.New(*rrlCfg)
 		}
 		return h
 	}
-	pair.fast, pair.full = mk(false, pair.fastReg), mk(true, pair.fullReg)
+	pair.fast, pair.full = mk(false, pair.fastReg, pair.fastLog), mk(true, pair.fullReg, pair.fullLog)
 	return pair
 }
 
@@ -363,7 +373,16 @@ func TestFastPathMatchesFullPath(t *testing.T) {
 					t.Errorf("metric %s differs:\nfast %v\nfull %v", name, got, want)
 				}
 			}
-			t.Logf("%d replies compared", compared)
+			if fmt.Sprint(p.fastLog.entries) != fmt.Sprint(p.fullLog.entries) {
+				for i := range min(len(p.fastLog.entries), len(p.fullLog.entries)) {
+					if f, g := p.fastLog.entries[i], p.fullLog.entries[i]; fmt.Sprint(f) != fmt.Sprint(g) {
+						t.Errorf("query log entry %d differs:\nfast %+v\nfull %+v", i, f, g)
+						break
+					}
+				}
+				t.Errorf("query logs differ: %d and %d entries", len(p.fastLog.entries), len(p.fullLog.entries))
+			}
+			t.Logf("%d replies and query log entries compared", compared)
 		})
 	}
 }

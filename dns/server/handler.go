@@ -78,6 +78,21 @@ type QueryLogger interface {
 	Log(e QueryLogEntry)
 }
 
+// querySampler is a QueryLogger that keeps a sample of the queries: the
+// handler asks Sample before it builds an entry for Log.
+type querySampler interface {
+	Sample() bool
+}
+
+// logQuery reports whether the query being answered is to be logged.
+func (h *Handler) logQuery() bool {
+	if h.QueryLog == nil {
+		return false
+	}
+	s, ok := h.QueryLog.(querySampler)
+	return !ok || s.Sample()
+}
+
 // QueryLogEntry describes one answered query for the query log.
 type QueryLogEntry struct {
 	Client    netip.Addr
@@ -192,7 +207,7 @@ func (h *Handler) full(query []byte, client netip.Addr, t Transport, buf []byte,
 		h.remember(fq, q, resp, out)
 	}
 	h.observe(q, resp.Rcode, resp.Truncated, start)
-	if h.QueryLog != nil && len(req.Question) == 1 {
+	if len(req.Question) == 1 && h.logQuery() {
 		e := QueryLogEntry{Client: q.resolver, Name: req.Question[0].Name, Type: req.Question[0].Qtype,
 			Transport: t, Rcode: resp.Rcode, Region: q.region, Answers: len(resp.Answer), Duration: time.Since(start)}
 		if q.subnet != nil {

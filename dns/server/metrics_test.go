@@ -392,7 +392,9 @@ func TestQueryLogSample(t *testing.T) {
 			l := NewSampledLog(slog.New(slog.NewTextHandler(w, nil)), tc.sample)
 			t.Cleanup(l.Close)
 			for range tc.n {
-				l.Log(entry)
+				if l.Sample() {
+					l.Log(entry)
+				}
 			}
 			sentinel(l)
 			written := 0

@@ -34,11 +34,13 @@ func NewSampledLog(logger *slog.Logger, sample float64) *SampledLog {
 	return l
 }
 
-// Log offers e to the writer without blocking.
+// Sample draws whether the next query is logged; the handler asks before
+// it builds the entry, so unsampled queries cost nothing more.
+func (l *SampledLog) Sample() bool { return l.sample >= 1 || rand.Float64() < l.sample }
+
+// Log offers e to the writer without blocking. Sampling is done by Sample
+// before: every entry given is kept, unless the writer is behind.
 func (l *SampledLog) Log(e QueryLogEntry) {
-	if l.sample < 1 && rand.Float64() >= l.sample {
-		return
-	}
 	select {
 	case <-l.done:
 		l.Dropped.Add(1)

@@ -59,7 +59,7 @@ func (r *Router) pick(s *zones.Service, up upSet, c Client) []*zones.Endpoint {
 	case zones.SelectHash:
 		out = rendezvous(up, pool, c.Addr, n, zeroOnly, outBuf[:0])
 	case zones.SelectFastest:
-		out = fastest(up, pool, n)
+		out = fastest(up, pool, n, outBuf[:0])
 	case zones.SelectLeastLoaded:
 		out = r.weighted(pool, n, loadScaled(up, pool, zeroOnly, weightBuf[:0]), outBuf[:0])
 	default:
@@ -81,18 +81,70 @@ func weights(up upSet, pool []int, zeroOnly bool, w []int) []int {
 	return w
 }
 
-// fastest returns the n endpoints with the lowest smoothed probe latency;
-// endpoints without a measurement come after those with one, in file order.
-// It sorts pool.
-func fastest(up upSet, pool []int, n int) []int {
-	lat := func(i int) float64 {
-		if up.states[i].Latency <= 0 {
-			return math.Inf(1)
+// fastest appends to out the n endpoints with the lowest smoothed probe
+// latency; endpoints without a measurement come after those with one, in
+// file order.
+func fastest(up upSet, pool []int, n int, out []int) []int {
+	var keyBuf [stackEndpoints]float64
+	keys := keyBuf[:0]
+	for _, i := range pool {
+		lat := up.states[i].Latency
+		if lat <= 0 {
+			lat = math.Inf(1)
 		}
-		return up.states[i].Latency
+		keys = append(keys, lat)
 	}
-	slices.SortStableFunc(pool, func(a, b int) int { return compare(lat(a), lat(b)) })
-	return pool[:n]
+	if picked, ok := lowest(pool, keys, n, out); ok {
+		return picked
+	}
+	// A NaN latency leaves the order to the stable sort, the same as the
+	// sort.SliceStable this replaced.
+	var allBuf [stackEndpoints]keyed
+	all := allBuf[:0]
+	for k, i := range pool {
+		all = append(all, keyed{i, keys[k]})
+	}
+	slices.SortStableFunc(all, func(a, b keyed) int { return compare(a.key, b.key) })
+	for _, e := range all[:n] {
+		out = append(out, e.i)
+	}
+	return out
+}
+
+// keyed is an element of a pool with its sort key.
+type keyed struct {
+	i   int
+	key float64
+}
+
+// lowest appends to out the n elements of pool with the lowest keys
+// (parallel to pool), lowest first and equal keys in pool order: the first
+// n of a stable sort. It reports false, with out unchanged, when a key is
+// NaN and a stable sort's order is its own.
+func lowest(pool []int, keys []float64, n int, out []int) ([]int, bool) {
+	start := len(out)
+	var keptBuf [stackEndpoints]float64
+	kept := keptBuf[:0]
+	for k, key := range keys {
+		if key != key {
+			return out[:start], false
+		}
+		j := len(kept)
+		if j == n {
+			if !(key < kept[n-1]) {
+				continue
+			}
+			j--
+		} else {
+			kept = append(kept, 0)
+			out = append(out, 0)
+		}
+		for ; j > 0 && kept[j-1] > key; j-- {
+			kept[j], out[start+j] = kept[j-1], out[start+j-1]
+		}
+		kept[j], out[start+j] = key, pool[k]
+	}
+	return out, true
 }
 
 // loadScaled appends to w the pool's weights scaled down by reported load: weight x (1 -
@@ -152,44 +204,99 @@ func (r *Router) counter(s *zones.Service) *atomic.Uint64 {
 func rendezvous(up upSet, pool []int, client netip.Addr, n int, zeroOnly bool, out []int) []int {
 	net, _ := client.Prefix(stickyBits(client))
 	key := net.Addr().As16()
-	type scored struct {
-		i     int
-		score float64
-	}
-	var buf [stackEndpoints]scored
-	all := buf[:0]
+	h := fnv1a(fnvOffset, key[:])
+	var scoreBuf [stackEndpoints]float64
+	scores := scoreBuf[:0]
 	for _, i := range pool {
 		ep := up.pool.Endpoints[up.pos[i]]
 		w := ep.Weight
 		if zeroOnly {
 			w = 1
 		}
-		v := stickyHash(key[:], ep.Key)
+		v := mix(fnv1aString(h, ep.Key))
 		// Weighted rendezvous (Schindelhauer-Schomaker): -w / ln(u), u in (0,1).
 		u := (float64(v>>11) + 0.5) / (1 << 53)
-		all = append(all, scored{i, -float64(w) / math.Log(u)})
+		scores = append(scores, -float64(w)/math.Log(u))
 	}
-	// SortFunc is the same pattern-defeating quicksort as the sort.Slice
-	// this replaced, so endpoints of equal score keep the order they had.
-	slices.SortFunc(all, func(a, b scored) int { return compare(b.score, a.score) })
-	for _, s := range all[:n] {
-		out = append(out, s.i)
+	if picked, ok := highest(pool, scores, n, out); ok {
+		return picked
+	}
+	// Tied scores are ordered by the sort, the same pattern-defeating
+	// quicksort as the sort.Slice this replaced, so they fall as they did.
+	var allBuf [stackEndpoints]keyed
+	all := allBuf[:0]
+	for k, i := range pool {
+		all = append(all, keyed{i, scores[k]})
+	}
+	slices.SortFunc(all, func(a, b keyed) int { return compare(b.key, a.key) })
+	for _, e := range all[:n] {
+		out = append(out, e.i)
 	}
 	return out
 }
 
-// stickyHash is a fixed 64-bit hash of a client network and an endpoint:
-// FNV-1a, then the SplitMix64 finaliser for avalanche. It is the same in
+// highest appends to out the n elements of pool with the highest scores
+// (parallel to pool), highest first. It reports false, with out unchanged,
+// when the order of those n is not certain: two of them tie, one ties with
+// an element left out, or a score is NaN. An unstable sort orders ties its
+// own way.
+func highest(pool []int, scores []float64, n int, out []int) ([]int, bool) {
+	start := len(out)
+	var keptBuf [stackEndpoints]float64
+	kept := keptBuf[:0]
+	for k, score := range scores {
+		if score != score {
+			return out[:start], false
+		}
+		j := len(kept)
+		if j == n && score < kept[n-1] {
+			// Below every kept score: neither kept nor tied with one.
+			continue
+		}
+		for _, s := range kept {
+			if s == score {
+				return out[:start], false
+			}
+		}
+		if j == n {
+			j--
+		} else {
+			kept = append(kept, 0)
+			out = append(out, 0)
+		}
+		for ; j > 0 && kept[j-1] < score; j-- {
+			kept[j], out[start+j] = kept[j-1], out[start+j-1]
+		}
+		kept[j], out[start+j] = score, pool[k]
+	}
+	return out, true
+}
+
+// fnvOffset is the FNV-1a offset basis. The sticky hash of a client
+// network and an endpoint is FNV-1a over the network's 16 bytes and then
+// the endpoint's key, finished by mix for avalanche. It is the same in
 // every process, so every Meridian instance and every restart sends a
 // client network to the same endpoints.
-func stickyHash(net []byte, key string) uint64 {
-	h := uint64(14695981039346656037)
-	for _, b := range net {
-		h = (h ^ uint64(b)) * 1099511628211
+const fnvOffset = 14695981039346656037
+
+// fnv1a continues the FNV-1a hash h over b.
+func fnv1a(h uint64, b []byte) uint64 {
+	for _, c := range b {
+		h = (h ^ uint64(c)) * 1099511628211
 	}
-	for i := 0; i < len(key); i++ {
-		h = (h ^ uint64(key[i])) * 1099511628211
+	return h
+}
+
+// fnv1aString continues the FNV-1a hash h over s.
+func fnv1aString(h uint64, s string) uint64 {
+	for i := 0; i < len(s); i++ {
+		h = (h ^ uint64(s[i])) * 1099511628211
 	}
+	return h
+}
+
+// mix is the SplitMix64 finaliser.
+func mix(h uint64) uint64 {
 	h ^= h >> 30
 	h *= 0xbf58476d1ce4e5b9
 	h ^= h >> 27

@@ -3,6 +3,7 @@ package zones
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -668,6 +669,9 @@ type regionMaps struct {
 	networks map[netip.Prefix]*Mapping
 	bits4    []int
 	bits6    []int
+	// sorted is the networks entries in address order, each family's
+	// together, for LongestNetworkWithin.
+	sorted []netip.Prefix
 }
 
 func (z *Zone) buildMaps() {
@@ -702,6 +706,10 @@ func (z *Zone) buildMaps() {
 	}
 	sortDesc(m.bits4)
 	sortDesc(m.bits6)
+	for p := range m.networks {
+		m.sorted = append(m.sorted, p)
+	}
+	slices.SortFunc(m.sorted, func(a, b netip.Prefix) int { return a.Addr().Compare(b.Addr()) })
 	z.maps = m
 }
 
@@ -745,9 +753,19 @@ func (z *Zone) MatchContinent(c string) *Mapping { return z.maps.continents[c] }
 // inside p (0 when none): answers within p can differ down to that length,
 // which bounds the ECS scope a reply may claim.
 func (z *Zone) LongestNetworkWithin(p netip.Prefix) int {
+	if !p.IsValid() {
+		return 0
+	}
+	// Entries are masked, so those inside p are the run of entries whose
+	// address p contains, starting at p's first address.
+	sorted := z.maps.sorted
+	i, _ := slices.BinarySearchFunc(sorted, p.Masked().Addr(), func(q netip.Prefix, a netip.Addr) int { return q.Addr().Compare(a) })
 	longest := 0
-	for q := range z.maps.networks {
-		if q.Bits() > p.Bits() && p.Overlaps(q) && q.Bits() > longest {
+	for _, q := range sorted[i:] {
+		if !p.Contains(q.Addr()) {
+			break
+		}
+		if q.Bits() > p.Bits() && q.Bits() > longest {
 			longest = q.Bits()
 		}
 	}

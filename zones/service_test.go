@@ -1,6 +1,9 @@
 package zones
 
 import (
+	"fmt"
+	"math/rand/v2"
+	"net/netip"
 	"strings"
 	"testing"
 
@@ -198,5 +201,79 @@ services:
 	}
 	if w := svc.Pools(dns.TypeA).Region(euWest).Weight; w != 2 {
 		t.Errorf("eu-west A weight %d, want 2", w)
+	}
+}
+
+// TestLongestNetworkWithin checks the sorted search against the plain
+// definition: the longest entry longer than p that overlaps it.
+func TestLongestNetworkWithin(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	randomPrefix := func() netip.Prefix {
+		var a netip.Addr
+		var bits int
+		if rng.IntN(2) == 0 {
+			a = netip.AddrFrom4([4]byte{10, byte(rng.IntN(4)), byte(rng.IntN(4) * 64), byte(rng.IntN(256))})
+			bits = 8 + rng.IntN(25)
+		} else {
+			a = netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, byte(rng.IntN(4)), byte(rng.IntN(4) * 64), 15: byte(rng.IntN(256))})
+			bits = 16 + rng.IntN(113)
+		}
+		p, _ := a.Prefix(bits)
+		return p
+	}
+	nonzero := 0
+	for range 50 {
+		var b strings.Builder
+		b.WriteString(header + "regions:\n")
+		var entries []netip.Prefix
+		seen := map[netip.Prefix]bool{}
+		for r := range 3 {
+			fmt.Fprintf(&b, "  r%d: { location: [0, 0], networks: [", r)
+			for range 1 + rng.IntN(20) {
+				p := randomPrefix()
+				if seen[p] {
+					continue
+				}
+				seen[p] = true
+				entries = append(entries, p)
+				fmt.Fprintf(&b, "%q, ", p)
+			}
+			b.WriteString("] }\n")
+		}
+		dir := t.TempDir()
+		writeFile(t, dir, "z.yaml", b.String())
+		snap, err := Load(dir, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		z := snap.Zone("example.com.")
+		for range 200 {
+			p := randomPrefix()
+			switch rng.IntN(10) {
+			case 0:
+				p = netip.PrefixFrom(p.Addr().Next(), p.Bits()) // host bits set
+			case 1:
+				if p.Addr().Is4() {
+					p = netip.PrefixFrom(netip.AddrFrom16(p.Addr().As16()), p.Bits()+96)
+				}
+			case 2:
+				p = netip.Prefix{}
+			}
+			want := 0
+			for _, q := range entries {
+				if q.Bits() > p.Bits() && p.Overlaps(q) && q.Bits() > want {
+					want = q.Bits()
+				}
+			}
+			if want > 0 {
+				nonzero++
+			}
+			if got := z.LongestNetworkWithin(p); got != want {
+				t.Fatalf("LongestNetworkWithin(%s) = %d, want %d (entries %v)", p, got, want, entries)
+			}
+		}
+	}
+	if nonzero < 1000 {
+		t.Errorf("only %d of 10000 prefixes had an entry inside: the test proves little", nonzero)
 	}
 }

@@ -12,7 +12,15 @@ import (
 // read through one atomic load each, so the query path takes no lock.
 type Checked struct {
 	status    func() *healthcheck.StatusMap
-	overrides atomic.Pointer[healthcheck.Overrides]
+	overrides atomic.Pointer[overrideSet]
+}
+
+// overrideSet is a published set of overrides and whether it is empty:
+// looking an endpoint up builds its keys, which is not worth doing for
+// every endpoint of every query while no override is set.
+type overrideSet struct {
+	o     *healthcheck.Overrides
+	empty bool
 }
 
 // NewChecked returns a Health reading probe results from status (usually
@@ -22,10 +30,17 @@ func NewChecked(status func() *healthcheck.StatusMap) *Checked {
 }
 
 // SetOverrides publishes a new set of operator overrides (nil for none).
-func (h *Checked) SetOverrides(o *healthcheck.Overrides) { h.overrides.Store(o) }
+func (h *Checked) SetOverrides(o *healthcheck.Overrides) {
+	h.overrides.Store(&overrideSet{o: o, empty: len(o.Endpoints())+len(o.Regions()) == 0})
+}
 
 // Overrides returns the overrides in force.
-func (h *Checked) Overrides() *healthcheck.Overrides { return h.overrides.Load() }
+func (h *Checked) Overrides() *healthcheck.Overrides {
+	if set := h.overrides.Load(); set != nil {
+		return set.o
+	}
+	return nil
+}
 
 // Endpoint combines, most decisive first: an override of the endpoint, an
 // override of its region, then its probe state. An endpoint without a check,
@@ -39,10 +54,11 @@ func (h *Checked) Endpoint(ep *zones.Endpoint) EndpointState {
 			st.Load = s.Load
 		}
 	}
-	o := h.overrides.Load()
-	if o == nil {
+	set := h.overrides.Load()
+	if set == nil || set.empty {
 		return st
 	}
+	o := set.o
 	admin, ok := o.Endpoint(ep.Service, ep.Ident)
 	if !ok && ep.Region != nil && ep.Region.Zone != nil {
 		admin, ok = o.Region(ep.Region.Zone.Origin, ep.Region.Name)

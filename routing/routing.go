@@ -149,16 +149,15 @@ func (r *Router) DecideAt(s *zones.Service, qtype uint16, c Client, loc geo.Loca
 		d.NoData = true
 		return d
 	}
-	// The up endpoints of the region being considered. The arrays keep
-	// the decision off the heap for pools of up to stackEndpoints.
-	var posBuf [stackEndpoints]int
-	var stateBuf [stackEndpoints]EndpointState
 	if !explain {
 		// Most answers come from the first choice: the failover order
 		// (distances to every region, sorted) is worked out only when it
-		// is needed.
-		d.Preferred = r.firstChoice(s, pools, c, &d)
+		// is needed. The arrays keep the first choice's up endpoints off
+		// the heap for pools of up to stackEndpoints.
+		var posBuf [stackEndpoints]int
+		var stateBuf [stackEndpoints]EndpointState
 		var cand Candidate
+		d.Preferred = r.firstChoice(s, pools, c, &d)
 		if up := r.upEndpoints(s, countedPool(s, d.Preferred, qtype), &cand, posBuf[:0], stateBuf[:0]); cand.Up {
 			d.Region = d.Preferred
 			d.Endpoints = r.pick(s, up, c)
@@ -166,8 +165,18 @@ func (r *Router) DecideAt(s *zones.Service, qtype uint16, c Client, loc geo.Loca
 			return d
 		}
 	}
+	r.decideInOrder(s, pools, qtype, c, &d, explain)
+	return d
+}
+
+// decideInOrder completes d by trying every region in the failover order,
+// from the first that is up, or by the service's all_down policy when none
+// is. With explain set it reports every candidate.
+func (r *Router) decideInOrder(s *zones.Service, pools *zones.Pools, qtype uint16, c Client, d *Decision, explain bool) {
+	var posBuf [stackEndpoints]int
+	var stateBuf [stackEndpoints]EndpointState
 	var orderBuf [8]Candidate
-	order := r.regionOrder(s, pools, c, &d, orderBuf[:0])
+	order := r.regionOrder(s, pools, c, d, orderBuf[:0])
 	if explain {
 		d.Preferred = order[0].Region
 	}
@@ -194,7 +203,7 @@ func (r *Router) DecideAt(s *zones.Service, qtype uint16, c Client, loc geo.Loca
 		switch s.AllDown {
 		case zones.AllDownNoData:
 			d.NoData = true
-			return d
+			return
 		case zones.AllDownFallback:
 			d.Region = d.Preferred
 			for _, ep := range s.FallbackAddresses {
@@ -204,7 +213,7 @@ func (r *Router) DecideAt(s *zones.Service, qtype uint16, c Client, loc geo.Loca
 			}
 			if len(d.Endpoints) == 0 {
 				d.NoData = true
-				return d
+				return
 			}
 		default:
 			// Answer as if all were healthy, like Route 53 and gdnsd,
@@ -234,8 +243,7 @@ func (r *Router) DecideAt(s *zones.Service, qtype uint16, c Client, loc geo.Loca
 			d.Endpoints = r.pick(s, all, c)
 		}
 	}
-	r.finish(s, c, &d)
-	return d
+	r.finish(s, c, d)
 }
 
 // finish sets the TTL and the ECS scope of an answer.

@@ -3,7 +3,6 @@ package server
 import (
 	"net"
 	"net/netip"
-	"syscall"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -26,6 +25,11 @@ type udpBatchIO struct {
 	replies [][]byte
 	out     []mmsghdr
 	outIov  []unix.Iovec
+	// n and errno are the outcome of the last recv; sendOff and sendEnd
+	// the part of out still to send.
+	n                int
+	errno            unix.Errno
+	sendOff, sendEnd int
 }
 
 func newUDPBatchIO() *udpBatchIO {
@@ -61,32 +65,16 @@ func (s *Server) serveUDP(c *net.UDPConn) {
 		return
 	}
 	b := newUDPBatchIO()
+	recv, send := b.recv, b.send // made once: a closure per call would allocate
 	for {
-		var n int
-		var errno unix.Errno
-		err := rc.Read(func(fd uintptr) bool {
-			for i := range b.in {
-				b.in[i].hdr.Namelen = unix.SizeofSockaddrInet6
-				b.in[i].hdr.Flags = 0
-			}
-			r, _, e := unix.RawSyscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&b.in[0])), uintptr(len(b.in)), 0, 0, 0)
-			for e == unix.EINTR {
-				r, _, e = unix.RawSyscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&b.in[0])), uintptr(len(b.in)), 0, 0, 0)
-			}
-			if e == unix.EAGAIN {
-				return false
-			}
-			n, errno = int(r), e
-			return true
-		})
-		if err != nil {
+		if err := rc.Read(recv); err != nil {
 			return // closed
 		}
-		if errno != 0 {
+		if b.errno != 0 {
 			continue // an error queued on the socket (ICMP): skip it
 		}
 		k := 0
-		for i := range n {
+		for i := range b.n {
 			m := &b.in[i]
 			if m.hdr.Flags&unix.MSG_TRUNC != 0 || m.n >= udpBufSize {
 				continue // larger than any sane query
@@ -108,37 +96,62 @@ func (s *Server) serveUDP(c *net.UDPConn) {
 			o.hdr.SetIovlen(1)
 			k++
 		}
-		if !s.sendBatch(rc, b.out[:k]) {
-			return
+		// Send the replies, waiting for room in the socket buffer when it
+		// is full. A reply the kernel refuses (no route, say) is skipped.
+		for b.sendOff, b.sendEnd = 0, k; b.sendOff < b.sendEnd; {
+			if err := rc.Write(send); err != nil {
+				return
+			}
 		}
 	}
 }
 
-// sendBatch sends the replies of a batch, waiting for room in the socket
-// buffer when it is full. A reply the kernel refuses (no route, say) is
-// skipped. It reports false when the socket is closed.
-func (s *Server) sendBatch(rc syscall.RawConn, out []mmsghdr) bool {
-	for off := 0; off < len(out); {
-		var sent int
-		err := rc.Write(func(fd uintptr) bool {
-			r, _, e := unix.RawSyscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&out[off])), uintptr(len(out)-off), 0, 0, 0)
-			for e == unix.EINTR {
-				r, _, e = unix.RawSyscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&out[off])), uintptr(len(out)-off), 0, 0, 0)
-			}
-			switch {
-			case e == unix.EAGAIN:
-				return false
-			case e != 0:
-				sent = 1
-			default:
-				sent = int(r)
-			}
-			return true
-		})
-		if err != nil {
-			return false
+// recv is the read function of a batch: one recvmmsg into b.in. It
+// reports false (wait for the socket to be readable) when nothing has
+// arrived; otherwise b.n and b.errno hold the outcome.
+func (b *udpBatchIO) recv(fd uintptr) bool {
+	for i := range b.in {
+		b.in[i].hdr.Namelen = unix.SizeofSockaddrInet6
+		b.in[i].hdr.Flags = 0
+	}
+	var r uintptr
+	var e unix.Errno
+	for {
+		r, _, e = unix.RawSyscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&b.in[0])), uintptr(len(b.in)), 0, 0, 0)
+		if e != unix.EINTR {
+			break
 		}
-		off += max(sent, 1)
+	}
+	if e == unix.EAGAIN {
+		return false
+	}
+	b.n, b.errno = 0, e
+	if e == 0 {
+		b.n = int(r)
+	}
+	return true
+}
+
+// send is the write function of a batch: one sendmmsg of
+// b.out[b.sendOff:b.sendEnd], advancing b.sendOff past what was sent (or
+// past a reply the kernel refused). It reports false when the socket
+// buffer is full.
+func (b *udpBatchIO) send(fd uintptr) bool {
+	var r uintptr
+	var e unix.Errno
+	for {
+		r, _, e = unix.RawSyscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&b.out[b.sendOff])), uintptr(b.sendEnd-b.sendOff), 0, 0, 0)
+		if e != unix.EINTR {
+			break
+		}
+	}
+	switch {
+	case e == unix.EAGAIN:
+		return false
+	case e != 0:
+		b.sendOff++
+	default:
+		b.sendOff += max(int(r), 1)
 	}
 	return true
 }

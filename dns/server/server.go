@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/netip"
 	"runtime"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -111,10 +112,19 @@ func (s *Server) Start() error {
 // Addrs returns the bound addresses, one per configured listen address.
 func (s *Server) Addrs() []netip.AddrPort { return s.addr }
 
-func reusePort(_, _ string, c syscall.RawConn) error {
+// udpReceiveBuffer is the receive buffer asked for UDP sockets: room for
+// a few thousand queries, so a moment's pause of the reader (the machine
+// running something else on its core) loses nothing. The kernel caps it
+// at net.core.rmem_max (Debian's default is 208 KiB; see docs/operations.md).
+const udpReceiveBuffer = 4 << 20
+
+func reusePort(network, _ string, c syscall.RawConn) error {
 	var serr error
 	err := c.Control(func(fd uintptr) {
 		serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEPORT, 1)
+		if serr == nil && strings.HasPrefix(network, "udp") {
+			serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF, udpReceiveBuffer)
+		}
 	})
 	if err != nil {
 		return err

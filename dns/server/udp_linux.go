@@ -29,7 +29,6 @@ type udpBatchIO struct {
 	// the part of out still to send.
 	n                int
 	errno            unix.Errno
-	drained          bool
 	sendOff, sendEnd int
 }
 
@@ -111,15 +110,6 @@ func (s *Server) serveUDP(c *net.UDPConn) {
 // reports false (wait for the socket to be readable) when nothing has
 // arrived; otherwise b.n and b.errno hold the outcome.
 func (b *udpBatchIO) recv(fd uintptr) bool {
-	if b.drained {
-		// The last read emptied the queue: wait for the poller before
-		// reading again rather than spend a system call on EAGAIN. The
-		// poller is edge-triggered and every datagram that arrived since
-		// is an edge, so nothing is missed; at worst the wait returns at
-		// once for an edge the last read already consumed.
-		b.drained = false
-		return false
-	}
 	for i := range b.in {
 		b.in[i].hdr.Namelen = unix.SizeofSockaddrInet6
 		b.in[i].hdr.Flags = 0
@@ -139,7 +129,6 @@ func (b *udpBatchIO) recv(fd uintptr) bool {
 	if e == 0 {
 		b.n = int(r)
 	}
-	b.drained = b.n < len(b.in)
 	return true
 }
 

@@ -6,7 +6,7 @@ BIN      ?= bin/meridian
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 
 # Each fuzz target as package:Target; `make fuzz FUZZTIME=5m` runs them longer.
-FUZZ_TARGETS = ./dns/server:FuzzServe ./zones:FuzzLoad ./dns/ecs:FuzzParse
+FUZZ_TARGETS = ./dns/server:FuzzServe ./dns/server:FuzzFastPath ./zones:FuzzLoad ./dns/ecs:FuzzParse
 
 SOAK_DURATION ?= 60s
 BENCH_DURATION ?= 20
@@ -45,6 +45,7 @@ fuzz:
 # dnsperf: server CPU per query, QPS and latency (docs/performance.md).
 bench:
 	$(GO) test -run='^$$' -bench=. -benchmem -benchtime=1s ./dns/... ./routing/ ./geo/ ./zones/
+	$(GO) test -run='^$$' -bench='StatusGet|ProbeTCP' -benchmem -benchtime=1s ./healthcheck/
 	GO=$(GO) DURATION=$(BENCH_DURATION) bash bench/dnsperf.sh
 
 # Load plus zone rewrites, flapping health targets and GeoIP swaps

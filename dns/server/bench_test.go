@@ -8,6 +8,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/meridian-dns/meridian/metrics"
+	"github.com/meridian-dns/meridian/routing"
+	"github.com/meridian-dns/meridian/zones"
 )
 
 // benchServe answers the packed query q from client over UDP b.N times,
@@ -71,4 +73,42 @@ func BenchmarkServeServiceECS(b *testing.B) {
 		b.Fatal(err)
 	}
 	benchServe(b, h, q, netip.MustParseAddr("192.0.2.1"))
+}
+
+// BenchmarkParseFast reads the header, question and OPT with Client
+// Subnet of a query straight from its bytes: the fast path's parser.
+func BenchmarkParseFast(b *testing.B) {
+	q, err := subnetQuery("www.example.com.", dns.TypeA, "198.51.100.0/24").Pack()
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, ok := parseFast(q, true); !ok {
+		b.Fatal("parseFast declined the query")
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		parseFast(q, true)
+	}
+}
+
+// BenchmarkAppendService writes a service reply of two A records and the
+// OPT record with the Client Subnet echo into a buffer: the fast path's
+// packing.
+func BenchmarkAppendService(b *testing.B) {
+	q, err := subnetQuery("www.example.com.", dns.TypeA, "198.51.100.0/24").Pack()
+	if err != nil {
+		b.Fatal(err)
+	}
+	fq, ok := parseFast(q, true)
+	if !ok {
+		b.Fatal("parseFast declined the query")
+	}
+	d := routing.Decision{TTL: 30, Scope: 24, Endpoints: []*zones.Endpoint{
+		{Address: netip.MustParseAddr("192.0.2.10")}, {Address: netip.MustParseAddr("192.0.2.11")}}}
+	buf := make([]byte, 0, 512)
+	b.ReportAllocs()
+	for b.Loop() {
+		out := appendService(buf[:0], &fq, &d)
+		appendOPT(out, DefaultUDPSize, &fq, uint8(d.Scope))
+	}
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/meridian-dns/meridian/dns/server"
+	"github.com/meridian-dns/meridian/routing"
 	"github.com/meridian-dns/meridian/zones"
 )
 
@@ -26,8 +27,9 @@ const fuzzUDPSize = 1232
 var fuzzClient = netip.MustParseAddr("127.0.0.1")
 
 // fuzzHandler returns a handler answering from the demo zones with every
-// optional feature on.
-func fuzzHandler(f *testing.F) *server.Handler {
+// optional feature on, with the fast path or without it. Its router draws
+// a fixed sequence of numbers.
+func fuzzHandler(f *testing.F, fullPathOnly bool) *server.Handler {
 	f.Helper()
 	snap, err := zones.Load("../../testdata/demo/zones", nil)
 	if err != nil {
@@ -35,13 +37,16 @@ func fuzzHandler(f *testing.F) *server.Handler {
 	}
 	var p atomic.Pointer[zones.Snapshot]
 	p.Store(snap)
-	return server.NewHandler(&p, nil, server.Options{
+	r := routing.New(nil, nil)
+	r.SetRand(rand.New(rand.NewPCG(1, 2)).Uint64)
+	return server.NewHandler(&p, r, server.Options{
 		UDPSize:       fuzzUDPSize,
 		ServerID:      "fuzz-1",
 		Chaos:         true,
 		Version:       "fuzz",
 		ECS:           true,
 		DebugNetworks: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")},
+		FullPathOnly:  fullPathOnly,
 	}, slog.New(slog.NewTextHandler(io.Discard, nil)))
 }
 
@@ -167,7 +172,7 @@ func fuzzSeeds(f *testing.F) [][]byte {
 // message is a query with a full header, the query's ID and opcode with QR
 // set, a message that parses, and a UDP reply that fits the client's buffer.
 func FuzzServe(f *testing.F) {
-	h := fuzzHandler(f)
+	h := fuzzHandler(f, false)
 	for _, s := range fuzzSeeds(f) {
 		f.Add(s)
 	}
@@ -266,4 +271,26 @@ func checkFuzzReply(t *testing.T, tr server.Transport, query, reply []byte) {
 	if opts > 1 || (opts == 1 && req.IsEdns0() == nil) {
 		t.Fatalf("%s: %d OPT records in the reply; the query had EDNS: %v", tr, opts, req.IsEdns0() != nil)
 	}
+}
+
+// FuzzFastPath answers each message twice through a handler with the fast
+// path (the first ask fills its answer cache, the second may be answered
+// from it) and twice through one without, and requires the same bytes.
+// Both routers draw the same numbers, so randomised selection agrees.
+func FuzzFastPath(f *testing.F) {
+	fast, full := fuzzHandler(f, false), fuzzHandler(f, true)
+	for _, s := range fuzzSeeds(f) {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, query []byte) {
+		for _, tr := range []server.Transport{server.UDP, server.TCP} {
+			for ask := range 2 {
+				got := fast.Serve(query, fuzzClient, tr, make([]byte, 0, 4096))
+				want := full.Serve(query, fuzzClient, tr, make([]byte, 0, 4096))
+				if !bytes.Equal(got, want) {
+					t.Fatalf("%s, ask %d of %x:\nfast %x\nfull %x", tr, ask+1, query, got, want)
+				}
+			}
+		}
+	})
 }

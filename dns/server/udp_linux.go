@@ -25,11 +25,9 @@ type udpBatchIO struct {
 	replies [][]byte
 	out     []mmsghdr
 	outIov  []unix.Iovec
-	// n and errno are the outcome of the last recv; sendOff and sendEnd
-	// the part of out still to send.
-	n                int
-	errno            unix.Errno
-	sendOff, sendEnd int
+	server  *Server
+	// drained is set when the last read emptied the socket's queue.
+	drained bool
 }
 
 func newUDPBatchIO() *udpBatchIO {
@@ -65,16 +63,47 @@ func (s *Server) serveUDP(c *net.UDPConn) {
 		return
 	}
 	b := newUDPBatchIO()
-	recv, send := b.recv, b.send // made once: a closure per call would allocate
+	b.server = s
+	serve := b.serve // made once: a method value per call would allocate
+	for !s.isClosing() {
+		if err := rc.Read(serve); err != nil {
+			return // closed, or the deadline Shutdown sets
+		}
+	}
+}
+
+// serve is the read function of a UDP socket: it answers batch after batch
+// until the socket has nothing more (false: wait until it is readable,
+// then call again) or the server is shutting down (true).
+//
+// A batch smaller than udpBatch emptied the socket's queue, so the next
+// read would only fail with EAGAIN: serve waits for the poller first. That
+// is safe only within one RawConn.Read, which resets the poller's
+// readiness when it starts but not between calls of its function: every
+// datagram that arrived after the last read has left the socket readable,
+// so the wait returns at once for it.
+func (b *udpBatchIO) serve(fd uintptr) bool {
+	s := b.server
 	for {
-		if err := rc.Read(recv); err != nil {
-			return // closed
+		if b.drained {
+			b.drained = false
+			return false
 		}
-		if b.errno != 0 {
-			continue // an error queued on the socket (ICMP): skip it
+		for i := range b.in {
+			b.in[i].hdr.Namelen = unix.SizeofSockaddrInet6
+			b.in[i].hdr.Flags = 0
 		}
+		r, _, e := unix.RawSyscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&b.in[0])), uintptr(len(b.in)), 0, 0, 0)
+		switch e {
+		case 0:
+		case unix.EAGAIN:
+			return false
+		default:
+			continue // interrupted, or an error queued on the socket (ICMP)
+		}
+		n := int(r)
 		k := 0
-		for i := range b.n {
+		for i := range n {
 			m := &b.in[i]
 			if m.hdr.Flags&unix.MSG_TRUNC != 0 || m.n >= udpBufSize {
 				continue // larger than any sane query
@@ -96,64 +125,35 @@ func (s *Server) serveUDP(c *net.UDPConn) {
 			o.hdr.SetIovlen(1)
 			k++
 		}
-		// Send the replies, waiting for room in the socket buffer when it
-		// is full. A reply the kernel refuses (no route, say) is skipped.
-		for b.sendOff, b.sendEnd = 0, k; b.sendOff < b.sendEnd; {
-			if err := rc.Write(send); err != nil {
+		b.send(fd, k)
+		b.drained = n < len(b.in)
+		if s.isClosing() {
+			return true
+		}
+	}
+}
+
+// send sends the first k replies of b.out. When the socket buffer is full
+// it waits for room, up to a bound, then drops the rest of the batch; a
+// reply the kernel refuses (no route, say) is skipped.
+func (b *udpBatchIO) send(fd uintptr, k int) {
+	for off, waits := 0, 0; off < k; {
+		r, _, e := unix.RawSyscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&b.out[off])), uintptr(k-off), 0, 0, 0)
+		switch e {
+		case 0:
+			off += max(int(r), 1)
+		case unix.EINTR:
+		case unix.EAGAIN, unix.ENOBUFS:
+			if waits++; waits > 10 {
 				return
 			}
+			// Rare: the kernel could not keep up. A short blocking wait,
+			// told to the scheduler.
+			unix.Poll([]unix.PollFd{{Fd: int32(fd), Events: unix.POLLOUT}}, 100)
+		default:
+			off++
 		}
 	}
-}
-
-// recv is the read function of a batch: one recvmmsg into b.in. It
-// reports false (wait for the socket to be readable) when nothing has
-// arrived; otherwise b.n and b.errno hold the outcome.
-func (b *udpBatchIO) recv(fd uintptr) bool {
-	for i := range b.in {
-		b.in[i].hdr.Namelen = unix.SizeofSockaddrInet6
-		b.in[i].hdr.Flags = 0
-	}
-	var r uintptr
-	var e unix.Errno
-	for {
-		r, _, e = unix.RawSyscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&b.in[0])), uintptr(len(b.in)), 0, 0, 0)
-		if e != unix.EINTR {
-			break
-		}
-	}
-	if e == unix.EAGAIN {
-		return false
-	}
-	b.n, b.errno = 0, e
-	if e == 0 {
-		b.n = int(r)
-	}
-	return true
-}
-
-// send is the write function of a batch: one sendmmsg of
-// b.out[b.sendOff:b.sendEnd], advancing b.sendOff past what was sent (or
-// past a reply the kernel refused). It reports false when the socket
-// buffer is full.
-func (b *udpBatchIO) send(fd uintptr) bool {
-	var r uintptr
-	var e unix.Errno
-	for {
-		r, _, e = unix.RawSyscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&b.out[b.sendOff])), uintptr(b.sendEnd-b.sendOff), 0, 0, 0)
-		if e != unix.EINTR {
-			break
-		}
-	}
-	switch {
-	case e == unix.EAGAIN:
-		return false
-	case e != 0:
-		b.sendOff++
-	default:
-		b.sendOff += max(int(r), 1)
-	}
-	return true
 }
 
 // sockaddrIP returns the address of a sockaddr_in or sockaddr_in6.

@@ -84,7 +84,7 @@ func (s *Server) serveUDP(c *net.UDPConn) {
 // so the wait returns at once for it.
 func (b *udpBatchIO) serve(fd uintptr) bool {
 	s := b.server
-	for {
+	for errs := 0; ; {
 		if b.drained {
 			b.drained = false
 			return false
@@ -99,8 +99,15 @@ func (b *udpBatchIO) serve(fd uintptr) bool {
 		case unix.EAGAIN:
 			return false
 		default:
-			continue // interrupted, or an error queued on the socket (ICMP)
+			// Interrupted, or an error queued on the socket (ICMP port
+			// unreachable from a client): each is reported once. Anything
+			// that keeps failing waits for the poller instead of spinning.
+			if errs++; errs > 16 || s.isClosing() {
+				return s.isClosing()
+			}
+			continue
 		}
+		errs = 0
 		n := int(r)
 		k := 0
 		for i := range n {

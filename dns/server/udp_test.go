@@ -105,3 +105,43 @@ func TestUDPBatches(t *testing.T) {
 		})
 	}
 }
+
+// TestUDPClientGone: replies to clients that have gone (their port answers
+// ICMP unreachable, which the kernel reports on the server's socket) do
+// not stop the server answering others.
+func TestUDPClientGone(t *testing.T) {
+	snap, err := zones.Load(writeZones(t, testZones), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var p atomic.Pointer[zones.Snapshot]
+	p.Store(snap)
+	srv := New(Config{Listen: []string{"127.0.0.1:0"}, UDPSockets: 1}, NewHandler(&p, nil, Options{}, nil), nil)
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Shutdown(t.Context())
+	server := net.UDPAddrFromAddrPort(srv.Addrs()[0])
+	q := mustPack(t, query("www.example.com.", dns.TypeA))
+	for range 50 {
+		gone, err := net.DialUDP("udp", nil, server)
+		if err != nil {
+			t.Fatal(err)
+		}
+		gone.Write(q)
+		gone.Close()
+	}
+	c, err := net.DialUDP("udp", nil, server)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	buf := make([]byte, 512)
+	for i := range 20 {
+		c.Write(q)
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if _, err := c.Read(buf); err != nil {
+			t.Fatalf("query %d after the departed clients: %v", i, err)
+		}
+	}
+}

@@ -178,10 +178,7 @@ func (h *Handler) fast(fq *fastQuery, query []byte, client netip.Addr, t Transpo
 	resolver := client.Unmap()
 	limit := 65535
 	if t == UDP {
-		limit = dns.MinMsgSize
-		if fq.edns {
-			limit = max(dns.MinMsgSize, int(min(fq.udpSize, h.opts.UDPSize)))
-		}
+		limit = h.udpLimit(fq.edns, fq.udpSize)
 	}
 	out := buf[:0]
 	if cap(out) < 512 {
@@ -233,17 +230,13 @@ func (h *Handler) fast(fq *fastQuery, query []byte, client netip.Addr, t Transpo
 			if m := h.Metrics; m != nil {
 				m.RRL.WithLabelValues("slipped").Inc()
 			}
-			out = slipped(out, fq, h.opts.UDPSize)
+			out = slipped(out, fq)
 		}
 	}
 	if m := h.Metrics; m != nil {
 		ctr := a.metrics(h)
 		ctr.query(a, t).Inc()
-		if c := ctr.responses.load(); c != nil {
-			c.Inc()
-		} else {
-			ctr.responses.get(m.Responses, a.zone, metrics.Rcode(a.rcode)).Inc()
-		}
+		ctr.response(a).Inc()
 		m.Duration.Observe(metrics.Since(start))
 		if out[2]&0x02 != 0 {
 			m.Truncated.Inc()
@@ -281,11 +274,7 @@ func (h *Handler) observeDecision(a *cachedAnswer, d *routing.Decision) {
 		return
 	}
 	if ctr := a.metrics(h); d.Region.Index < len(ctr.geo) {
-		if c := ctr.geo[d.Region.Index].load(); c != nil {
-			c.Inc()
-		} else {
-			ctr.geo[d.Region.Index].get(m.GeoAnswers, s.Zone.Origin, s.Name, d.Region.Name).Inc()
-		}
+		ctr.geoAnswer(a, d.Region).Inc()
 	}
 	if d.Preferred != nil && d.Preferred != d.Region {
 		m.Failovers.WithLabelValues(s.Name, d.Preferred.Name, d.Region.Name).Inc()
@@ -319,7 +308,7 @@ func appendService(out []byte, fq *fastQuery, d *routing.Decision) []byte {
 // slipped cuts a fast reply down to what response rate limiting's slip
 // sends (rateLimit does the same to a full reply): header with TC, the
 // question, and the OPT record.
-func slipped(out []byte, fq *fastQuery, size uint16) []byte {
+func slipped(out []byte, fq *fastQuery) []byte {
 	var opt []byte
 	if fq.edns {
 		opt = out[len(out)-optLen(fq):]
@@ -369,15 +358,14 @@ func (h *Handler) remember(fq *fastQuery, q *request, resp *dns.Msg, out []byte)
 	if q.direct {
 		a.service = q.service
 	} else {
-		body := out[:len(out)-optLen(fq)]
+		// The OPT record is packed last and compresses nothing: the reply
+		// without it is the bytes before it, one additional record less.
+		if fq.edns && resp.Extra[len(resp.Extra)-1].Header().Rrtype != dns.TypeOPT {
+			return
+		}
+		a.reply = append([]byte(nil), out[:len(out)-optLen(fq)]...)
 		if fq.edns {
-			if resp.Extra[len(resp.Extra)-1].Header().Rrtype != dns.TypeOPT {
-				return
-			}
-			a.reply = append([]byte(nil), body...)
 			binary.BigEndian.PutUint16(a.reply[10:], binary.BigEndian.Uint16(a.reply[10:])-1)
-		} else {
-			a.reply = append([]byte(nil), body...)
 		}
 	}
 	// Only into the cache of the snapshot being served: a reload may have
@@ -402,4 +390,20 @@ func (c *answerCounters) query(a *cachedAnswer, t Transport) prometheus.Counter 
 		return c
 	}
 	return c.queries[t].get(c.m.Queries, a.zone, metrics.QType(a.qtype), t.String())
+}
+
+// response returns the responses counter of the answer's rcode.
+func (c *answerCounters) response(a *cachedAnswer) prometheus.Counter {
+	if c := c.responses.load(); c != nil {
+		return c
+	}
+	return c.responses.get(c.m.Responses, a.zone, metrics.Rcode(a.rcode))
+}
+
+// geoAnswer returns the service answers counter of region r.
+func (c *answerCounters) geoAnswer(a *cachedAnswer, r *zones.Region) prometheus.Counter {
+	if c := c.geo[r.Index].load(); c != nil {
+		return c
+	}
+	return c.geo[r.Index].get(c.m.GeoAnswers, a.service.Zone.Origin, a.service.Name, r.Name)
 }

@@ -382,13 +382,22 @@ func (h *Handler) answer(q *request) *dns.Msg {
 		h.setOPT(resp, q)
 	}
 	if q.transport == UDP {
-		limit := dns.MinMsgSize
+		var size uint16
 		if edns != nil {
-			limit = max(dns.MinMsgSize, int(min(edns.size, h.opts.UDPSize)))
+			size = edns.size
 		}
-		truncate(resp, limit)
+		truncate(resp, h.udpLimit(edns != nil, size))
 	}
 	return resp
+}
+
+// udpLimit is the largest UDP reply to a query: 512 bytes without EDNS,
+// else the requestor's payload size (size) up to ours.
+func (h *Handler) udpLimit(edns bool, size uint16) int {
+	if !edns {
+		return dns.MinMsgSize
+	}
+	return max(dns.MinMsgSize, int(min(size, h.opts.UDPSize)))
 }
 
 // clientSubnet reads the query's Client Subnet option into q.subnet. A

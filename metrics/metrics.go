@@ -8,6 +8,7 @@ package metrics
 import (
 	"runtime"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/miekg/dns"
@@ -31,7 +32,28 @@ type Metrics struct {
 	LastReload  prometheus.Gauge
 	RRL         *prometheus.CounterVec
 
+	// rrlDropped and rrlSlipped are RRL's two series, looked up on first
+	// use: a flood of limited responses costs no label lookups.
+	rrlDropped, rrlSlipped atomic.Pointer[prometheus.Counter]
+
 	state stateCollector
+}
+
+// RRLDropped counts a response that rate limiting dropped.
+func (m *Metrics) RRLDropped() prometheus.Counter { return series(&m.rrlDropped, m.RRL, "dropped") }
+
+// RRLSlipped counts a response that rate limiting sent truncated.
+func (m *Metrics) RRLSlipped() prometheus.Counter { return series(&m.rrlSlipped, m.RRL, "slipped") }
+
+// series returns the series of vec with one label value, kept in p after
+// its first lookup (which is when it is exported).
+func series(p *atomic.Pointer[prometheus.Counter], vec *prometheus.CounterVec, value string) prometheus.Counter {
+	if c := p.Load(); c != nil {
+		return *c
+	}
+	c := vec.WithLabelValues(value)
+	p.Store(&c)
+	return c
 }
 
 // DurationBuckets resolve sub-millisecond answers: most are in tens of

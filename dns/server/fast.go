@@ -222,13 +222,13 @@ func (h *Handler) fast(fq *fastQuery, query []byte, client netip.Addr, t Transpo
 		switch h.RRL.Decide(resolver, rrlCategory(a.rcode)) {
 		case rrl.Drop:
 			if m := h.Metrics; m != nil {
-				m.RRL.WithLabelValues("dropped").Inc()
+				m.RRLDropped().Inc()
 				a.metrics(h).query(a, t).Inc()
 			}
 			return nil, fastAnswered, d
 		case rrl.Slip:
 			if m := h.Metrics; m != nil {
-				m.RRL.WithLabelValues("slipped").Inc()
+				m.RRLSlipped().Inc()
 			}
 			out = slipped(out, fq)
 		}

@@ -421,8 +421,12 @@ func TestFastPathRRL(t *testing.T) {
 	if p.fast.fastAnswers.Load() == 0 {
 		t.Error("no query took the fast path")
 	}
-	for _, name := range []string{"meridian_dns_queries_total", "meridian_dns_responses_total", "meridian_rrl_responses_total"} {
-		if got, want := series(t, p.fastReg, name), series(t, p.fullReg, name); fmt.Sprint(got) != fmt.Sprint(want) {
+	for _, name := range []string{"meridian_dns_queries_total", "meridian_dns_responses_total", "meridian_rrl_limited_responses_total"} {
+		got, want := series(t, p.fastReg, name), series(t, p.fullReg, name)
+		if len(want) == 0 {
+			t.Errorf("metric %s: no series at all", name)
+		}
+		if fmt.Sprint(got) != fmt.Sprint(want) {
 			t.Errorf("metric %s differs:\nfast %v\nfull %v", name, got, want)
 		}
 	}

@@ -233,12 +233,12 @@ func (h *Handler) rateLimit(q *request, resp *dns.Msg) bool {
 	switch h.RRL.Decide(q.resolver, cat) {
 	case rrl.Drop:
 		if h.Metrics != nil {
-			h.Metrics.RRL.WithLabelValues("dropped").Inc()
+			h.Metrics.RRLDropped().Inc()
 		}
 		return false
 	case rrl.Slip:
 		if h.Metrics != nil {
-			h.Metrics.RRL.WithLabelValues("slipped").Inc()
+			h.Metrics.RRLSlipped().Inc()
 		}
 		resp.Truncated = true
 		resp.Answer, resp.Ns = nil, nil

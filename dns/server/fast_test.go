@@ -367,8 +367,16 @@ func TestFastPathMatchesFullPath(t *testing.T) {
 				}
 			}
 			for _, name := range []string{"meridian_dns_queries_total", "meridian_dns_responses_total", "meridian_geo_answers_total",
-				"meridian_failovers_total", "meridian_serve_all_total", "meridian_dns_ecs_queries_total", "meridian_dns_truncated_total"} {
+				"meridian_geo_failovers_total", "meridian_geo_all_down_answers_total", "meridian_dns_ecs_queries_total",
+				"meridian_dns_truncated_responses_total", "meridian_dns_request_duration_seconds"} {
 				got, want := series(t, p.fastReg, name), series(t, p.fullReg, name)
+				total := 0.0
+				for _, v := range want {
+					total += v
+				}
+				if total == 0 && (ecsOn || name != "meridian_dns_ecs_queries_total") {
+					t.Errorf("metric %s: the corpus counted nothing in it", name)
+				}
 				if fmt.Sprint(got) != fmt.Sprint(want) {
 					t.Errorf("metric %s differs:\nfast %v\nfull %v", name, got, want)
 				}

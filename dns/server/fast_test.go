@@ -381,6 +381,9 @@ func TestFastPathMatchesFullPath(t *testing.T) {
 					t.Errorf("metric %s differs:\nfast %v\nfull %v", name, got, want)
 				}
 			}
+			if len(p.fullLog.entries) != compared {
+				t.Errorf("the full path logged %d of %d queries", len(p.fullLog.entries), compared)
+			}
 			if fmt.Sprint(p.fastLog.entries) != fmt.Sprint(p.fullLog.entries) {
 				for i := range min(len(p.fastLog.entries), len(p.fullLog.entries)) {
 					if f, g := p.fastLog.entries[i], p.fullLog.entries[i]; fmt.Sprint(f) != fmt.Sprint(g) {

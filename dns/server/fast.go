@@ -351,7 +351,7 @@ func (a *cachedAnswer) metrics(h *Handler) *answerCounters {
 // answer cache, when later asks may be answered from it: out is the packed
 // reply to q.
 func (h *Handler) remember(fq *fastQuery, q *request, resp *dns.Msg, out []byte) {
-	if resp.Truncated || resp.Rcode > 0xf || q.snap == nil || !(q.static || q.direct) {
+	if !fq.lower || resp.Truncated || resp.Rcode > 0xf || q.snap == nil || !(q.static || q.direct) {
 		return
 	}
 	a := &cachedAnswer{zone: q.zone, rcode: resp.Rcode, qtype: fq.qtype}

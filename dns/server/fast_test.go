@@ -546,3 +546,28 @@ func unpacked(b []byte) string {
 	}
 	return m.String()
 }
+
+// TestFastPathMixedCase: questions with upper-case letters (0x20
+// resolvers randomise them) are answered by the full path and never
+// remembered, so they cannot crowd the cache; lower-case ones are.
+func TestFastPathMixedCase(t *testing.T) {
+	h := newTestHandler(t, Options{})
+	ask := func(name string) {
+		t.Helper()
+		if out := h.Serve(mustPack(t, query(name, dns.TypeTXT)), testClient, UDP, nil); out == nil {
+			t.Fatal("no reply")
+		}
+	}
+	for range 3 {
+		ask("WwW.example.COM.")
+	}
+	if n := h.fastAnswers.Load(); n != 0 {
+		t.Errorf("mixed case: %d fast answers, want 0", n)
+	}
+	for range 3 {
+		ask("www.example.com.")
+	}
+	if n := h.fastAnswers.Load(); n != 2 {
+		t.Errorf("lower case: %d fast answers, want 2 (the first ask fills the cache)", n)
+	}
+}

@@ -17,9 +17,13 @@ type fastQuery struct {
 	// It is the answer cache's key, so case matters (0x20 resolvers get
 	// their own entries, exactly as the full path would answer them).
 	question []byte
-	qtype    uint16
-	edns     bool
-	do       bool
+	// lower is set when the name has no upper-case letter. Only such
+	// questions are remembered: resolvers that randomise the case of
+	// names (0x20) would otherwise fill the cache with variants.
+	lower bool
+	qtype uint16
+	edns  bool
+	do    bool
 	// udpSize is the requestor's payload size (at least 512) with EDNS.
 	udpSize uint16
 	// subnet is set when the query carries a Client Subnet option and ECS
@@ -50,6 +54,7 @@ func parseFast(msg []byte, withECS bool) (fastQuery, bool) {
 		return q, false
 	}
 	off := headerLen
+	q.lower = true
 	for {
 		if off >= len(msg) {
 			return q, false
@@ -65,6 +70,9 @@ func parseFast(msg []byte, withECS bool) (fastQuery, bool) {
 		for _, c := range msg[off+1 : off+1+l] {
 			if !plainByte[c] {
 				return q, false
+			}
+			if 'A' <= c && c <= 'Z' {
+				q.lower = false
 			}
 		}
 		off += 1 + l

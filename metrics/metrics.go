@@ -18,11 +18,13 @@ import (
 
 // Metrics holds every Meridian metric.
 type Metrics struct {
-	Queries     *prometheus.CounterVec
-	Responses   *prometheus.CounterVec
-	Duration    prometheus.Histogram
-	Truncated   prometheus.Counter
-	ECSQueries  prometheus.Counter
+	Queries    *prometheus.CounterVec
+	Responses  *prometheus.CounterVec
+	Duration   prometheus.Histogram
+	Truncated  prometheus.Counter
+	ECSQueries prometheus.Counter
+	// FastAnswers counts queries answered from the fast path's answer cache.
+	FastAnswers prometheus.Counter
 	Panics      prometheus.Counter
 	GeoAnswers  *prometheus.CounterVec
 	Failovers   *prometheus.CounterVec
@@ -79,6 +81,9 @@ func New(reg prometheus.Registerer, version string) *Metrics {
 		Truncated: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "meridian_dns_truncated_responses_total", Help: "UDP responses sent with TC=1.",
 		}),
+		FastAnswers: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "meridian_dns_fast_path_answers_total", Help: "Queries answered from the fast path's answer cache (the rest took the full path).",
+		}),
 		ECSQueries: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "meridian_dns_ecs_queries_total", Help: "Queries carrying an EDNS Client Subnet option.",
 		}),
@@ -111,7 +116,7 @@ func New(reg prometheus.Registerer, version string) *Metrics {
 		Name: "meridian_build_info", Help: "Meridian's version and the Go version it was built with; always 1.",
 	}, []string{"version", "goversion"})
 	build.WithLabelValues(version, runtime.Version()).Set(1)
-	reg.MustRegister(m.Queries, m.Responses, m.Duration, m.Truncated, m.ECSQueries, m.Panics,
+	reg.MustRegister(m.Queries, m.Responses, m.Duration, m.Truncated, m.ECSQueries, m.FastAnswers, m.Panics,
 		m.GeoAnswers, m.Failovers, m.ServeAll, m.Transitions, m.Reloads, m.LastReload, m.RRL, build, &m.state,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m

@@ -224,6 +224,7 @@ func (h *Handler) fast(fq *fastQuery, query []byte, client netip.Addr, t Transpo
 			if m := h.Metrics; m != nil {
 				m.RRLDropped().Inc()
 				a.metrics(h).query(a, t).Inc()
+				m.FastAnswers.Inc()
 			}
 			return nil, fastAnswered, d
 		case rrl.Slip:
@@ -237,6 +238,7 @@ func (h *Handler) fast(fq *fastQuery, query []byte, client netip.Addr, t Transpo
 		ctr := a.metrics(h)
 		ctr.query(a, t).Inc()
 		ctr.response(a).Inc()
+		m.FastAnswers.Inc()
 		m.Duration.Observe(metrics.Since(start))
 		if out[2]&0x02 != 0 {
 			m.Truncated.Inc()

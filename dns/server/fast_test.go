@@ -12,6 +12,7 @@ import (
 
 	"github.com/miekg/dns"
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/meridian-dns/meridian/dns/rrl"
 	"github.com/meridian-dns/meridian/geo"
@@ -342,7 +343,7 @@ func TestFastPathMatchesFullPath(t *testing.T) {
 			qs := corpus()
 			compared := 0
 			for round := range 3 {
-				before := p.fast.fastAnswers.Load()
+				before := fastAnswers(t, p.fast)
 				for i, c := range qs {
 					wire := c.pack(t, uint16(round*len(qs)+i))
 					client := netip.MustParseAddr(c.resolver)
@@ -353,7 +354,7 @@ func TestFastPathMatchesFullPath(t *testing.T) {
 					}
 					compared++
 				}
-				answered := p.fast.fastAnswers.Load() - before
+				answered := fastAnswers(t, p.fast) - before
 				t.Logf("round %d: %d of %d queries answered by the fast path", round, answered, len(qs))
 				// The corpus asks each question several times (from several
 				// clients) in a round: only the first asks miss.
@@ -429,7 +430,7 @@ func TestFastPathRRL(t *testing.T) {
 	if slipped == 0 || dropped == 0 {
 		t.Errorf("slipped %d, dropped %d: the corpus should see both", slipped, dropped)
 	}
-	if p.fast.fastAnswers.Load() == 0 {
+	if fastAnswers(t, p.fast) == 0 {
 		t.Error("no query took the fast path")
 	}
 	for _, name := range []string{"meridian_dns_queries_total", "meridian_dns_responses_total", "meridian_rrl_limited_responses_total"} {
@@ -453,7 +454,7 @@ func TestFastPathFollowsReload(t *testing.T) {
 	}
 	var p atomic.Pointer[zones.Snapshot]
 	p.Store(snap)
-	h := NewHandler(&p, nil, Options{}, nil)
+	h := withMetrics(NewHandler(&p, nil, Options{}, nil))
 	ask := func() *dns.Msg {
 		r := new(dns.Msg)
 		if err := r.Unpack(h.Serve(mustPack(t, query("www.example.com.", dns.TypeTXT)), testClient, UDP, nil)); err != nil {
@@ -463,8 +464,8 @@ func TestFastPathFollowsReload(t *testing.T) {
 	}
 	first := ask()
 	ask()
-	if h.fastAnswers.Load() != 1 {
-		t.Fatalf("fast answers = %d, want 1", h.fastAnswers.Load())
+	if fastAnswers(t, h) != 1 {
+		t.Fatalf("fast answers = %d, want 1", fastAnswers(t, h))
 	}
 	changed := strings.Replace(testZones["example.com.yaml"], "records: |", "records: |\n  www IN TXT \"added by reload\"", 1)
 	snap2, err := zones.Load(writeZones(t, map[string]string{"example.com.yaml": changed}), snap)
@@ -535,6 +536,26 @@ func TestParseFastDeclines(t *testing.T) {
 	}
 }
 
+// fastAnswers is how many queries h answered from its answer cache, from
+// its fast_path_answers metric.
+func fastAnswers(t *testing.T, h *Handler) uint64 {
+	t.Helper()
+	if h.Metrics == nil {
+		t.Fatal("the handler has no metrics")
+	}
+	var m dto.Metric
+	if err := h.Metrics.FastAnswers.Write(&m); err != nil {
+		t.Fatal(err)
+	}
+	return uint64(m.GetCounter().GetValue())
+}
+
+// withMetrics gives h metrics on a registry of its own.
+func withMetrics(h *Handler) *Handler {
+	h.Metrics = metrics.New(prometheus.NewRegistry(), "test")
+	return h
+}
+
 // unpacked renders a reply for failure messages.
 func unpacked(b []byte) string {
 	if b == nil {
@@ -551,7 +572,7 @@ func unpacked(b []byte) string {
 // resolvers randomise them) are answered by the full path and never
 // remembered, so they cannot crowd the cache; lower-case ones are.
 func TestFastPathMixedCase(t *testing.T) {
-	h := newTestHandler(t, Options{})
+	h := withMetrics(newTestHandler(t, Options{}))
 	ask := func(name string) {
 		t.Helper()
 		if out := h.Serve(mustPack(t, query(name, dns.TypeTXT)), testClient, UDP, nil); out == nil {
@@ -561,13 +582,13 @@ func TestFastPathMixedCase(t *testing.T) {
 	for range 3 {
 		ask("WwW.example.COM.")
 	}
-	if n := h.fastAnswers.Load(); n != 0 {
+	if n := fastAnswers(t, h); n != 0 {
 		t.Errorf("mixed case: %d fast answers, want 0", n)
 	}
 	for range 3 {
 		ask("www.example.com.")
 	}
-	if n := h.fastAnswers.Load(); n != 2 {
+	if n := fastAnswers(t, h); n != 2 {
 		t.Errorf("lower case: %d fast answers, want 2 (the first ask fills the cache)", n)
 	}
 }

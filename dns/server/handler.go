@@ -66,10 +66,8 @@ type Handler struct {
 	QueryLog QueryLogger
 	// RRL, when set before serving, rate-limits UDP responses.
 	RRL *rrl.Limiter
-	// answers is the fast path's cache of the current snapshot's answers;
-	// fastAnswers counts the queries it answered.
-	answers     atomic.Pointer[answerCache]
-	fastAnswers atomic.Uint64
+	// answers is the fast path's cache of the current snapshot's answers.
+	answers atomic.Pointer[answerCache]
 }
 
 // QueryLogger records answered queries. Log must not block: the query path
@@ -168,7 +166,6 @@ func (h *Handler) Serve(query []byte, client netip.Addr, t Transport, buf []byte
 			out, st, d := h.fast(&p, query, client, t, buf, start)
 			switch st {
 			case fastAnswered:
-				h.fastAnswers.Add(1)
 				return out
 			case fastMiss:
 				fq = &p // remember the full path's answer

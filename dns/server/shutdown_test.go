@@ -3,13 +3,10 @@ package server
 import (
 	"context"
 	"net"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/miekg/dns"
-
-	"github.com/meridian-dns/meridian/zones"
 )
 
 // blockingLog holds every query in flight until released: Serve calls the
@@ -29,13 +26,7 @@ func (b *blockingLog) Log(QueryLogEntry) {
 func TestShutdownFinishesInFlightQueries(t *testing.T) {
 	for _, proto := range []string{"udp", "tcp"} {
 		t.Run(proto, func(t *testing.T) {
-			snap, err := zones.Load(writeZones(t, testZones), nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var p atomic.Pointer[zones.Snapshot]
-			p.Store(snap)
-			h := NewHandler(&p, nil, Options{}, nil)
+			h := newTestHandler(t, Options{})
 			bl := &blockingLog{entered: make(chan struct{}, 1), release: make(chan struct{})}
 			h.QueryLog = bl
 			srv := New(Config{Listen: []string{"127.0.0.1:0"}, UDPSockets: 1}, h, nil)

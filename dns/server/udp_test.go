@@ -4,13 +4,10 @@ import (
 	"net"
 	"net/netip"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/miekg/dns"
-
-	"github.com/meridian-dns/meridian/zones"
 )
 
 // clientLog records the client address of every query answered.
@@ -32,13 +29,7 @@ func (l *clientLog) Log(e QueryLogEntry) {
 func TestUDPBatches(t *testing.T) {
 	for _, addr := range []string{"127.0.0.1:0", "[::1]:0"} {
 		t.Run(addr, func(t *testing.T) {
-			snap, err := zones.Load(writeZones(t, testZones), nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var p atomic.Pointer[zones.Snapshot]
-			p.Store(snap)
-			h := NewHandler(&p, nil, Options{}, nil)
+			h := newTestHandler(t, Options{})
 			log := &clientLog{clients: map[netip.Addr]int{}}
 			h.QueryLog = log
 			srv := New(Config{Listen: []string{addr}, UDPSockets: 1}, h, nil)
@@ -110,13 +101,7 @@ func TestUDPBatches(t *testing.T) {
 // ICMP unreachable, which the kernel reports on the server's socket) do
 // not stop the server answering others.
 func TestUDPClientGone(t *testing.T) {
-	snap, err := zones.Load(writeZones(t, testZones), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var p atomic.Pointer[zones.Snapshot]
-	p.Store(snap)
-	srv := New(Config{Listen: []string{"127.0.0.1:0"}, UDPSockets: 1}, NewHandler(&p, nil, Options{}, nil), nil)
+	srv := New(Config{Listen: []string{"127.0.0.1:0"}, UDPSockets: 1}, newTestHandler(t, Options{}), nil)
 	if err := srv.Start(); err != nil {
 		t.Fatal(err)
 	}

@@ -219,15 +219,7 @@ func (h *Handler) full(query []byte, client netip.Addr, t Transport, buf []byte,
 // false when the reply must be dropped; a slipped reply is cut down to a
 // truncated header and question so the client retries over TCP.
 func (h *Handler) rateLimit(q *request, resp *dns.Msg) bool {
-	cat := rrl.Answer
-	switch resp.Rcode {
-	case dns.RcodeSuccess:
-	case dns.RcodeNameError:
-		cat = rrl.NXDomain
-	default:
-		cat = rrl.Error
-	}
-	switch h.RRL.Decide(q.resolver, cat) {
+	switch h.RRL.Decide(q.resolver, rrlCategory(resp.Rcode)) {
 	case rrl.Drop:
 		if h.Metrics != nil {
 			h.Metrics.RRLDropped().Inc()

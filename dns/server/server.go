@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
-	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -41,7 +40,7 @@ type Config struct {
 
 func (c *Config) setDefaults() {
 	if c.UDPSockets <= 0 {
-		c.UDPSockets = runtime.GOMAXPROCS(0)
+		c.UDPSockets = availableProcs()
 	}
 	if c.TCPIdleTimeout <= 0 {
 		c.TCPIdleTimeout = 10 * time.Second
@@ -63,9 +62,10 @@ type Server struct {
 	handler *Handler
 	logger  *slog.Logger
 
-	udp  []*net.UDPConn
-	tcp  []*net.TCPListener
-	addr []netip.AddrPort
+	udp     []*net.UDPConn // bound, until startUDP hands them to readers
+	readers []*udpReader
+	tcp     []*net.TCPListener
+	addr    []netip.AddrPort
 
 	wg       sync.WaitGroup
 	mu       sync.Mutex
@@ -98,9 +98,9 @@ func (s *Server) Start() error {
 			return err
 		}
 	}
-	for _, c := range s.udp {
-		s.wg.Add(1)
-		go s.serveUDP(c)
+	if err := s.startUDP(); err != nil {
+		s.closeListeners()
+		return fmt.Errorf("udp: %w", err)
 	}
 	for _, l := range s.tcp {
 		s.wg.Add(1)
@@ -298,10 +298,8 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.closing = true
 	close(s.shutdown)
 	// Wake blocked readers; a reader that has a query in hand still answers.
+	s.wakeUDP()
 	now := time.Now()
-	for _, c := range s.udp {
-		c.SetReadDeadline(now)
-	}
 	for c := range s.conns {
 		c.SetReadDeadline(now)
 	}

@@ -5,6 +5,8 @@ package server
 import (
 	"errors"
 	"net"
+	"runtime"
+	"time"
 
 	"golang.org/x/net/ipv4"
 )
@@ -55,3 +57,26 @@ func (s *Server) serveUDP(c *net.UDPConn) {
 		}
 	}
 }
+
+// udpReader is a UDP socket served through the poller.
+type udpReader struct{ c *net.UDPConn }
+
+// startUDP starts a reader on every bound UDP socket.
+func (s *Server) startUDP() error {
+	for _, c := range s.udp {
+		s.readers = append(s.readers, &udpReader{c})
+		s.wg.Add(1)
+		go s.serveUDP(c)
+	}
+	return nil
+}
+
+// wakeUDP wakes every reader so it sees that the server is closing.
+func (s *Server) wakeUDP() {
+	for _, r := range s.readers {
+		r.c.SetReadDeadline(time.Now())
+	}
+}
+
+// availableProcs is how many threads may run Go code at once.
+func availableProcs() int { return runtime.GOMAXPROCS(0) }

@@ -3,16 +3,11 @@ package server
 import (
 	"net"
 	"net/netip"
-	"os"
-	"runtime"
-	"strconv"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/miekg/dns"
-	"golang.org/x/sys/unix"
 )
 
 // clientLog records the client address of every query answered.
@@ -133,39 +128,5 @@ func TestUDPClientGone(t *testing.T) {
 		if _, err := c.Read(buf); err != nil {
 			t.Fatalf("query %d after the departed clients: %v", i, err)
 		}
-	}
-}
-
-// TestUDPReceiveBuffer: UDP sockets get the larger receive buffer, as far
-// as net.core.rmem_max lets them (the kernel doubles what it grants).
-func TestUDPReceiveBuffer(t *testing.T) {
-	if runtime.GOOS != "linux" {
-		t.Skip("the doubling and rmem_max are Linux's")
-	}
-	raw, err := os.ReadFile("/proc/sys/net/core/rmem_max")
-	if err != nil {
-		t.Skipf("no rmem_max: %v", err)
-	}
-	rmemMax, err := strconv.Atoi(strings.TrimSpace(string(raw)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := New(Config{Listen: []string{"127.0.0.1:0"}, UDPSockets: 1}, newTestHandler(t, Options{}), nil)
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Shutdown(t.Context())
-	rc, err := srv.udp[0].SyscallConn()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var got int
-	var gerr error
-	rc.Control(func(fd uintptr) { got, gerr = unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF) })
-	if gerr != nil {
-		t.Fatal(gerr)
-	}
-	if want := 2 * min(udpReceiveBuffer, rmemMax); got != want {
-		t.Errorf("SO_RCVBUF = %d, want %d (rmem_max %d)", got, want, rmemMax)
 	}
 }

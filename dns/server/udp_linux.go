@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 	"unsafe"
 
@@ -15,27 +16,30 @@ import (
 
 // How UDP is served on Linux.
 //
-// Each UDP socket has one reader goroutine that sleeps inside recvmmsg,
-// as the C servers do, instead of in Go's network poller. Through the
-// poller, every wake-up costs two epoll_pwait calls and the scheduler's
-// hand-offs on top of recvmmsg and sendmmsg; a reader blocked in the
-// system call itself makes exactly those two calls per batch (about 10 %
-// less CPU per query at a fixed rate, docs/performance.md).
+// Each UDP socket has one reader goroutine. While queries keep coming it
+// sleeps inside recvmmsg, as the C servers do, instead of in Go's network
+// poller: through the poller every wake-up costs two epoll_pwait calls and
+// the scheduler's hand-offs on top of recvmmsg and sendmmsg, and a socket
+// registered in any epoll instance runs that instance's wake-up callback
+// for every datagram that arrives. docs/performance.md has the figures.
 //
-// The price is that a reader blocked in a raw system call keeps its P (a
-// slot to run Go code). So:
+// A reader blocked in a raw system call keeps its P (a slot to run Go
+// code), so:
 //   - GOMAXPROCS is raised by one for every reader (holdProcs), and the
 //     rest of the program keeps the Ps it had;
-//   - the descriptor is a duplicate taken out of the poller (the net.UDPConn
-//     it came from is closed), blocking, with a receive timeout. With a
-//     timeout set, a signal interrupts recvmmsg with EINTR instead of
-//     restarting it (signal(7)), so the runtime's preemption signal, sent
-//     when a garbage collection must stop the world, wakes the reader; the
-//     reader then yields (runtime.Gosched) before it reads again. The
-//     timeout bounds that wait when signals are off
-//     (GODEBUG=asyncpreemptoff=1);
+//   - the reader's descriptor is a blocking duplicate of the socket, taken
+//     out of the poller (the net.UDPConn it came from is closed), with a
+//     receive timeout. With a timeout set, a signal interrupts recvmmsg
+//     (EINTR) instead of restarting it (signal(7)): the runtime's
+//     preemption signal, sent to a goroutine that has not yielded for
+//     10 ms or when a garbage collection stops the world, wakes the reader;
+//   - a read that ends without a datagram (that signal, or the timeout
+//     when signals are off) means the socket is quiet: the reader then
+//     waits in the poller, through an epoll instance of its own that
+//     watches the socket only for that wait. Its P is free meanwhile, so an
+//     idle server costs nothing and a garbage collection never waits;
 //   - Shutdown wakes a reader with shutdown(SHUT_RD), after which recvmmsg
-//     returns at once.
+//     returns at once and the poller reports the socket readable.
 
 // udpReceiveTimeout is SO_RCVTIMEO of a reader's socket: the longest a
 // reader sleeps in recvmmsg holding its P. Setting one also makes a signal
@@ -121,10 +125,6 @@ func detachUDP(c *net.UDPConn) (*udpReader, error) {
 		epfd, err = unix.EpollCreate1(unix.EPOLL_CLOEXEC)
 	}
 	if err == nil {
-		// Added disarmed: arm enables it each time the socket goes quiet.
-		err = unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, fd, &unix.EpollEvent{Events: unix.EPOLLONESHOT})
-	}
-	if err == nil {
 		err = unix.SetNonblock(epfd, true) // so os.NewFile puts it in the poller
 	}
 	if err != nil {
@@ -195,7 +195,7 @@ func (r *udpReader) close() {
 // signal, which the scheduler sends to a goroutine that has not yielded
 // for 10 ms, or the receive timeout) the socket has gone quiet: the reader
 // then waits in the runtime's poller like any network read, through an
-// epoll instance of its own that reports the socket once (EPOLLONESHOT),
+// epoll instance of its own that watches the socket only during that wait,
 // so an idle server costs nothing and a busy one pays no poller wake-ups.
 func (s *Server) serveUDP(r *udpReader) {
 	defer s.wg.Done()
@@ -207,7 +207,6 @@ func (s *Server) serveUDP(r *udpReader) {
 		s.logger.Error("udp socket", "error", err)
 		return
 	}
-	wait := r.waitReadable
 	for errs := 0; !s.isClosing(); {
 		for i := range r.in {
 			r.in[i].hdr.Namelen = unix.SizeofSockaddrInet6
@@ -222,11 +221,10 @@ func (s *Server) serveUDP(r *udpReader) {
 			// Quiet. If the runtime asked this goroutine to stop (for a
 			// garbage collection, say), it does here.
 			r.quiets.Add(1)
-			if err := r.arm(); err != nil {
-				s.logger.Error("udp socket", "error", err)
-				return
-			}
-			if err := quiet.Read(wait); err != nil {
+			if err := r.waitQuiet(quiet); err != nil {
+				if !s.isClosing() {
+					s.logger.Error("udp socket", "error", err)
+				}
 				return
 			}
 		default:
@@ -240,14 +238,24 @@ func (s *Server) serveUDP(r *udpReader) {
 	}
 }
 
-// arm asks the reader's epoll instance to report the socket readable, once.
-func (r *udpReader) arm() error {
-	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLONESHOT}
-	return unix.EpollCtl(r.epfd, unix.EPOLL_CTL_MOD, r.fd, &ev)
+// waitQuiet waits in the runtime's poller until the socket is readable
+// (or shut down). The socket is in the reader's epoll instance only for
+// that wait: while it is in one, every datagram's arrival runs the
+// instance's wake-up callback, which measurably slows the busy path.
+func (r *udpReader) waitQuiet(quiet syscall.RawConn) error {
+	ev := unix.EpollEvent{Events: unix.EPOLLIN}
+	if err := unix.EpollCtl(r.epfd, unix.EPOLL_CTL_ADD, r.fd, &ev); err != nil {
+		return err
+	}
+	err := quiet.Read(r.waitReadable)
+	if derr := unix.EpollCtl(r.epfd, unix.EPOLL_CTL_DEL, r.fd, nil); err == nil {
+		err = derr
+	}
+	return err
 }
 
 // waitReadable is the read function of the reader's epoll instance: done
-// when the armed socket has been reported (which disarms it).
+// when it reports the socket.
 func (r *udpReader) waitReadable(epfd uintptr) bool {
 	var ev [1]unix.EpollEvent
 	n, _, e := unix.RawSyscall6(unix.SYS_EPOLL_PWAIT, epfd, uintptr(unsafe.Pointer(&ev[0])), 1, 0, 0, 0)

@@ -75,7 +75,7 @@ func New(reg prometheus.Registerer, version string) *Metrics {
 			Name: "meridian_dns_responses_total", Help: "DNS responses sent, by zone and response code.",
 		}, []string{"zone", "rcode"}),
 		Duration: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name: "meridian_dns_request_duration_seconds", Help: "Time to answer one query, from parse to packed reply.",
+			Name: "meridian_dns_request_duration_seconds", Help: "Time to answer one query: from its arrival to its reply, packed (TCP) or handed to the kernel with its batch (UDP).",
 			Buckets: DurationBuckets,
 		}),
 		Truncated: prometheus.NewCounter(prometheus.CounterOpts{

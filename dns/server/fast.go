@@ -239,7 +239,6 @@ func (h *Handler) fast(fq *fastQuery, query []byte, client netip.Addr, t Transpo
 		ctr.query(a, t).Inc()
 		ctr.response(a).Inc()
 		m.FastAnswers.Inc()
-		m.Duration.Observe(metrics.Since(start))
 		if out[2]&0x02 != 0 {
 			m.Truncated.Inc()
 		}

@@ -143,13 +143,25 @@ const headerLen = 12
 
 // Serve answers one query message from client (the resolver's address). It
 // returns the reply in wire format, or nil when the message must be dropped
-// (too short to answer, or itself a response). buf is scratch space the
-// reply may be packed into.
-func (h *Handler) Serve(query []byte, client netip.Addr, t Transport, buf []byte) (reply []byte) {
+// (too short to answer, itself a response, or rate limited). buf is scratch
+// space the reply may be packed into. The time it takes is observed in the
+// request duration histogram.
+func (h *Handler) Serve(query []byte, client netip.Addr, t Transport, buf []byte) []byte {
+	start := time.Now()
+	reply := h.serveAt(query, client, t, buf, start)
+	if m := h.Metrics; m != nil && reply != nil {
+		m.Duration.Observe(metrics.Since(start))
+	}
+	return reply
+}
+
+// serveAt is Serve for a transport that observes the request duration
+// itself (the UDP reader, once per batch); start is when the query
+// arrived, for the query log.
+func (h *Handler) serveAt(query []byte, client netip.Addr, t Transport, buf []byte, start time.Time) (reply []byte) {
 	if len(query) < headerLen || query[2]&0x80 != 0 {
 		return nil // no header to answer, or a response: never answer those
 	}
-	start := time.Now()
 	defer func() {
 		if r := recover(); r != nil {
 			h.Panics.Add(1)
@@ -185,7 +197,7 @@ func (h *Handler) Serve(query []byte, client netip.Addr, t Transport, buf []byte
 func (h *Handler) full(query []byte, client netip.Addr, t Transport, buf []byte, start time.Time, fq *fastQuery, decided *routing.Decision) []byte {
 	req := new(dns.Msg)
 	if err := req.Unpack(query); err != nil || !backwardPointers(query) {
-		h.observe(&request{transport: t, resolver: client}, dns.RcodeFormatError, false, start)
+		h.observe(&request{transport: t, resolver: client}, dns.RcodeFormatError, false)
 		return headerOnly(query, dns.RcodeFormatError)
 	}
 	q := &request{msg: req, wire: query, resolver: client.Unmap(), transport: t, decided: decided}
@@ -197,13 +209,13 @@ func (h *Handler) full(query []byte, client netip.Addr, t Transport, buf []byte,
 	out, err := resp.PackBuffer(buf)
 	if err != nil {
 		h.logger.Error("packing reply", "error", err)
-		h.observe(q, dns.RcodeServerFailure, false, start)
+		h.observe(q, dns.RcodeServerFailure, false)
 		return headerOnly(query, dns.RcodeServerFailure)
 	}
 	if fq != nil {
 		h.remember(fq, q, resp, out)
 	}
-	h.observe(q, resp.Rcode, resp.Truncated, start)
+	h.observe(q, resp.Rcode, resp.Truncated)
 	if len(req.Question) == 1 && h.logQuery() {
 		e := QueryLogEntry{Client: q.resolver, Name: req.Question[0].Name, Type: req.Question[0].Qtype,
 			Transport: t, Rcode: resp.Rcode, Region: q.region, Answers: len(resp.Answer), Duration: time.Since(start)}
@@ -245,7 +257,7 @@ func (h *Handler) observeDropped(q *request) {
 }
 
 // observe counts one answered query in the metrics.
-func (h *Handler) observe(q *request, rcode int, truncated bool, start time.Time) {
+func (h *Handler) observe(q *request, rcode int, truncated bool) {
 	m := h.Metrics
 	if m == nil {
 		return
@@ -256,7 +268,6 @@ func (h *Handler) observe(q *request, rcode int, truncated bool, start time.Time
 	}
 	m.Queries.WithLabelValues(q.zone, qtype, q.transport.String()).Inc()
 	m.Responses.WithLabelValues(q.zone, metrics.Rcode(rcode)).Inc()
-	m.Duration.Observe(metrics.Since(start))
 	if truncated {
 		m.Truncated.Inc()
 	}

@@ -12,6 +12,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/meridian-dns/meridian/metrics"
 )
 
 // How UDP is served on Linux.
@@ -263,7 +265,10 @@ func (r *udpReader) waitReadable(epfd uintptr) bool {
 }
 
 // answer answers the n datagrams of the last read and sends the replies.
+// Each query's duration is observed as the batch's: from the read to the
+// replies handed to the kernel, two clock readings for the whole batch.
 func (r *udpReader) answer(s *Server, fd uintptr, n int) {
+	start := time.Now()
 	k := 0
 	for i := range n {
 		m := &r.in[i]
@@ -274,7 +279,7 @@ func (r *udpReader) answer(s *Server, fd uintptr, n int) {
 		if !ok {
 			continue // after shutdown(SHUT_RD): an empty read, no sender
 		}
-		reply := s.handler.Serve(r.bufs[i][:m.n], from, UDP, r.replies[i])
+		reply := s.handler.serveAt(r.bufs[i][:m.n], from, UDP, r.replies[i], start)
 		if len(reply) == 0 {
 			continue
 		}
@@ -288,6 +293,12 @@ func (r *udpReader) answer(s *Server, fd uintptr, n int) {
 		k++
 	}
 	r.send(fd, k)
+	if m := s.handler.Metrics; m != nil && k > 0 {
+		d := metrics.Since(start)
+		for range k {
+			m.Duration.Observe(d)
+		}
+	}
 }
 
 // send sends the first k replies of r.out without blocking. When the

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"fmt"
 	"net"
 	"net/netip"
 	"sync"
@@ -8,6 +9,9 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/meridian-dns/meridian/metrics"
 )
 
 // clientLog records the client address of every query answered.
@@ -24,14 +28,16 @@ func (l *clientLog) Log(e QueryLogEntry) {
 
 // TestUDPBatches sends bursts of queries over IPv4 and IPv6 loopback so
 // the server reads and answers them in batches, with an oversized
-// datagram among them: every query gets its own reply, with its ID, and
-// the handler sees the right client address.
+// datagram among them: every query gets its own reply, with its ID, the
+// handler sees the right client address, and each reply is timed once.
 func TestUDPBatches(t *testing.T) {
 	for _, addr := range []string{"127.0.0.1:0", "[::1]:0"} {
 		t.Run(addr, func(t *testing.T) {
 			h := newTestHandler(t, Options{})
 			log := &clientLog{clients: map[netip.Addr]int{}}
 			h.QueryLog = log
+			reg := prometheus.NewRegistry()
+			h.Metrics = metrics.New(reg, "test")
 			srv := New(Config{Listen: []string{addr}, UDPSockets: 1}, h, nil)
 			if err := srv.Start(); err != nil {
 				if addr[0] == '[' {
@@ -88,6 +94,16 @@ func TestUDPBatches(t *testing.T) {
 					delete(want, r.Id)
 				}
 			}
+			// Every reply sent is observed once in the duration histogram.
+			// The reader observes a batch after sending it, so the last
+			// observation may trail the last reply a little.
+			want := map[string]float64{"": rounds * burst}
+			for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+				if fmt.Sprint(series(t, reg, "meridian_dns_request_duration_seconds")) == fmt.Sprint(want) {
+					break
+				}
+			}
+			expectSeries(t, reg, "meridian_dns_request_duration_seconds", want)
 			log.mu.Lock()
 			defer log.mu.Unlock()
 			if log.clients[local] != rounds*burst || len(log.clients) != 1 {

@@ -118,12 +118,18 @@ func (s *Server) Addrs() []netip.AddrPort { return s.addr }
 // at net.core.rmem_max (Debian's default is 208 KiB; see docs/operations.md).
 const udpReceiveBuffer = 4 << 20
 
-func reusePort(network, _ string, c syscall.RawConn) error {
+// socketOptions sets the options of a socket about to be bound: a port
+// shared by several sockets, and for UDP the larger receive buffer and the
+// platform's fragmentation settings.
+func (s *Server) socketOptions(network, _ string, c syscall.RawConn) error {
 	var serr error
 	err := c.Control(func(fd uintptr) {
 		serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEPORT, 1)
 		if serr == nil && strings.HasPrefix(network, "udp") {
 			serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF, udpReceiveBuffer)
+			if serr == nil {
+				serr = fragmentation(int(fd), int(s.handler.opts.UDPSize))
+			}
 		}
 	})
 	if err != nil {
@@ -139,7 +145,7 @@ func (s *Server) listen(addr string) error {
 	if err != nil {
 		return fmt.Errorf("listen %q: %w", addr, err)
 	}
-	lc := net.ListenConfig{Control: reusePort}
+	lc := net.ListenConfig{Control: s.socketOptions}
 	ctx := context.Background()
 	var conns []*net.UDPConn
 	for attempt := 0; ; attempt++ {

@@ -324,6 +324,35 @@ func (r *udpReader) send(fd uintptr, k int) {
 	}
 }
 
+// fragmentation sets how a UDP socket's replies treat fragmentation
+// (RFC 9715). Path MTU discovery is off either way, so a forged ICMP
+// "fragmentation needed" or "packet too big" cannot make the kernel cut
+// replies into fragments. When every reply fits a 1400-byte payload
+// (udp_size up to 1400, the largest RFC 9715 recommends) replies carry
+// IPv4's Don't Fragment bit, as RFC 9715 recommends, and the kernel
+// needs no IP identification for them. With a larger udp_size, replies
+// bigger than the link's MTU are fragmented by the kernel as before.
+func fragmentation(fd, udpSize int) error {
+	v4, v6 := unix.IP_PMTUDISC_PROBE, unix.IPV6_PMTUDISC_PROBE
+	if udpSize > 1400 {
+		v4, v6 = unix.IP_PMTUDISC_OMIT, unix.IPV6_PMTUDISC_OMIT
+	}
+	domain, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_DOMAIN)
+	if err != nil {
+		return err
+	}
+	if domain == unix.AF_INET6 {
+		if err := unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_MTU_DISCOVER, v6); err != nil {
+			return err
+		}
+		// A dual-stack socket sends IPv4 too; an IPv6-only one refuses
+		// the IPv4 option, which is then moot.
+		unix.SetsockoptInt(fd, unix.IPPROTO_IP, unix.IP_MTU_DISCOVER, v4)
+		return nil
+	}
+	return unix.SetsockoptInt(fd, unix.IPPROTO_IP, unix.IP_MTU_DISCOVER, v4)
+}
+
 // sockaddrIP returns the address of a sockaddr_in or sockaddr_in6.
 func sockaddrIP(sa *unix.RawSockaddrInet6) (netip.Addr, bool) {
 	switch sa.Family {

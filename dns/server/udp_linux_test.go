@@ -172,3 +172,41 @@ func TestUDPReaders(t *testing.T) {
 	}
 	l.Close()
 }
+
+// TestUDPFragmentation: path MTU discovery is off on UDP sockets (RFC 9715),
+// with the Don't Fragment bit set while every reply fits 1400 bytes.
+func TestUDPFragmentation(t *testing.T) {
+	for _, tc := range []struct {
+		addr    string
+		udpSize uint16
+		level   int
+		opt     int
+		want    int
+	}{
+		{"127.0.0.1:0", 0, unix.IPPROTO_IP, unix.IP_MTU_DISCOVER, unix.IP_PMTUDISC_PROBE},
+		{"127.0.0.1:0", 1400, unix.IPPROTO_IP, unix.IP_MTU_DISCOVER, unix.IP_PMTUDISC_PROBE},
+		{"127.0.0.1:0", 4096, unix.IPPROTO_IP, unix.IP_MTU_DISCOVER, unix.IP_PMTUDISC_OMIT},
+		{"[::1]:0", 0, unix.IPPROTO_IPV6, unix.IPV6_MTU_DISCOVER, unix.IPV6_PMTUDISC_PROBE},
+		{"[::1]:0", 4096, unix.IPPROTO_IPV6, unix.IPV6_MTU_DISCOVER, unix.IPV6_PMTUDISC_OMIT},
+	} {
+		srv := New(Config{Listen: []string{tc.addr}, UDPSockets: 1}, newTestHandler(t, Options{UDPSize: tc.udpSize}), nil)
+		if err := srv.Start(); err != nil {
+			if tc.addr[0] == '[' {
+				t.Logf("no IPv6 loopback: %v", err)
+				continue
+			}
+			t.Fatal(err)
+		}
+		r := srv.readers[0]
+		r.mu.Lock()
+		got, err := unix.GetsockoptInt(r.fd, tc.level, tc.opt)
+		r.mu.Unlock()
+		srv.Shutdown(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got != tc.want {
+			t.Errorf("%s, udp_size %d: MTU discovery mode %d, want %d", tc.addr, tc.udpSize, got, tc.want)
+		}
+	}
+}

@@ -80,3 +80,7 @@ func (s *Server) wakeUDP() {
 
 // availableProcs is how many threads may run Go code at once.
 func availableProcs() int { return runtime.GOMAXPROCS(0) }
+
+// fragmentation leaves the platform's defaults: the options RFC 9715
+// asks for are set on Linux only.
+func fragmentation(fd, udpSize int) error { return nil }

@@ -19,17 +19,22 @@ for $DURATION seconds per query file:
 
 When gdnsd (with geoip2) is installed, it serves the same zone from
 bench/perf/gdnsd on 127.0.0.1:$PORT2, also pinned to CPU $SERVER_CPU; the two
-servers take turns on each query file. For every run it prints QPS, the
-server's CPU time per query (utime+stime of the process from /proc/PID/stat,
-and the busy time of the server's core from /proc/stat, which also counts
-the kernel's network work done there), average and p99 latency (from
-dnsperf -v), lost queries, and the Meridian/gdnsd ratios per file. All
+servers take turns on each query file, $ROUNDS rounds each, so that the
+machine's swings (on a shared virtual machine they reach 20 % within
+minutes) fall on both alike. For every run it prints QPS, the
+server's CPU time per query (the process's time on a CPU, summed over its
+threads from /proc/PID/task/*/schedstat, and the busy time of the server's
+core from /proc/stat, which also counts the kernel's network work done
+there), average and p99 latency (from
+dnsperf -v), lost queries, and per file the Meridian/gdnsd ratios of the
+medians over the rounds (and the range of the per-round ratios). All
 traffic stays on 127.0.0.1. Nothing is installed: dnsperf, taskset, awk
 and go must be present (Debian: apt-get install dnsperf gdnsd).
 
 Environment (defaults in brackets):
-  DURATION     seconds of measured load per server and file [20]
-  WARMUP       seconds of unmeasured load before each run [2]
+  DURATION     seconds of measured load per server, file and round [5]
+  ROUNDS       rounds per file: the servers alternate in each [5]
+  WARMUP       seconds of unmeasured load before each run [1]
   PORT         Meridian's UDP/TCP port on 127.0.0.1 [5399]
   PORT2        gdnsd's port on 127.0.0.1 [PORT+1]
   CLIENTS      dnsperf -c, client sockets [8]
@@ -46,8 +51,8 @@ Environment (defaults in brackets):
                REV=HEAD to leave uncommitted changes out []
   KEEP         "1" keeps the temporary directory (logs, dnsperf output) [0]
 
-Runs take about 6 x (DURATION + WARMUP) seconds plus the build and startup
-(twice that with RATE). MERIDIAN_* variables and the Go runtime's
+Runs take about 6 x ROUNDS x (DURATION + WARMUP) seconds plus the build and
+startup (twice that with RATE). MERIDIAN_* variables and the Go runtime's
 GOMAXPROCS, GOGC, GOMEMLIMIT and GODEBUG are cleared for the servers, so
 the configuration is exactly bench/perf/meridian.yaml.
 EOF
@@ -70,8 +75,9 @@ case "${1:-}" in
 	;;
 esac
 
-DURATION=${DURATION:-20}
-WARMUP=${WARMUP:-2}
+DURATION=${DURATION:-5}
+ROUNDS=${ROUNDS:-5}
+WARMUP=${WARMUP:-1}
 PORT=${PORT:-5399}
 PORT2=${PORT2:-$((PORT + 1))}
 CLIENTS=${CLIENTS:-8}
@@ -85,11 +91,12 @@ GO=${GO:-go}
 KEEP=${KEEP:-0}
 REV=${REV:-}
 
-for v in DURATION WARMUP PORT PORT2 CLIENTS OUTSTANDING TIMEOUT SERVER_CPU CLIENT_CPU; do
+for v in DURATION ROUNDS WARMUP PORT PORT2 CLIENTS OUTSTANDING TIMEOUT SERVER_CPU CLIENT_CPU; do
 	[[ ${!v} =~ ^[0-9]+$ ]] || fail "$v must be a whole number, got '${!v}'"
 done
 [[ -z $RATE || $RATE =~ ^[1-9][0-9]*$ ]] || fail "RATE must be a positive whole number, got '$RATE'"
 ((DURATION >= 1)) || fail "DURATION must be at least 1 second"
+((ROUNDS >= 1)) || fail "ROUNDS must be at least 1"
 ((TIMEOUT >= 1)) || fail "TIMEOUT must be at least 1 second"
 ((PORT >= 1024 && PORT <= 65535 && PORT2 >= 1024 && PORT2 <= 65535)) || fail "PORT and PORT2 must be in 1024-65535"
 ((PORT != PORT2)) || fail "PORT and PORT2 must differ"
@@ -257,12 +264,12 @@ $(tail -n 20 "$tmp/gdnsd-checkconf.log")"
 	servers+=(gdnsd)
 fi
 
-# proc_ticks prints the CPU time (utime+stime, all threads) of process $1.
-proc_ticks() {
-	local stat f
-	read -r stat <"/proc/$1/stat" || fail "process $1 is gone"
-	read -ra f <<<"${stat##*) }"
-	echo $((f[11] + f[12]))
+# proc_ns prints the CPU time of process $1 in nanoseconds: the sum over its
+# threads of the first field of /proc/PID/task/TID/schedstat (time on a CPU,
+# exact to the nanosecond, where /proc/PID/stat counts 10 ms ticks).
+proc_ns() {
+	[[ -d /proc/$1/task ]] || fail "process $1 is gone"
+	cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ s += $1 } END { printf "%.0f\n", s }'
 }
 
 # core_ticks prints "busy total" ticks of core $SERVER_CPU: busy is every
@@ -307,10 +314,10 @@ measure() {
 		dnsperf_run "$tmp/warmup.out" "${args[@]}" -l "$WARMUP"
 	fi
 	local p0 c0 p1 c1
-	p0=$(proc_ticks "$pid")
+	p0=$(proc_ns "$pid")
 	c0=$(core_ticks)
 	dnsperf_run "$tmp/run.out" "${args[@]}" -l "$DURATION" -v
-	p1=$(proc_ticks "$pid")
+	p1=$(proc_ns "$pid")
 	c1=$(core_ticks)
 	# One pass over dnsperf's output: a histogram of the per-query latencies
 	# ("> NOERROR name type 0.000123"; timeouts are "> T name type") at 1 us
@@ -329,8 +336,8 @@ measure() {
 			want = n * 0.99; seen = 0; p99 = 0
 			for (i = 0; i <= max; i++) if (i in h) { seen += h[i]; if (seen >= want) { p99 = i; break } }
 			printf "%s %.0f %.2f %.2f %.0f %.0f %.0f %.0f %d %d %d\n", name, qps,
-				(p1 - p0) * 1e6 / hz / done, busy * 1e6 / hz / done,
-				(total > 0 ? 100 * (p1 - p0) / total : 0), (total > 0 ? 100 * busy / total : 0),
+				(p1 - p0) / 1e3 / done, busy * 1e6 / hz / done,
+				(total > 0 ? 100 * (p1 - p0) / 1e9 * hz / total : 0), (total > 0 ? 100 * busy / total : 0),
 				avg, p99, done, lost, size
 		}' "$tmp/run.out" >"$tmp/result" || fail "could not read dnsperf's output for $name $file:
 $(grep -v '^>' "$tmp/run.out" | tail -n 20)"
@@ -361,7 +368,24 @@ modes=(load)
 if [[ -n $RATE ]]; then
 	modes+=(rate)
 fi
-echo "== dnsperf -c $CLIENTS -q $OUTSTANDING -t $TIMEOUT, $DURATION s per run after $WARMUP s of warm-up${RATE:+; then -Q $RATE}"
+# median prints the median of its arguments (the lower middle one of an
+# even count).
+median() {
+	printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'
+}
+
+# field prints field $2 of every round's result of $1 (file.mode.server):
+# 1 qps, 2 proc_us, 3 core_us, 4 server%, 5 core_busy%, 6 avg_us, 7 p99_us,
+# 8 completed, 9 lost, 10 resp_bytes.
+field() {
+	local r
+	for ((r = 1; r <= ROUNDS; r++)); do
+		read -ra fs <<<"${results[$1.$r]}"
+		echo "${fs[$2]}"
+	done
+}
+
+echo "== dnsperf -c $CLIENTS -q $OUTSTANDING -t $TIMEOUT, $ROUNDS rounds of $DURATION s per server after $WARMUP s of warm-up${RATE:+; then -Q $RATE}"
 for f in "${files[@]}"; do
 	for mode in "${modes[@]}"; do
 		rate=
@@ -372,42 +396,51 @@ for f in "${files[@]}"; do
 		fi
 		echo
 		echo "-- $label"
-		echo "$header"
-		for s in "${servers[@]}"; do
-			if [[ $s == meridian ]]; then
-				measure meridian "$meridian_pid" "${path[$f]}" "$PORT" "${format[$f]}" "$rate"
-			else
-				measure gdnsd "$gdnsd_pid" "${path[$f]}" "$PORT2" "${format[$f]}" "$rate"
-			fi
-			read -r r <"$tmp/result"
-			results[$f.$mode.$s]=$r
-			read -ra fields <<<"$r"
-			row "${fields[@]}"
+		echo "round $header"
+		for ((r = 1; r <= ROUNDS; r++)); do
+			for s in "${servers[@]}"; do
+				if [[ $s == meridian ]]; then
+					measure meridian "$meridian_pid" "${path[$f]}" "$PORT" "${format[$f]}" "$rate"
+				else
+					measure gdnsd "$gdnsd_pid" "${path[$f]}" "$PORT2" "${format[$f]}" "$rate"
+				fi
+				read -r res <"$tmp/result"
+				results[$f.$mode.$s.$r]=$res
+				read -ra fields <<<"$res"
+				printf '%5d ' "$r"
+				row "${fields[@]}"
+			done
 		done
 		if ((use_gdnsd)); then
-			read -r _ mq mp mc _ <<<"${results[$f.$mode.meridian]}"
-			read -r _ gq gp gc _ <<<"${results[$f.$mode.gdnsd]}"
-			awk -v mp="$mp" -v gp="$gp" -v mc="$mc" -v gc="$gc" -v mq="$mq" -v gq="$gq" 'BEGIN {
-				r = "Meridian/gdnsd: CPU per query %s (process), %s (core); QPS %s\n"
-				printf r, (gp > 0 ? sprintf("%.2fx", mp / gp) : "n/a"), (gc > 0 ? sprintf("%.2fx", mc / gc) : "n/a"),
-					(gq > 0 ? sprintf("%.2fx", mq / gq) : "n/a")
+			mp=$(median $(field "$f.$mode.meridian" 2))
+			gp=$(median $(field "$f.$mode.gdnsd" 2))
+			mc=$(median $(field "$f.$mode.meridian" 3))
+			gc=$(median $(field "$f.$mode.gdnsd" 3))
+			ratios=$(paste <(field "$f.$mode.meridian" 2) <(field "$f.$mode.gdnsd" 2) | awk '$2 > 0 { print $1 / $2 }' | sort -g)
+			awk -v mp="$mp" -v gp="$gp" -v mc="$mc" -v gc="$gc" -v lo="$(head -n1 <<<"$ratios")" -v hi="$(tail -n1 <<<"$ratios")" -v n="$ROUNDS" 'BEGIN {
+				printf "Meridian/gdnsd, medians of %d rounds: CPU per query %s (process; rounds %.2f-%.2fx), %s (core)\n", n,
+					(gp > 0 ? sprintf("%.2fx", mp / gp) : "n/a"), lo, hi, (gc > 0 ? sprintf("%.2fx", mc / gc) : "n/a")
 			}'
 		fi
 	done
 done
 
 echo
-echo "== summary (markdown): CPU time per query in microseconds, latency in microseconds"
+echo "== summary (markdown): medians of $ROUNDS rounds (lost: the sum); CPU time per query in microseconds, latency in microseconds"
 echo
 echo "| queries | server | QPS | CPU µs/query (process) | CPU µs/query (core $SERVER_CPU) | server's share of core $SERVER_CPU | core $SERVER_CPU busy | avg latency µs | p99 latency µs | lost | response bytes |"
 echo "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
 for f in "${files[@]}"; do
 	for mode in "${modes[@]}"; do
 		for s in "${servers[@]}"; do
-			read -r _ q p c sh b a p99 _ l sz <<<"${results[$f.$mode.$s]}"
+			k=$f.$mode.$s
+			lost=0
+			for l in $(field "$k" 9); do
+				lost=$((lost + l))
+			done
 			label=$f
 			[[ $mode == rate ]] && label="$f @ $RATE/s"
-			echo "| $label | $s | $q | $p | $c | $sh% | $b% | $a | $p99 | $l | $sz |"
+			echo "| $label | $s | $(median $(field "$k" 1)) | $(median $(field "$k" 2)) | $(median $(field "$k" 3)) | $(median $(field "$k" 4))% | $(median $(field "$k" 5))% | $(median $(field "$k" 6)) | $(median $(field "$k" 7)) | $lost | $(median $(field "$k" 10)) |"
 		done
 	done
 done

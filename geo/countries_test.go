@@ -2,6 +2,7 @@ package geo_test
 
 import (
 	"math"
+	"math/rand/v2"
 	"testing"
 
 	"github.com/meridian-dns/meridian/geo"
@@ -137,5 +138,27 @@ func TestDistance(t *testing.T) {
 				t.Errorf("Distance is not symmetric: %v vs %v", got, back)
 			}
 		})
+	}
+}
+
+// TestPointRanksLikeDistance: the dot product of unit-sphere points ranks
+// pairs of places exactly as the haversine distance does, and gives back
+// the distance as an angle.
+func TestPointRanksLikeDistance(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	place := func() (float64, float64) { return rng.Float64()*180 - 90, rng.Float64()*360 - 180 }
+	for range 20000 {
+		lat, lon := place()
+		lat1, lon1 := place()
+		lat2, lon2 := place()
+		here := geo.PointAt(lat, lon)
+		d1, d2 := geo.Distance(lat, lon, lat1, lon1), geo.Distance(lat, lon, lat2, lon2)
+		dot1, dot2 := here.Dot(geo.PointAt(lat1, lon1)), here.Dot(geo.PointAt(lat2, lon2))
+		if math.Abs(d1-d2) > 1e-6 && (d1 < d2) != (dot1 > dot2) {
+			t.Fatalf("from %v,%v: distances %v, %v km but dot products %v, %v", lat, lon, d1, d2, dot1, dot2)
+		}
+		if angle := math.Acos(math.Max(-1, math.Min(1, dot1))) * geo.EarthRadiusKm; math.Abs(angle-d1) > 1e-3 {
+			t.Fatalf("from %v,%v to %v,%v: %v km by dot product, %v km by haversine", lat, lon, lat1, lon1, angle, d1)
+		}
 	}
 }

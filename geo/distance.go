@@ -20,3 +20,21 @@ func Distance(lat1, lon1, lat2, lon2 float64) float64 {
 	h = math.Min(1, math.Max(0, h))
 	return 2 * EarthRadiusKm * math.Asin(math.Sqrt(h))
 }
+
+// Point is a position on the unit sphere. It ranks distances without
+// trigonometry per comparison: of two points, the one nearer p along the
+// great circle is the one with the larger dot product with p (the dot
+// product is the cosine of the angle between them).
+type Point struct{ X, Y, Z float64 }
+
+// PointAt returns the point at a latitude and longitude in decimal degrees.
+func PointAt(lat, lon float64) Point {
+	const rad = math.Pi / 180
+	sinLat, cosLat := math.Sincos(lat * rad)
+	sinLon, cosLon := math.Sincos(lon * rad)
+	return Point{cosLat * cosLon, cosLat * sinLon, sinLat}
+}
+
+// Dot returns the cosine of the angle between p and q: 1 for the same
+// point, -1 for antipodes.
+func (p Point) Dot(q Point) float64 { return p.X*q.X + p.Y*q.Y + p.Z*q.Z }

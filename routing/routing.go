@@ -364,13 +364,17 @@ func (r *Router) firstChoice(s *zones.Service, pools *zones.Pools, c Client, d *
 			return m.Region
 		}
 		if loc.HasCoordinates {
+			// The nearest region has the largest dot product with the
+			// client's point: two sines and cosines for the query instead
+			// of a haversine per region.
 			d.Rule = "distance"
 			var first *zones.Region
-			best := math.MaxFloat64
+			here := geo.PointAt(loc.Latitude, loc.Longitude)
+			best := math.Inf(-1)
 			for i := range pools.Regions {
 				reg := pools.Regions[i].Region
-				if dd := geo.Distance(loc.Latitude, loc.Longitude, reg.Latitude, reg.Longitude); dd < best {
-					best, first = dd, reg
+				if dot := here.Dot(reg.Point); dot > best {
+					best, first = dot, reg
 				}
 			}
 			if first != nil {

@@ -184,11 +184,13 @@ type Region struct {
 	// the default for clients nothing else places.
 	Index               int
 	Latitude, Longitude float64
-	Countries           []string
-	Continents          []string
-	Subdivisions        []string
-	Networks            []netip.Prefix
-	ASNs                []uint32
+	// Point is the location on the unit sphere, for ranking distances.
+	Point        geo.Point
+	Countries    []string
+	Continents   []string
+	Subdivisions []string
+	Networks     []netip.Prefix
+	ASNs         []uint32
 }
 
 // Endpoint is one answerable target of a service.
@@ -394,6 +396,7 @@ func (b *builder) addRegions(f *File) {
 			b.fail(b.path, line, "region %s: location must be [latitude, longitude] within [-90, 90] and [-180, 180]", name)
 		} else {
 			r.Latitude, r.Longitude = rf.Location[0], rf.Location[1]
+			r.Point = geo.PointAt(r.Latitude, r.Longitude)
 		}
 		for _, c := range rf.Countries {
 			c = strings.ToUpper(c)

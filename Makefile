@@ -9,7 +9,7 @@ VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev
 FUZZ_TARGETS = ./dns/server:FuzzServe ./dns/server:FuzzFastPath ./zones:FuzzLoad ./dns/ecs:FuzzParse
 
 SOAK_DURATION ?= 60s
-BENCH_DURATION ?= 20
+BENCH_DURATION ?= 5
 
 .PHONY: build run test vet fuzz deploy-check bench soak clean
 

@@ -37,6 +37,8 @@ Environment (defaults in brackets):
   WARMUP       seconds of unmeasured load before each run [1]
   PORT         Meridian's UDP/TCP port on 127.0.0.1 [5399]
   PORT2        gdnsd's port on 127.0.0.1 [PORT+1]
+  HTTP_PORT    Meridian's admin listener on 127.0.0.1, read for its own
+               request-duration histogram [PORT+2]
   CLIENTS      dnsperf -c, client sockets [8]
   OUTSTANDING  dnsperf -q, queries in flight [500]
   TIMEOUT      dnsperf -t, seconds before a query counts as lost [1]
@@ -80,6 +82,7 @@ ROUNDS=${ROUNDS:-5}
 WARMUP=${WARMUP:-1}
 PORT=${PORT:-5399}
 PORT2=${PORT2:-$((PORT + 1))}
+HTTP_PORT=${HTTP_PORT:-$((PORT + 2))}
 CLIENTS=${CLIENTS:-8}
 OUTSTANDING=${OUTSTANDING:-500}
 TIMEOUT=${TIMEOUT:-1}
@@ -91,15 +94,15 @@ GO=${GO:-go}
 KEEP=${KEEP:-0}
 REV=${REV:-}
 
-for v in DURATION ROUNDS WARMUP PORT PORT2 CLIENTS OUTSTANDING TIMEOUT SERVER_CPU CLIENT_CPU; do
+for v in DURATION ROUNDS WARMUP PORT PORT2 HTTP_PORT CLIENTS OUTSTANDING TIMEOUT SERVER_CPU CLIENT_CPU; do
 	[[ ${!v} =~ ^[0-9]+$ ]] || fail "$v must be a whole number, got '${!v}'"
 done
 [[ -z $RATE || $RATE =~ ^[1-9][0-9]*$ ]] || fail "RATE must be a positive whole number, got '$RATE'"
 ((DURATION >= 1)) || fail "DURATION must be at least 1 second"
 ((ROUNDS >= 1)) || fail "ROUNDS must be at least 1"
 ((TIMEOUT >= 1)) || fail "TIMEOUT must be at least 1 second"
-((PORT >= 1024 && PORT <= 65535 && PORT2 >= 1024 && PORT2 <= 65535)) || fail "PORT and PORT2 must be in 1024-65535"
-((PORT != PORT2)) || fail "PORT and PORT2 must differ"
+((PORT >= 1024 && PORT <= 65535 && PORT2 >= 1024 && PORT2 <= 65535 && HTTP_PORT >= 1024 && HTTP_PORT <= 65535)) || fail "PORT, PORT2 and HTTP_PORT must be in 1024-65535"
+((PORT != PORT2 && HTTP_PORT != PORT && HTTP_PORT != PORT2)) || fail "PORT, PORT2 and HTTP_PORT must differ"
 ((SERVER_CPU != CLIENT_CPU)) || fail "SERVER_CPU and CLIENT_CPU must differ"
 
 # The requirements: nothing is installed here.
@@ -236,7 +239,7 @@ done < <(compgen -e | grep '^MERIDIAN_' || true)
 
 echo "== starting Meridian on 127.0.0.1:$PORT, pinned to CPU $SERVER_CPU"
 "${clean_env[@]}" taskset -c "$SERVER_CPU" "$tmp/meridian" serve \
-	--config bench/perf/meridian.yaml --listen "127.0.0.1:$PORT" >"$tmp/meridian.log" 2>&1 &
+	--config bench/perf/meridian.yaml --listen "127.0.0.1:$PORT" --http-listen "127.0.0.1:$HTTP_PORT" >"$tmp/meridian.log" 2>&1 &
 meridian_pid=$!
 pids+=("$meridian_pid")
 wait_ready "$PORT" Meridian "$meridian_pid" "$tmp/meridian.log"
@@ -270,6 +273,22 @@ fi
 proc_ns() {
 	[[ -d /proc/$1/task ]] || fail "process $1 is gone"
 	cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ s += $1 } END { printf "%.0f\n", s }'
+}
+
+# duration_buckets prints Meridian's request-duration histogram, one
+# "upper-bound count" line per bucket, read from its admin listener with
+# bash's /dev/tcp (no curl needed).
+duration_buckets() {
+	local line
+	exec 3<>"/dev/tcp/127.0.0.1/$HTTP_PORT" || fail "cannot reach Meridian's admin listener on 127.0.0.1:$HTTP_PORT"
+	printf 'GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n' >&3
+	while IFS= read -r line <&3; do
+		if [[ $line == meridian_dns_request_duration_seconds_bucket* ]]; then
+			line=${line#*le=\"}
+			echo "${line%%\"*} ${line##* }"
+		fi
+	done
+	exec 3<&-
 }
 
 # core_ticks prints "busy total" ticks of core $SERVER_CPU: busy is every
@@ -313,16 +332,22 @@ measure() {
 	if ((WARMUP > 0)); then
 		dnsperf_run "$tmp/warmup.out" "${args[@]}" -l "$WARMUP"
 	fi
-	local p0 c0 p1 c1
+	local p0 c0 p1 c1 h0="" h1=""
+	if [[ $name == meridian ]]; then
+		h0=$(duration_buckets | tr '\n' ';')
+	fi
 	p0=$(proc_ns "$pid")
 	c0=$(core_ticks)
 	dnsperf_run "$tmp/run.out" "${args[@]}" -l "$DURATION" -v
 	p1=$(proc_ns "$pid")
 	c1=$(core_ticks)
+	if [[ $name == meridian ]]; then
+		h1=$(duration_buckets | tr '\n' ';')
+	fi
 	# One pass over dnsperf's output: a histogram of the per-query latencies
 	# ("> NOERROR name type 0.000123"; timeouts are "> T name type") at 1 us
 	# resolution for the p99, and the summary lines.
-	awk -v name="$name" -v p0="$p0" -v p1="$p1" -v c0="$c0" -v c1="$c1" -v hz="$clk_tck" '
+	awk -v name="$name" -v p0="$p0" -v p1="$p1" -v c0="$c0" -v c1="$c1" -v hz="$clk_tck" -v h0="$h0" -v h1="$h1" '
 		/^> / && $2 != "T" { us = int($NF * 1e6 + 0.5); h[us]++; n++; if (us > max) max = us; next }
 		/^  Queries completed:/ { done = $3 }
 		/^  Queries lost:/ { lost = $3 }
@@ -335,10 +360,20 @@ measure() {
 			busy = b[1] - a[1]; total = b[2] - a[2]
 			want = n * 0.99; seen = 0; p99 = 0
 			for (i = 0; i <= max; i++) if (i in h) { seen += h[i]; if (seen >= want) { p99 = i; break } }
-			printf "%s %.0f %.2f %.2f %.0f %.0f %.0f %.0f %d %d %d\n", name, qps,
+			# Meridian own p99: the upper bound of the first bucket of its
+			# request-duration histogram (cumulative) holding 99 % of the
+			# run, from receipt to reply handed to the kernel.
+			srv = "-"
+			if (h1 != "") {
+				nb = split(h0, b0, ";"); split(h1, b1, ";")
+				for (i = 1; i <= nb; i++) if (b0[i] != "") { split(b0[i], x, " "); split(b1[i], y, " "); le[i] = x[1]; d[i] = y[2] - x[2] }
+				all = d[nb - 1]
+				for (i = 1; i < nb; i++) if (all > 0 && d[i] >= 0.99 * all) { srv = (le[i] == "+Inf" ? ">100000" : sprintf("%.0f", le[i] * 1e6)); break }
+			}
+			printf "%s %.0f %.2f %.2f %.0f %.0f %.0f %.0f %d %d %d %s\n", name, qps,
 				(p1 - p0) / 1e3 / done, busy * 1e6 / hz / done,
 				(total > 0 ? 100 * (p1 - p0) / 1e9 * hz / total : 0), (total > 0 ? 100 * busy / total : 0),
-				avg, p99, done, lost, size
+				avg, p99, done, lost, size, srv
 		}' "$tmp/run.out" >"$tmp/result" || fail "could not read dnsperf's output for $name $file:
 $(grep -v '^>' "$tmp/run.out" | tail -n 20)"
 	rm -f "$tmp/run.out"
@@ -359,9 +394,9 @@ count[static]=$(grep -Evc '^[[:space:]]*(;|$)' bench/perf/static.txt)
 count[service]=$(grep -Evc '^[[:space:]]*(;|$)' bench/perf/service.txt)
 count[ecs]=$(grep -Evc '^[[:space:]]*(#|$)' bench/perf/ecs.txt)
 
-header="server      QPS  proc_us/q  core_us/q  server  core_busy  avg_us  p99_us  completed   lost  resp_B"
+header="server      QPS  proc_us/q  core_us/q  server  core_busy  avg_us  p99_us  completed   lost  resp_B  srv_p99"
 row() {
-	printf '%-8s %7s %10s %10s %6s%% %9s%% %7s %7s %10s %6s %7s\n' "$@"
+	printf '%-8s %7s %10s %10s %6s%% %9s%% %7s %7s %10s %6s %7s %8s\n' "$@"
 }
 
 modes=(load)
@@ -376,7 +411,8 @@ median() {
 
 # field prints field $2 of every round's result of $1 (file.mode.server):
 # 1 qps, 2 proc_us, 3 core_us, 4 server%, 5 core_busy%, 6 avg_us, 7 p99_us,
-# 8 completed, 9 lost, 10 resp_bytes.
+# 8 completed, 9 lost, 10 resp_bytes, 11 Meridian's own p99 (µs, the bound
+# of its histogram bucket; "-" for gdnsd).
 field() {
 	local r
 	for ((r = 1; r <= ROUNDS; r++)); do
@@ -428,8 +464,8 @@ done
 echo
 echo "== summary (markdown): medians of $ROUNDS rounds (lost: the sum); CPU time per query in microseconds, latency in microseconds"
 echo
-echo "| queries | server | QPS | CPU µs/query (process) | CPU µs/query (core $SERVER_CPU) | server's share of core $SERVER_CPU | core $SERVER_CPU busy | avg latency µs | p99 latency µs | lost | response bytes |"
-echo "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+echo "| queries | server | QPS | CPU µs/query (process) | CPU µs/query (core $SERVER_CPU) | server's share of core $SERVER_CPU | core $SERVER_CPU busy | avg latency µs | p99 latency µs | lost | response bytes | server's own p99 µs, at most |"
+echo "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
 for f in "${files[@]}"; do
 	for mode in "${modes[@]}"; do
 		for s in "${servers[@]}"; do
@@ -440,7 +476,7 @@ for f in "${files[@]}"; do
 			done
 			label=$f
 			[[ $mode == rate ]] && label="$f @ $RATE/s"
-			echo "| $label | $s | $(median $(field "$k" 1)) | $(median $(field "$k" 2)) | $(median $(field "$k" 3)) | $(median $(field "$k" 4))% | $(median $(field "$k" 5))% | $(median $(field "$k" 6)) | $(median $(field "$k" 7)) | $lost | $(median $(field "$k" 10)) |"
+			echo "| $label | $s | $(median $(field "$k" 1)) | $(median $(field "$k" 2)) | $(median $(field "$k" 3)) | $(median $(field "$k" 4))% | $(median $(field "$k" 5))% | $(median $(field "$k" 6)) | $(median $(field "$k" 7)) | $lost | $(median $(field "$k" 10)) | $(median $(field "$k" 11)) |"
 		done
 	done
 done

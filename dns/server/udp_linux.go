@@ -35,11 +35,11 @@ import (
 //     (EINTR) instead of restarting it (signal(7)): the runtime's
 //     preemption signal, sent to a goroutine that has not yielded for
 //     10 ms or when a garbage collection stops the world, wakes the reader;
-//   - a read that ends without a datagram (that signal, or the timeout
-//     when signals are off) means the socket is quiet: the reader then
-//     waits in the poller, through an epoll instance of its own that
-//     watches the socket only for that wait. Its P is free meanwhile, so an
-//     idle server costs nothing and a garbage collection never waits;
+//   - a few reads in a row that end without a datagram (that signal, or
+//     the timeout when signals are off) mean the socket is quiet: the
+//     reader then waits in the poller, through an epoll instance of its
+//     own that watches the socket only for that wait. Its P is free
+//     meanwhile, so an idle server costs nothing;
 //   - Shutdown wakes a reader with shutdown(SHUT_RD), after which recvmmsg
 //     returns at once and the poller reports the socket readable.
 
@@ -47,6 +47,10 @@ import (
 // reader sleeps in recvmmsg holding its P. Setting one also makes a signal
 // interrupt recvmmsg (EINTR) instead of restarting it (signal(7)).
 const udpReceiveTimeout = 20 * time.Millisecond
+
+// quietReads is how many reads in a row that end without a datagram make
+// a reader wait in the poller instead: 30 to 60 ms without queries.
+const quietReads = 3
 
 // mmsghdr is struct mmsghdr of recvmmsg(2) and sendmmsg(2): a message
 // header and the length the kernel moved. Go pads it like C does.
@@ -209,6 +213,7 @@ func (s *Server) serveUDP(r *udpReader) {
 		s.logger.Error("udp socket", "error", err)
 		return
 	}
+	idle := 0
 	for errs := 0; !s.isClosing(); {
 		for i := range r.in {
 			r.in[i].hdr.Namelen = unix.SizeofSockaddrInet6
@@ -217,11 +222,23 @@ func (s *Server) serveUDP(r *udpReader) {
 		n, _, e := unix.RawSyscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&r.in[0])), uintptr(len(r.in)), unix.MSG_WAITFORONE, 0, 0)
 		switch e {
 		case 0:
-			errs = 0
+			errs, idle = 0, 0
 			r.answer(s, fd, int(n))
 		case unix.EAGAIN, unix.EINTR:
-			// Quiet. If the runtime asked this goroutine to stop (for a
-			// garbage collection, say), it does here.
+			// No datagram: the receive timeout, or a signal. If the
+			// runtime asked this goroutine to stop (for a garbage
+			// collection, or because it has not yielded for 10 ms), it
+			// does here. The socket counts as quiet only after
+			// quietReads such reads in a row: under load the runtime's
+			// signal comes every 10 ms, and a reader that moved to the
+			// poller each time would then wait for the poller to be
+			// polled, up to 20 ms when every P is busy (a soak with
+			// reloads every second measured such stalls).
+			if idle++; idle < quietReads {
+				runtime.Gosched()
+				continue
+			}
+			idle = 0
 			r.quiets.Add(1)
 			if err := r.waitQuiet(quiet); err != nil {
 				if !s.isClosing() {

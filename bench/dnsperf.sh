@@ -41,6 +41,11 @@ Environment (defaults in brackets):
                request-duration histogram [PORT+2]
   CLIENTS      dnsperf -c, client sockets [8]
   OUTSTANDING  dnsperf -q, queries in flight [500]
+  RATE_CLIENTS, RATE_OUTSTANDING
+               dnsperf -c and -q for the RATE runs [4, 20]: with few queries
+               in flight dnsperf's own queue stays short, so its latency
+               figures are the servers' (with -q 500, above ~40,000
+               queries/s they are mostly dnsperf's)
   TIMEOUT      dnsperf -t, seconds before a query counts as lost [1]
   RATE         when set, one more run per server and file at dnsperf -Q RATE
                queries/s, for latency below saturation []
@@ -85,6 +90,8 @@ PORT2=${PORT2:-$((PORT + 1))}
 HTTP_PORT=${HTTP_PORT:-$((PORT + 2))}
 CLIENTS=${CLIENTS:-8}
 OUTSTANDING=${OUTSTANDING:-500}
+RATE_CLIENTS=${RATE_CLIENTS:-4}
+RATE_OUTSTANDING=${RATE_OUTSTANDING:-20}
 TIMEOUT=${TIMEOUT:-1}
 RATE=${RATE:-}
 SERVER_CPU=${SERVER_CPU:-0}
@@ -94,7 +101,7 @@ GO=${GO:-go}
 KEEP=${KEEP:-0}
 REV=${REV:-}
 
-for v in DURATION ROUNDS WARMUP PORT PORT2 HTTP_PORT CLIENTS OUTSTANDING TIMEOUT SERVER_CPU CLIENT_CPU; do
+for v in DURATION ROUNDS WARMUP PORT PORT2 HTTP_PORT CLIENTS OUTSTANDING RATE_CLIENTS RATE_OUTSTANDING TIMEOUT SERVER_CPU CLIENT_CPU; do
 	[[ ${!v} =~ ^[0-9]+$ ]] || fail "$v must be a whole number, got '${!v}'"
 done
 [[ -z $RATE || $RATE =~ ^[1-9][0-9]*$ ]] || fail "RATE must be a positive whole number, got '$RATE'"
@@ -303,7 +310,7 @@ core_ticks() {
 dnsperf_run() {
 	local out=$1
 	shift
-	taskset -c "$CLIENT_CPU" dnsperf -s 127.0.0.1 -c "$CLIENTS" -q "$OUTSTANDING" -t "$TIMEOUT" "$@" >"$out" 2>&1 &
+	taskset -c "$CLIENT_CPU" dnsperf -s 127.0.0.1 -t "$TIMEOUT" "$@" >"$out" 2>&1 &
 	client_pid=$!
 	if ! wait "$client_pid"; then
 		client_pid=
@@ -327,7 +334,9 @@ measure() {
 		args+=(-e)
 	fi
 	if [[ -n $rate ]]; then
-		args+=(-Q "$rate")
+		args+=(-Q "$rate" -c "$RATE_CLIENTS" -q "$RATE_OUTSTANDING")
+	else
+		args+=(-c "$CLIENTS" -q "$OUTSTANDING")
 	fi
 	if ((WARMUP > 0)); then
 		dnsperf_run "$tmp/warmup.out" "${args[@]}" -l "$WARMUP"
@@ -421,7 +430,7 @@ field() {
 	done
 }
 
-echo "== dnsperf -c $CLIENTS -q $OUTSTANDING -t $TIMEOUT, $ROUNDS rounds of $DURATION s per server after $WARMUP s of warm-up${RATE:+; then -Q $RATE}"
+echo "== dnsperf -c $CLIENTS -q $OUTSTANDING -t $TIMEOUT, $ROUNDS rounds of $DURATION s per server after $WARMUP s of warm-up${RATE:+; then -Q $RATE -c $RATE_CLIENTS -q $RATE_OUTSTANDING}"
 for f in "${files[@]}"; do
 	for mode in "${modes[@]}"; do
 		rate=

@@ -197,12 +197,13 @@ func (r *udpReader) close() {
 // has arrived (up to udpBatch), one sendmmsg sends all their replies.
 //
 // While queries keep coming the reader sleeps inside recvmmsg, holding its
-// P. When that sleep ends without a datagram (the runtime's preemption
-// signal, which the scheduler sends to a goroutine that has not yielded
-// for 10 ms, or the receive timeout) the socket has gone quiet: the reader
-// then waits in the runtime's poller like any network read, through an
-// epoll instance of its own that watches the socket only during that wait,
-// so an idle server costs nothing and a busy one pays no poller wake-ups.
+// P. When quietReads sleeps in a row end without a datagram (the runtime's
+// preemption signal, which the scheduler sends to a goroutine that has not
+// yielded for 10 ms, or the receive timeout) the socket has gone quiet: the
+// reader then waits in the runtime's poller like any network read, through
+// an epoll instance of its own that watches the socket only during that
+// wait, so an idle server costs nothing and a busy one pays no poller
+// wake-ups.
 func (s *Server) serveUDP(r *udpReader) {
 	defer s.wg.Done()
 	defer releaseProcs(1)

@@ -65,9 +65,9 @@ type mmsghdr struct {
 type udpReader struct {
 	mu sync.Mutex
 	fd int // -1 once closed
-	// epfd is an epoll instance watching fd, and quiet the same
-	// descriptor in the runtime's poller: where the reader waits while
-	// the socket is quiet.
+	// epfd is the reader's epoll instance, and quiet the same descriptor
+	// in the runtime's poller: while the socket is quiet the reader adds
+	// fd to it and waits there (waitQuiet); otherwise it watches nothing.
 	epfd  int
 	quiet *os.File
 	// quiets counts the times the socket went quiet and the reader moved

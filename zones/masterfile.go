@@ -2,6 +2,7 @@ package zones
 
 import (
 	"fmt"
+	"io"
 	"regexp"
 	"strconv"
 	"strings"
@@ -31,8 +32,12 @@ func parseRecords(text, origin string, defaultTTL uint32, lineOffset int) ([]rec
 		}
 		return nil, err
 	}
-	zp := dns.NewZoneParser(strings.NewReader(text), origin, "")
-	zp.SetDefaultTTL(defaultTTL)
+	// The zone's ttl is given to the parser as a $TTL line before the text,
+	// so that it is the default of every record without a TTL of its own
+	// (RFC 2308), not only of those before the first explicit TTL (RFC 1035's
+	// "last stated TTL", which SetDefaultTTL alone would apply). The line
+	// numbers the parser reports are one more for it.
+	zp := dns.NewZoneParser(io.MultiReader(strings.NewReader(fmt.Sprintf("$TTL %d\n", defaultTTL)), strings.NewReader(text)), origin, "")
 	zp.SetIncludeAllowed(false)
 	var out []record
 	for rr, ok := zp.Next(); ok; rr, ok = zp.Next() {
@@ -49,7 +54,7 @@ func parseRecords(text, origin string, defaultTTL uint32, lineOffset int) ([]rec
 			if m[2] != "" {
 				msg += fmt.Sprintf(" %q", m[2])
 			}
-			return nil, errAt(line+lineOffset, "%s", msg)
+			return nil, errAt(max(line-1, 1)+lineOffset, "%s", msg)
 		}
 		return nil, errAt(lineOffset+1, "%s", strings.TrimPrefix(err.Error(), "dns: "))
 	}

@@ -1,21 +1,35 @@
 // Package rrl is Response Rate Limiting in the style of BIND and Knot: it
-// bounds the UDP responses one client network receives per second, so that
-// Meridian cannot be used to reflect floods at a spoofed victim, while
-// "slipping" every Nth limited response as a truncated one so that real
-// clients behind the network retry over TCP and still get answers.
+// bounds how often one client network receives the same response per
+// second, so that Meridian cannot be used to reflect floods at a spoofed
+// victim, while "slipping" every Nth limited response as a truncated one so
+// that real clients behind the network retry over TCP and still get
+// answers.
+//
+// A budget belongs to a client network (a /24 or /56 by default), a
+// response category and the response's identity: the question for
+// answers, the zone for NXDOMAIN (so a random-subdomain flood shares one
+// budget) and nothing for errors (FORMERR, REFUSED, NOTIMP, SERVFAIL share
+// one budget per network). A resolver asking many different names is not
+// limited by asking them all; one name asked over and over is.
+//
+// The table of budgets is bounded (Config.MaxEntries): a full table first
+// forgets budgets that have recovered, then the least recently used of a
+// sample, so a flood from millions of spoofed networks costs a fixed amount
+// of memory.
 package rrl
 
 import (
 	"hash/maphash"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
 // Config is the limiter's policy.
 type Config struct {
-	// ResponsesPerSecond is each client network's budget per category; 0
-	// turns rate limiting off.
+	// ResponsesPerSecond is the budget of one client network for one
+	// response; 0 turns rate limiting off.
 	ResponsesPerSecond int
 	// Slip sends every Nth limited response truncated (TC=1) instead of
 	// dropping it: 1 truncates all, 0 drops all. Default 2.
@@ -29,7 +43,15 @@ type Config struct {
 	IPv4Prefix, IPv6Prefix int
 	// Exempt networks are never limited.
 	Exempt []netip.Prefix
+	// MaxEntries bounds the table of budgets (DefaultMaxEntries when 0).
+	MaxEntries int
+	// Clock tells the time; nil for time.Now. Tests stop it.
+	Clock func() time.Time
 }
+
+// DefaultMaxEntries bounds the table when Config.MaxEntries is 0: about
+// 20 MB at most.
+const DefaultMaxEntries = 250_000
 
 // Category separates a client's budgets, so that a flood of NXDOMAIN or
 // error responses does not use up the budget for real answers.
@@ -55,34 +77,46 @@ const (
 	Slip
 )
 
-const shards = 64
+const (
+	shards = 64
+	// evictSample is how many entries a full shard looks at to find one
+	// to forget.
+	evictSample = 8
+)
 
 // Limiter decides, per response, whether to send, drop or slip it. It is
 // safe for concurrent use.
 type Limiter struct {
-	cfg    Config
-	rate   float64
-	debt   float64
-	seed   maphash.Seed
-	shards [shards]shard
-	now    func() time.Time
+	cfg      Config
+	rate     float64
+	debt     float64
+	perShard int
+	seed     maphash.Seed
+	base     time.Time
+	shards   [shards]shard
+	now      func() time.Time
+	evicted  atomic.Uint64
 }
 
 type shard struct {
 	mu      sync.Mutex
-	buckets map[key]*bucket
+	buckets map[key]bucket
+	_       [40]byte // keep shards on separate cache lines
 }
 
+// key is one budget: a client network, a category and a response.
 type key struct {
-	net netip.Prefix
-	cat Category
+	net      [16]byte
+	response uint64
+	bits     uint8
+	cat      Category
 }
 
 // bucket is a token bucket whose balance may go negative down to -debt, so
 // that sustained excess is remembered for the window.
 type bucket struct {
 	balance float64
-	last    time.Time
+	last    int64 // nanoseconds since Limiter.base
 	limited uint32
 }
 
@@ -103,17 +137,26 @@ func New(cfg Config) *Limiter {
 	if cfg.IPv6Prefix <= 0 || cfg.IPv6Prefix > 128 {
 		cfg.IPv6Prefix = 56
 	}
-	l := &Limiter{cfg: cfg, rate: float64(cfg.ResponsesPerSecond), seed: maphash.MakeSeed(), now: time.Now}
+	if cfg.MaxEntries <= 0 {
+		cfg.MaxEntries = DefaultMaxEntries
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = time.Now
+	}
+	l := &Limiter{cfg: cfg, rate: float64(cfg.ResponsesPerSecond), seed: maphash.MakeSeed(), now: cfg.Clock}
+	l.base = l.now()
 	l.debt = l.rate * cfg.Window.Seconds()
+	l.perShard = max(1, cfg.MaxEntries/shards)
 	for i := range l.shards {
-		l.shards[i].buckets = make(map[key]*bucket)
+		l.shards[i].buckets = make(map[key]bucket)
 	}
 	return l
 }
 
 // Decide accounts one UDP response of category cat to client and says what
-// to do with it.
-func (l *Limiter) Decide(client netip.Addr, cat Category) Action {
+// to do with it. response identifies the response within its category (see
+// the package comment); responses with the same identity share a budget.
+func (l *Limiter) Decide(client netip.Addr, cat Category, response string) Action {
 	client = client.Unmap()
 	for _, p := range l.cfg.Exempt {
 		if p.Contains(client) {
@@ -125,40 +168,74 @@ func (l *Limiter) Decide(client netip.Addr, cat Category) Action {
 		bits = l.cfg.IPv4Prefix
 	}
 	net, _ := client.Prefix(bits)
-	k := key{net: net, cat: cat}
-	a := net.Addr().As16()
-	s := &l.shards[maphash.Bytes(l.seed, a[:])%shards]
-	now := l.now()
+	k := key{net: net.Addr().As16(), response: maphash.String(l.seed, response), bits: uint8(bits), cat: cat}
+	s := &l.shards[(k.response^maphash.Comparable(l.seed, k.net))%shards]
+	now := int64(l.now().Sub(l.base))
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	b := s.buckets[k]
-	if b == nil {
-		b = &bucket{balance: l.rate, last: now}
-		s.buckets[k] = b
+	b, ok := s.buckets[k]
+	if !ok {
+		if len(s.buckets) >= l.perShard {
+			l.evict(s, now)
+		}
+		b = bucket{balance: l.rate, last: now}
 	}
-	b.balance = min(l.rate, b.balance+now.Sub(b.last).Seconds()*l.rate)
+	b.balance = min(l.rate, b.balance+l.refill(now-b.last))
 	b.last = now
 	b.balance = max(-l.debt, b.balance-1)
-	if b.balance >= 0 {
-		return Send
+	action := Send
+	if b.balance < 0 {
+		b.limited++
+		action = Drop
+		if l.cfg.Slip > 0 && b.limited%uint32(l.cfg.Slip) == 0 {
+			action = Slip
+		}
 	}
-	b.limited++
-	if l.cfg.Slip > 0 && b.limited%uint32(l.cfg.Slip) == 0 {
-		return Slip
-	}
-	return Drop
+	s.buckets[k] = b
+	return action
 }
 
-// Sweep forgets networks whose buckets have fully recovered, bounding the
-// table to the networks seen in the last window. Call it periodically.
+// refill is the budget earned in elapsed nanoseconds.
+func (l *Limiter) refill(elapsed int64) float64 {
+	return float64(elapsed) / float64(time.Second) * l.rate
+}
+
+// evict makes room in a full shard: it forgets every recovered budget
+// among a sample of entries, or else the least recently used of them.
+// Forgetting a recovered budget changes nothing (a new one starts full);
+// forgetting a limited one lets its network send a second's budget again,
+// which is the price of bounded memory under a spoofed flood.
+func (l *Limiter) evict(s *shard, now int64) {
+	var oldest key
+	oldestLast := int64(1<<63 - 1)
+	n, freed := 0, false
+	for k, b := range s.buckets {
+		if b.balance+l.refill(now-b.last) >= l.rate {
+			delete(s.buckets, k)
+			freed = true
+		} else if b.last < oldestLast {
+			oldest, oldestLast = k, b.last
+		}
+		if n++; n >= evictSample {
+			break
+		}
+	}
+	if !freed {
+		delete(s.buckets, oldest)
+		l.evicted.Add(1)
+	}
+}
+
+// Sweep forgets budgets that have fully recovered, so the table holds only
+// the networks seen in the last window. Call it periodically.
 func (l *Limiter) Sweep() {
-	now := l.now()
+	now := int64(l.now().Sub(l.base))
 	for i := range l.shards {
 		s := &l.shards[i]
 		s.mu.Lock()
 		for k, b := range s.buckets {
-			if b.balance+now.Sub(b.last).Seconds()*l.rate >= l.rate {
+			if b.balance+l.refill(now-b.last) >= l.rate {
 				delete(s.buckets, k)
 			}
 		}
@@ -166,7 +243,7 @@ func (l *Limiter) Sweep() {
 	}
 }
 
-// Len returns how many client networks are tracked.
+// Len returns how many budgets the table holds.
 func (l *Limiter) Len() int {
 	n := 0
 	for i := range l.shards {
@@ -177,3 +254,10 @@ func (l *Limiter) Len() int {
 	}
 	return n
 }
+
+// Capacity returns the most budgets the table holds.
+func (l *Limiter) Capacity() int { return l.perShard * shards }
+
+// Evicted returns how many budgets still limiting their network were
+// forgotten to make room for new ones.
+func (l *Limiter) Evicted() uint64 { return l.evicted.Load() }

@@ -15,13 +15,13 @@ func (c *fakeClock) advance(d time.Duration) { c.t = c.t.Add(d) }
 func newTest(cfg Config) (*Limiter, *fakeClock) {
 	l := New(cfg)
 	c := &fakeClock{t: time.Unix(1_800_000_000, 0)}
-	l.now = c.now
+	l.now, l.base = c.now, c.t
 	return l, c
 }
 
 func count(l *Limiter, client netip.Addr, cat Category, n int) (send, drop, slip int) {
 	for range n {
-		switch l.Decide(client, cat) {
+		switch l.Decide(client, cat, "www.example.com./A") {
 		case Send:
 			send++
 		case Drop:
@@ -130,6 +130,82 @@ func BenchmarkDecide(b *testing.B) {
 	c := netip.MustParseAddr("198.51.100.7")
 	b.ReportAllocs()
 	for b.Loop() {
-		l.Decide(c, Answer)
+		l.Decide(c, Answer, "www.example.com./A")
+	}
+}
+
+func BenchmarkDecideManyNetworks(b *testing.B) {
+	l := New(Config{ResponsesPerSecond: 20, MaxEntries: 10_000})
+	b.ReportAllocs()
+	i := uint32(0)
+	for b.Loop() {
+		i++
+		l.Decide(netip.AddrFrom4([4]byte{byte(i >> 16), byte(i >> 8), byte(i), 1}), Answer, "www.example.com./A")
+	}
+}
+
+func TestResponsesHaveTheirOwnBudgets(t *testing.T) {
+	l, _ := newTest(Config{ResponsesPerSecond: 3, Slip: 0})
+	c := netip.MustParseAddr("203.0.113.9")
+	for range 10 {
+		l.Decide(c, Answer, "www.example.com./A")
+	}
+	if a := l.Decide(c, Answer, "www.example.com./A"); a != Drop {
+		t.Errorf("a repeated response over budget: %v, want Drop", a)
+	}
+	if a := l.Decide(c, Answer, "mail.example.com./A"); a != Send {
+		t.Errorf("another question from the same network was limited: %v", a)
+	}
+	if a := l.Decide(c, Answer, "www.example.com./AAAA"); a != Send {
+		t.Errorf("another type of the same name was limited: %v", a)
+	}
+}
+
+// TestTableIsBounded: a flood from many spoofed networks, each a new
+// budget, keeps the table at its capacity and evicts the least recently
+// used budgets rather than growing.
+func TestTableIsBounded(t *testing.T) {
+	l, clk := newTest(Config{ResponsesPerSecond: 1, Slip: 0, MaxEntries: 640})
+	if l.Capacity() != 640 {
+		t.Fatalf("capacity %d, want 640", l.Capacity())
+	}
+	for i := range 100_000 {
+		a := netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)})
+		l.Decide(a, Answer, "www.example.com./A")
+		l.Decide(a, Answer, "www.example.com./A") // over budget: not recovered
+		if i%1000 == 0 {
+			clk.advance(time.Millisecond)
+		}
+	}
+	if n := l.Len(); n > l.Capacity() || n < l.Capacity()/2 {
+		t.Errorf("table holds %d budgets, capacity %d", n, l.Capacity())
+	}
+	if l.Evicted() == 0 {
+		t.Error("a full table of limited networks must count evictions")
+	}
+	// A network that is still being limited right now survives the flood
+	// of newcomers better than the ones that went quiet.
+	victim := netip.MustParseAddr("198.51.100.1")
+	for range 5 {
+		l.Decide(victim, Answer, "x./A")
+	}
+	if a := l.Decide(victim, Answer, "x./A"); a != Drop {
+		t.Errorf("victim not limited: %v", a)
+	}
+}
+
+// TestRecoveredBudgetsMakeRoom: when the table is full of budgets that have
+// recovered, new networks take their places without counting an eviction.
+func TestRecoveredBudgetsMakeRoom(t *testing.T) {
+	l, clk := newTest(Config{ResponsesPerSecond: 10, MaxEntries: 64})
+	for i := range 64 * 4 {
+		l.Decide(netip.AddrFrom4([4]byte{10, 0, byte(i >> 8), byte(i)}), Answer, "a./A")
+	}
+	clk.advance(time.Second)
+	for i := range 64 * 4 {
+		l.Decide(netip.AddrFrom4([4]byte{10, 1, byte(i >> 8), byte(i)}), Answer, "a./A")
+	}
+	if n := l.Len(); n > l.Capacity() {
+		t.Errorf("table holds %d budgets, capacity %d", n, l.Capacity())
 	}
 }

@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"hash/maphash"
 	"net/netip"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -63,6 +65,8 @@ type cachedAnswer struct {
 	zone    string
 	rcode   int
 	qtype   uint16
+	// rrl identifies the answer for response rate limiting (rrlResponse).
+	rrl string
 	// counters holds the metric series this answer counts in, resolved
 	// once for the metrics it was built with.
 	counters atomic.Pointer[answerCounters]
@@ -219,7 +223,7 @@ func (h *Handler) fast(fq *fastQuery, query []byte, client netip.Addr, t Transpo
 		out = appendOPT(out, h.opts.UDPSize, fq, scope)
 	}
 	if h.RRL != nil && t == UDP {
-		switch h.RRL.Decide(resolver, rrlCategory(a.rcode)) {
+		switch h.RRL.Decide(resolver, rrlCategory(a.rcode), a.rrl) {
 		case rrl.Drop:
 			if m := h.Metrics; m != nil {
 				m.RRLDropped().Inc()
@@ -325,6 +329,21 @@ func slipped(out []byte, fq *fastQuery) []byte {
 	return append(out[:end], opt...) // opt lies after end: copy forward is safe
 }
 
+// rrlResponse identifies a reply of category cat within a client network's
+// rate-limiting budgets: the question (name in lower case, and type) for
+// answers, the zone for NXDOMAIN, so that a flood of random names shares one
+// budget, and nothing for errors. The fast path keeps it with a cached
+// answer; both paths make it here.
+func rrlResponse(cat rrl.Category, qname string, qtype uint16, zone string) string {
+	switch cat {
+	case rrl.Answer:
+		return strings.ToLower(qname) + "/" + strconv.Itoa(int(qtype))
+	case rrl.NXDomain:
+		return strings.ToLower(zone)
+	}
+	return ""
+}
+
 // rrlCategory is the rate-limiting category of a reply's rcode.
 func rrlCategory(rcode int) rrl.Category {
 	switch rcode {
@@ -355,7 +374,9 @@ func (h *Handler) remember(fq *fastQuery, q *request, resp *dns.Msg, out []byte)
 	if !fq.lower || resp.Truncated || resp.Rcode > 0xf || q.snap == nil || !(q.static || q.direct) {
 		return
 	}
-	a := &cachedAnswer{zone: q.zone, rcode: resp.Rcode, qtype: fq.qtype}
+	qname := resp.Question[0].Name
+	a := &cachedAnswer{zone: q.zone, rcode: resp.Rcode, qtype: fq.qtype,
+		rrl: rrlResponse(rrlCategory(resp.Rcode), qname, fq.qtype, q.zone)}
 	if q.direct {
 		a.service = q.service
 	} else {

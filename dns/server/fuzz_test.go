@@ -10,10 +10,15 @@ import (
 	"net/netip"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/miekg/dns"
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 
+	"github.com/meridian-dns/meridian/dns/rrl"
 	"github.com/meridian-dns/meridian/dns/server"
+	"github.com/meridian-dns/meridian/metrics"
 	"github.com/meridian-dns/meridian/routing"
 	"github.com/meridian-dns/meridian/zones"
 )
@@ -30,6 +35,20 @@ var fuzzClient = netip.MustParseAddr("127.0.0.1")
 // optional feature on, with the fast path or without it. Its router draws
 // a fixed sequence of numbers.
 func fuzzHandler(f *testing.F, fullPathOnly bool) *server.Handler {
+	h := fuzzHandlerNoRRL(f, fullPathOnly)
+	// Response rate limiting as tight as it goes, so that the fuzzer drives
+	// every reply, error replies included, through send, slip and drop.
+	// The clock stands still, so two handlers given the same queries make
+	// the same decisions.
+	stopped := time.Unix(1_800_000_000, 0)
+	h.RRL = rrl.New(rrl.Config{ResponsesPerSecond: 1, Slip: 2, Clock: func() time.Time { return stopped }})
+	h.Metrics = metrics.New(prometheus.NewRegistry(), "fuzz")
+	return h
+}
+
+// fuzzHandlerNoRRL is fuzzHandler without response rate limiting, so that
+// every query with a header gets a reply.
+func fuzzHandlerNoRRL(f *testing.F, fullPathOnly bool) *server.Handler {
 	f.Helper()
 	snap, err := zones.Load("../../testdata/demo/zones", nil)
 	if err != nil {
@@ -171,8 +190,14 @@ func fuzzSeeds(f *testing.F) [][]byte {
 // checks what must hold for every reply: no panic, a reply exactly when the
 // message is a query with a full header, the query's ID and opcode with QR
 // set, a message that parses, and a UDP reply that fits the client's buffer.
+//
+// The same messages also go, over UDP, to a handler with response rate
+// limiting as tight as it goes, three times each so that every kind of
+// reply is sent, slipped and dropped: it must never panic, a reply it
+// sends must keep the same invariants, and a reply it does not send must
+// be one that rate limiting dropped.
 func FuzzServe(f *testing.F) {
-	h := fuzzHandler(f, false)
+	h, limited := fuzzHandlerNoRRL(f, false), fuzzHandler(f, false)
 	for _, s := range fuzzSeeds(f) {
 		f.Add(s)
 	}
@@ -194,7 +219,33 @@ func FuzzServe(f *testing.F) {
 			}
 			checkFuzzReply(t, tr, query, reply)
 		}
+		for range 3 {
+			panics, dropped := limited.Panics.Load(), rrlDropped(limited)
+			reply := limited.Serve(query, fuzzClient, server.UDP, udpBuf)
+			if limited.Panics.Load() != panics {
+				t.Fatalf("udp with RRL: the handler panicked answering %x", query)
+			}
+			if !bytes.Equal(query, orig) {
+				t.Fatalf("udp with RRL: the handler modified the query")
+			}
+			header := len(query) >= 12 && query[2]&0x80 == 0
+			if reply == nil && header && rrlDropped(limited) != dropped+1 {
+				t.Fatalf("udp with RRL: no reply to %x, and rate limiting dropped none", query)
+			}
+			if reply != nil {
+				checkFuzzReply(t, server.UDP, query, reply)
+			}
+		}
 	})
+}
+
+// rrlDropped is how many replies h's rate limiting has dropped.
+func rrlDropped(h *server.Handler) float64 {
+	var m dto.Metric
+	if err := h.Metrics.RRLDropped().Write(&m); err != nil {
+		panic(err)
+	}
+	return m.GetCounter().GetValue()
 }
 
 // checkFuzzReply checks the invariants of one reply.
@@ -277,6 +328,9 @@ func checkFuzzReply(t *testing.T, tr server.Transport, query, reply []byte) {
 // path (the first ask fills its answer cache, the second may be answered
 // from it) and twice through one without, and requires the same bytes.
 // Both routers draw the same numbers, so randomised selection agrees.
+//
+// Both handlers rate-limit responses, so replies that are slipped or
+// dropped must agree too.
 func FuzzFastPath(f *testing.F) {
 	fast, full := fuzzHandler(f, false), fuzzHandler(f, true)
 	for _, s := range fuzzSeeds(f) {

@@ -169,7 +169,7 @@ func (h *Handler) serveAt(query []byte, client netip.Addr, t Transport, buf []by
 				h.Metrics.Panics.Inc()
 			}
 			h.logger.Error("panic answering query", "error", r)
-			reply = headerOnly(query, dns.RcodeServerFailure)
+			reply = h.errorReply(query, client, t, dns.RcodeServerFailure)
 		}
 	}()
 	var fq *fastQuery
@@ -197,8 +197,7 @@ func (h *Handler) serveAt(query []byte, client netip.Addr, t Transport, buf []by
 func (h *Handler) full(query []byte, client netip.Addr, t Transport, buf []byte, start time.Time, fq *fastQuery, decided *routing.Decision) []byte {
 	req := new(dns.Msg)
 	if err := req.Unpack(query); err != nil || !backwardPointers(query) {
-		h.observe(&request{transport: t, resolver: client}, dns.RcodeFormatError, false)
-		return headerOnly(query, dns.RcodeFormatError)
+		return h.errorReply(query, client, t, dns.RcodeFormatError)
 	}
 	q := &request{msg: req, wire: query, resolver: client.Unmap(), transport: t, decided: decided}
 	resp := h.answer(q)
@@ -209,8 +208,7 @@ func (h *Handler) full(query []byte, client netip.Addr, t Transport, buf []byte,
 	out, err := resp.PackBuffer(buf)
 	if err != nil {
 		h.logger.Error("packing reply", "error", err)
-		h.observe(q, dns.RcodeServerFailure, false)
-		return headerOnly(query, dns.RcodeServerFailure)
+		return h.errorReply(query, client, t, dns.RcodeServerFailure)
 	}
 	if fq != nil {
 		h.remember(fq, q, resp, out)
@@ -227,11 +225,43 @@ func (h *Handler) full(query []byte, client netip.Addr, t Transport, buf []byte,
 	return out
 }
 
+// errorReply answers a query that has no parsed message to answer from (it
+// did not unpack, or answering it failed) with a bare header and rcode. It
+// counts like every other reply and, over UDP, goes through response rate
+// limiting in the error category: nil when it is dropped.
+func (h *Handler) errorReply(query []byte, client netip.Addr, t Transport, rcode int) []byte {
+	q := &request{transport: t, resolver: client.Unmap()}
+	out := headerOnly(query, rcode)
+	if h.RRL != nil && t == UDP {
+		switch h.RRL.Decide(q.resolver, rrl.Error, "") {
+		case rrl.Drop:
+			if h.Metrics != nil {
+				h.Metrics.RRLDropped().Inc()
+			}
+			h.observeDropped(q)
+			return nil
+		case rrl.Slip:
+			if h.Metrics != nil {
+				h.Metrics.RRLSlipped().Inc()
+			}
+			out[2] |= 0x02 // TC: a bare header already holds nothing more
+		}
+	}
+	h.observe(q, rcode, out[2]&0x02 != 0)
+	return out
+}
+
 // rateLimit applies response rate limiting to a UDP reply. It reports
 // false when the reply must be dropped; a slipped reply is cut down to a
 // truncated header and question so the client retries over TCP.
 func (h *Handler) rateLimit(q *request, resp *dns.Msg) bool {
-	switch h.RRL.Decide(q.resolver, rrlCategory(resp.Rcode)) {
+	cat := rrlCategory(resp.Rcode)
+	var qname string
+	var qtype uint16
+	if len(q.msg.Question) > 0 {
+		qname, qtype = q.msg.Question[0].Name, q.msg.Question[0].Qtype
+	}
+	switch h.RRL.Decide(q.resolver, cat, rrlResponse(cat, qname, qtype, q.zone)) {
 	case rrl.Drop:
 		if h.Metrics != nil {
 			h.Metrics.RRLDropped().Inc()
@@ -252,8 +282,17 @@ func (h *Handler) rateLimit(q *request, resp *dns.Msg) bool {
 // was received, but nothing was sent.
 func (h *Handler) observeDropped(q *request) {
 	if h.Metrics != nil {
-		h.Metrics.Queries.WithLabelValues(q.zone, metrics.QType(q.msg.Question[0].Qtype), q.transport.String()).Inc()
+		h.Metrics.Queries.WithLabelValues(q.zone, q.qtypeLabel(), q.transport.String()).Inc()
 	}
+}
+
+// qtypeLabel is the query type metric label of the question, "none" when
+// the query has none (or did not unpack).
+func (q *request) qtypeLabel() string {
+	if q.msg == nil || len(q.msg.Question) == 0 {
+		return "none"
+	}
+	return metrics.QType(q.msg.Question[0].Qtype)
 }
 
 // observe counts one answered query in the metrics.
@@ -262,11 +301,7 @@ func (h *Handler) observe(q *request, rcode int, truncated bool) {
 	if m == nil {
 		return
 	}
-	qtype := "none"
-	if q.msg != nil && len(q.msg.Question) > 0 {
-		qtype = metrics.QType(q.msg.Question[0].Qtype)
-	}
-	m.Queries.WithLabelValues(q.zone, qtype, q.transport.String()).Inc()
+	m.Queries.WithLabelValues(q.zone, q.qtypeLabel(), q.transport.String()).Inc()
 	m.Responses.WithLabelValues(q.zone, metrics.Rcode(rcode)).Inc()
 	if truncated {
 		m.Truncated.Inc()
@@ -301,12 +336,16 @@ func backwardPointers(msg []byte) bool {
 	return false
 }
 
-// headerOnly is the reply to a query we cannot parse: its ID, opcode and RD
-// with the given rcode and empty sections.
+// headerOnly is the reply to a query we cannot parse: its ID and opcode,
+// RD for a QUERY (the only opcode that defines it), the given rcode and
+// empty sections.
 func headerOnly(query []byte, rcode int) []byte {
 	out := make([]byte, headerLen)
-	copy(out, query[:4])
-	out[2] = query[2]&0x79 | 0x80 // keep opcode and RD, set QR, clear AA/TC
+	copy(out, query[:2])
+	out[2] = query[2]&0x78 | 0x80 // keep the opcode, set QR; AA, TC clear
+	if query[2]&0x78 == 0 {
+		out[2] |= query[2] & 0x01 // RD
+	}
 	out[3] = byte(rcode & 0xf)
 	return out
 }
@@ -345,8 +384,11 @@ func (h *Handler) answer(q *request) *dns.Msg {
 	resp.Id = req.Id
 	resp.Response = true
 	resp.Opcode = req.Opcode
-	resp.RecursionDesired = req.RecursionDesired
-	resp.CheckingDisabled = req.CheckingDisabled
+	if req.Opcode == dns.OpcodeQuery {
+		// RD and CD are defined for QUERY only: other opcodes get them clear.
+		resp.RecursionDesired = req.RecursionDesired
+		resp.CheckingDisabled = req.CheckingDisabled
+	}
 	resp.Compress = true
 	if len(req.Question) > 0 {
 		resp.Question = req.Question[:1]

@@ -262,6 +262,32 @@ func TestHandlerProtocol(t *testing.T) {
 			t.Errorf("rcode %s", dns.RcodeToString[r.Rcode])
 		}
 	})
+	t.Run("NOTIMP for another opcode clears the flags QUERY defines", func(t *testing.T) {
+		for _, op := range []int{dns.OpcodeNotify, dns.OpcodeUpdate, dns.OpcodeStatus, dns.OpcodeIQuery, 7} {
+			m := query("example.com.", dns.TypeSOA)
+			m.Opcode = op
+			m.RecursionDesired, m.CheckingDisabled, m.AuthenticatedData, m.Zero = true, true, true, true
+			r := exchange(t, h, m, UDP)
+			if r.Rcode != dns.RcodeNotImplemented || r.Opcode != op {
+				t.Fatalf("opcode %d: rcode %s, opcode %d", op, dns.RcodeToString[r.Rcode], r.Opcode)
+			}
+			if r.RecursionDesired || r.CheckingDisabled || r.AuthenticatedData || r.Authoritative || r.RecursionAvailable || r.Zero {
+				t.Errorf("opcode %d: flags rd=%v cd=%v ad=%v aa=%v ra=%v z=%v, want all clear", op,
+					r.RecursionDesired, r.CheckingDisabled, r.AuthenticatedData, r.Authoritative, r.RecursionAvailable, r.Zero)
+			}
+		}
+		// A message that does not unpack gets a bare header: RD only for QUERY.
+		for op, wantRD := range map[byte]bool{0: true, byte(dns.OpcodeNotify): false} {
+			q := []byte{0x12, 0x34, op<<3 | 0x01, 0x30, 0, 1, 0, 0, 0, 0, 0, 0, 3, 'w'}
+			out := h.Serve(q, testClient, UDP, nil)
+			if len(out) != 12 || out[3]&0xf != dns.RcodeFormatError || out[3]&0x70 != 0 {
+				t.Fatalf("opcode %d: reply %x, want a bare FORMERR header", op, out)
+			}
+			if rd := out[2]&0x01 != 0; rd != wantRD {
+				t.Errorf("opcode %d: RD %v in the FORMERR header, want %v", op, rd, wantRD)
+			}
+		}
+	})
 	t.Run("QDCOUNT 0 and 2 are FORMERR", func(t *testing.T) {
 		m := query("example.com.", dns.TypeSOA)
 		m.Question = nil

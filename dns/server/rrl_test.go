@@ -1,6 +1,7 @@
 package server
 
 import (
+	"encoding/hex"
 	"io"
 	"log/slog"
 	"net/netip"
@@ -75,3 +76,93 @@ func TestQueryLogAfterClose(t *testing.T) {
 }
 
 func slogDiscard() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// TestRateLimitedMalformedQueries is the security review's reproduction:
+// with RRL on, a flood of bare 12-byte headers (QDCOUNT 0) made the handler
+// panic on every dropped reply and answer SERVFAIL. Error replies are
+// limited like any other: FORMERR sent, slipped or dropped, never a panic.
+func TestRateLimitedMalformedQueries(t *testing.T) {
+	h := withMetrics(newTestHandler(t, Options{}))
+	h.RRL = rrl.New(rrl.Config{ResponsesPerSecond: 5, Slip: 2})
+	flooder := netip.MustParseAddr("198.51.100.66")
+	header, _ := hex.DecodeString("abcd01000000000000000000")
+	unpackable, _ := hex.DecodeString("abcd0100000100000000000003777777") // a question cut short
+	for i, q := range [][]byte{header, unpackable} {
+		var sent, slipped, dropped int
+		for range 2000 {
+			out := h.Serve(q, flooder, UDP, nil)
+			if out == nil {
+				dropped++
+				continue
+			}
+			r := new(dns.Msg)
+			if err := r.Unpack(out); err != nil {
+				t.Fatalf("reply does not unpack: %v", err)
+			}
+			if r.Rcode != dns.RcodeFormatError || r.Id != 0xabcd {
+				t.Fatalf("reply %v, want FORMERR with the query's ID", r)
+			}
+			if r.Truncated {
+				slipped++
+			} else {
+				sent++
+			}
+		}
+		if h.Panics.Load() != 0 {
+			t.Fatalf("%d panics answering %x", h.Panics.Load(), q)
+		}
+		if (i == 0) != (sent > 0) || slipped == 0 || dropped == 0 || sent > 10 {
+			t.Errorf("%x: sent=%d slipped=%d dropped=%d: want a few sent (by the first flood only), then slipped and dropped", q, sent, slipped, dropped)
+		}
+	}
+	// The two kinds of FORMERR share the network's error budget: the
+	// second flood found it spent.
+	if r := exchangeBytesFrom(t, h, mustPack(t, query("www.example.com.", dns.TypeA)), flooder, UDP); r == nil || r.Truncated || len(r.Answer) != 1 {
+		t.Errorf("an error flood used up the answer budget: %v", r)
+	}
+}
+
+// TestRateLimitErrorCategory: REFUSED, NOTIMP and FORMERR replies to one
+// network share one budget, apart from answers and NXDOMAIN.
+func TestRateLimitErrorCategory(t *testing.T) {
+	h := newTestHandler(t, Options{})
+	h.RRL = rrl.New(rrl.Config{ResponsesPerSecond: 3, Slip: 0})
+	client := netip.MustParseAddr("192.0.2.77")
+	refused := mustPack(t, query("not-ours.test.", dns.TypeA))
+	notify := query("example.com.", dns.TypeSOA)
+	notify.Opcode = dns.OpcodeNotify
+	notimp := mustPack(t, notify)
+	var got []int
+	for _, q := range [][]byte{refused, notimp, refused, notimp, refused} {
+		if r := exchangeBytesFrom(t, h, q, client, UDP); r != nil {
+			got = append(got, r.Rcode)
+		}
+	}
+	if len(got) != 3 {
+		t.Errorf("replies %v: want 3 error replies within one budget of 3", got)
+	}
+	if r := exchangeBytesFrom(t, h, mustPack(t, query("nope.example.com.", dns.TypeA)), client, UDP); r == nil || r.Rcode != dns.RcodeNameError {
+		t.Errorf("NXDOMAIN limited by the error budget: %v", r)
+	}
+}
+
+// TestRateLimitByResponse: one network asking many different names is not
+// limited; one name asked over and over is.
+func TestRateLimitByResponse(t *testing.T) {
+	for _, fullOnly := range []bool{false, true} {
+		h := newTestHandler(t, Options{FullPathOnly: fullOnly})
+		h.RRL = rrl.New(rrl.Config{ResponsesPerSecond: 2, Slip: 0})
+		resolver := netip.MustParseAddr("192.0.2.53")
+		for _, name := range []string{"www.example.com.", "mail.example.com.", "example.com."} {
+			for i := range 2 {
+				if r := exchangeBytesFrom(t, h, mustPack(t, query(name, dns.TypeA)), resolver, UDP); r == nil {
+					t.Errorf("fullOnly=%v: %s ask %d dropped within its own budget", fullOnly, name, i+1)
+				}
+			}
+		}
+		// Mixed case is the same response (0x20 resolvers): its budget is spent.
+		if r := exchangeBytesFrom(t, h, mustPack(t, query("WwW.example.COM.", dns.TypeA)), resolver, UDP); r != nil {
+			t.Errorf("fullOnly=%v: a third ask of www.example.com in mixed case was sent: %v", fullOnly, r)
+		}
+	}
+}

@@ -53,7 +53,7 @@ func ExampleDecodeSpec() {
 	fmt.Println(err)
 	// Output:
 	// http 80 /healthz [200-299] 10s 2s 2 3
-	// line 15: unknown key "prot"
+	// line 15: unknown key "prot"; did you mean "port"?
 }
 
 // The DNS side decides per region whether enough endpoints are up.

@@ -3,9 +3,11 @@ package healthcheck
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"net/netip"
 	"net/url"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -13,6 +15,8 @@ import (
 
 	"github.com/miekg/dns"
 	"go.yaml.in/yaml/v3"
+
+	"github.com/meridian-dns/meridian/internal/diag"
 )
 
 // CheckType names the kind of probe a check runs.
@@ -61,6 +65,7 @@ type Spec struct {
 	// Host is the HTTP Host header and, for https, the TLS server name.
 	Host string `yaml:"host,omitempty"`
 	// ExpectStatus lists the accepted HTTP status codes, 200-399 by default.
+	// YAML gives one code or range (204, "200-299") or a list of them.
 	ExpectStatus []StatusRange `yaml:"expect_status,omitempty"`
 	// ExpectBody, when set, must occur in the first 64 KiB of the body.
 	ExpectBody string `yaml:"expect_body,omitempty"`
@@ -73,7 +78,8 @@ type Spec struct {
 	// Query is the DNS question, "NAME TYPE" (for example
 	// "www.example.com. A"); the type defaults to A.
 	Query string `yaml:"query,omitempty"`
-	// ExpectRcode lists the accepted DNS response codes, NOERROR by default.
+	// ExpectRcode lists the accepted DNS response codes, NOERROR by default;
+	// YAML gives one or a list.
 	ExpectRcode []Rcode `yaml:"expect_rcode,omitempty"`
 
 	// Command is the program and arguments an exec check runs.
@@ -408,9 +414,10 @@ func DecodeSpec(node *yaml.Node) (Spec, error) {
 	if err := checkKeys(node, specKeys()); err != nil {
 		return Spec{}, err
 	}
+	node = singleAsList(node, "expect_status", "expect_rcode")
 	var s Spec
 	if err := node.Decode(&s); err != nil {
-		return Spec{}, tidyYAMLError(err)
+		return Spec{}, tidyYAMLError(node, err)
 	}
 	if key, err := s.validate(); err != nil {
 		return Spec{}, fmt.Errorf("line %d: %w", keyLine(node, key), err)
@@ -458,7 +465,7 @@ func checkKeys(node *yaml.Node, known map[string]bool) error {
 			continue
 		}
 		if !known[k.Value] {
-			return fmt.Errorf("line %d: unknown key %q", k.Line, k.Value)
+			return fmt.Errorf("line %d: unknown key %q%s", k.Line, k.Value, diag.DidYouMean(k.Value, slices.Sorted(maps.Keys(known))))
 		}
 	}
 	return nil
@@ -475,11 +482,44 @@ func keyLine(node *yaml.Node, key string) int {
 	return node.Line
 }
 
-// tidyYAMLError flattens a yaml.TypeError into its "line N: ..." messages.
-func tidyYAMLError(err error) error {
-	var te *yaml.TypeError
-	if errors.As(err, &te) {
-		return errors.New(strings.Join(te.Errors, "; "))
+// singleAsList returns node with the values of the given keys that are a
+// single scalar turned into a list of that one item, so that
+// "expect_status: 200-299" means what "expect_status: [200-299]" does.
+// node itself is not modified.
+func singleAsList(node *yaml.Node, keys ...string) *yaml.Node {
+	var out *yaml.Node
+	for i := 0; i+1 < len(node.Content); i += 2 {
+		k, v := node.Content[i], node.Content[i+1]
+		if v.Kind != yaml.ScalarNode || v.Tag == "!!null" || !slices.Contains(keys, k.Value) {
+			continue
+		}
+		if out == nil {
+			c := *node
+			c.Content = slices.Clone(node.Content)
+			out = &c
+		}
+		out.Content[i+1] = &yaml.Node{Kind: yaml.SequenceNode, Tag: "!!seq", Line: v.Line, Column: v.Column, Content: []*yaml.Node{v}}
 	}
-	return err
+	if out == nil {
+		return node
+	}
+	return out
+}
+
+// tidyYAMLError flattens a yaml.TypeError into its "line N: ..." messages,
+// each saying what the value should have been rather than which Go type
+// it did not fit.
+func tidyYAMLError(node *yaml.Node, err error) error {
+	var te *yaml.TypeError
+	if !errors.As(err, &te) {
+		return err
+	}
+	msgs := make([]string, len(te.Errors))
+	for i, m := range te.Errors {
+		msgs[i] = m
+		if line, text, ok := diag.TypeError(node, m); ok {
+			msgs[i] = fmt.Sprintf("line %d: %s", line, text)
+		}
+	}
+	return errors.New(strings.Join(msgs, "; "))
 }

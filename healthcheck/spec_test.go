@@ -123,7 +123,7 @@ func TestDecodeSpecErrors(t *testing.T) {
 		src  string
 		want string
 	}{
-		{"unknown key", "type: http\nport: 80\nintreval: 10s\n", `line 3: unknown key "intreval"`},
+		{"unknown key", "type: http\nport: 80\nintreval: 10s\n", `line 3: unknown key "intreval"; did you mean "interval"?`},
 		{"unknown key in merged mapping", "b: &b {typo: 1}\nc:\n  <<: *b\n  type: tcp\n", `line 1: unknown key "typo"`},
 		{"unknown type", "type: htp\n", `line 1: unknown type "htp"`},
 		{"missing type", "port: 80\n", "line 1: type is required"},
@@ -140,8 +140,11 @@ func TestDecodeSpecErrors(t *testing.T) {
 		{"relative path", "type: http\npath: healthz\n", `line 2: path "healthz" must start with /`},
 		{"bad status", "type: http\nexpect_status: [200-x]\n", `line 2: status "200-x" is not a code`},
 		{"status out of range", "type: http\nexpect_status: [99]\n", "line 2: status range 99 is not within 100-599"},
-		{"duration as int", "type: tcp\nport: 1\ninterval: 10\n", "line 3: cannot unmarshal !!int `10` into time.Duration"},
-		{"bad duration", "type: tcp\nport: 1\ninterval: soon\n", "line 3: cannot unmarshal !!str `soon` into time.Duration"},
+		{"duration as int", "type: tcp\nport: 1\ninterval: 10\n", `line 3: interval: "10" is not a duration such as "10s"`},
+		{"bad duration", "type: tcp\nport: 1\ninterval: soon\n", `line 3: interval: "soon" is not a duration such as "10s"`},
+		{"port not a number", "type: tcp\nport: http\n", `line 2: port: "http" is not a whole number`},
+		{"command not a list of words", "type: exec\ncommand: {run: x}\n", `line 2: command: a mapping is not a list`},
+		{"unknown key near a known one", "type: http\nexpect_stauts: 200\n", `line 2: unknown key "expect_stauts"; did you mean "expect_status"?`},
 		{"negative rise", "type: tcp\nport: 1\nrise: -1\n", "line 3: rise -1 must be at least 1"},
 		{"bad load header", "type: http\nload_header: \"X Load\"\n", `line 2: load_header "X Load" is not a valid header name`},
 		{"bad host", "type: http\nhost: \"a b\"\n", `line 2: host "a b" is not a host name`},
@@ -251,5 +254,39 @@ func TestKey(t *testing.T) {
 	v6.Spec = v6.Spec.WithDefaults()
 	if got, want := v6.hostPort(), "[2001:db8::1]:443"; got != want {
 		t.Errorf("hostPort = %q, want %q", got, want)
+	}
+}
+
+// TestDecodeSpecSingleOrList holds that expect_status and expect_rcode
+// take one value as well as a list of them.
+func TestDecodeSpecSingleOrList(t *testing.T) {
+	tests := []struct {
+		src    string
+		status []StatusRange
+		rcode  []Rcode
+	}{
+		{"type: http\nexpect_status: 200-299\n", []StatusRange{{200, 299}}, nil},
+		{"type: http\nexpect_status: \"200-299\"\n", []StatusRange{{200, 299}}, nil},
+		{"type: http\nexpect_status: 204\n", []StatusRange{{204, 204}}, nil},
+		{"type: http\nexpect_status: [200-299, 304]\n", []StatusRange{{200, 299}, {304, 304}}, nil},
+		{"type: http\nexpect_status:\n  - 200\n  - \"301-302\"\n", []StatusRange{{200, 200}, {301, 302}}, nil},
+		{"type: dns\nquery: a.\nexpect_rcode: NXDOMAIN\n", nil, []Rcode{3}},
+		{"type: dns\nquery: a.\nexpect_rcode: [NOERROR, NXDOMAIN]\n", nil, []Rcode{0, 3}},
+	}
+	for _, tc := range tests {
+		s, err := decodeYAML(t, tc.src)
+		if err != nil {
+			t.Errorf("%q: %v", tc.src, err)
+			continue
+		}
+		if tc.status != nil && !reflect.DeepEqual(s.ExpectStatus, tc.status) {
+			t.Errorf("%q: expect_status %v, want %v", tc.src, s.ExpectStatus, tc.status)
+		}
+		if tc.rcode != nil && !reflect.DeepEqual(s.ExpectRcode, tc.rcode) {
+			t.Errorf("%q: expect_rcode %v, want %v", tc.src, s.ExpectRcode, tc.rcode)
+		}
+	}
+	if _, err := decodeYAML(t, "type: http\nexpect_status: 200-x\n"); err == nil || !strings.Contains(err.Error(), `line 2: status "200-x" is not a code`) {
+		t.Errorf("a bad single status: %v", err)
 	}
 }

@@ -1,13 +1,18 @@
 package zones
 
 import (
+	"errors"
 	"fmt"
+	"maps"
 	"reflect"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/meridian-dns/meridian/internal/diag"
 )
 
 // lineError is an error that knows the line of the zone file it is about.
@@ -39,9 +44,24 @@ func decodeStrict(n *yaml.Node, v any) error {
 		return err
 	}
 	if err := n.Decode(v); err != nil {
+		var te *yaml.TypeError
+		if errors.As(err, &te) && len(te.Errors) > 0 {
+			if line, text, ok := diag.TypeError(n, te.Errors[0]); ok {
+				return errAt(line, "%s", text)
+			}
+		}
 		return yamlError(err, n.Line)
 	}
 	return nil
+}
+
+// syntaxError turns go-yaml's error for a file that does not parse into a
+// lineError at the line of the mistake, with a hint at its usual cause.
+func syntaxError(src []byte, err error) error {
+	if line, msg, ok := diag.SyntaxError(src, err); ok {
+		return errAt(line, "%s", msg)
+	}
+	return yamlError(err, 1)
 }
 
 // yamlError turns go-yaml's multi-line errors into a lineError for the first
@@ -90,7 +110,7 @@ func checkKeys(n *yaml.Node, t reflect.Type) error {
 			k, v := n.Content[i], n.Content[i+1]
 			ft, ok := fields[k.Value]
 			if !ok {
-				return errAt(k.Line, "unknown key %q", k.Value)
+				return errAt(k.Line, "unknown key %q%s", k.Value, diag.DidYouMean(k.Value, slices.Sorted(maps.Keys(fields))))
 			}
 			if err := checkKeys(v, ft); err != nil {
 				return err

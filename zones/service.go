@@ -2,6 +2,7 @@ package zones
 
 import (
 	"fmt"
+	"maps"
 	"net/netip"
 	"slices"
 	"strconv"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/meridian-dns/meridian/geo"
 	"github.com/meridian-dns/meridian/healthcheck"
+	"github.com/meridian-dns/meridian/internal/diag"
 )
 
 // RegionFile is one entry of a zone file's regions: a data center with a
@@ -44,6 +46,33 @@ type ServiceFile struct {
 	FallbackAddresses []string `yaml:"fallback_addresses"`
 	// DegradedTTL is the TTL of failover and all-down answers.
 	DegradedTTL *uint32 `yaml:"degraded_ttl"`
+
+	// lines are the lines of the service's keys, for messages about them.
+	lines map[string]int
+}
+
+// UnmarshalYAML decodes a service strictly and remembers the line of each
+// of its keys.
+func (s *ServiceFile) UnmarshalYAML(n *yaml.Node) error {
+	type plain ServiceFile
+	var p plain
+	if err := decodeStrict(n, &p); err != nil {
+		return err
+	}
+	*s = ServiceFile(p)
+	s.lines = make(map[string]int, len(n.Content)/2)
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		s.lines[n.Content[i].Value] = n.Content[i].Line
+	}
+	return nil
+}
+
+// line returns the line of key in the service, or def when it is absent.
+func (s *ServiceFile) line(key string, def int) int {
+	if l, ok := s.lines[key]; ok {
+		return l
+	}
+	return def
 }
 
 // checkFile decodes one entry of a zone file's checks with the health
@@ -468,21 +497,23 @@ func (b *builder) addServices(f *File) {
 		}
 		var ok bool
 		if s.Routing, ok = routingNames[or2(sf.Routing, "nearest")]; !ok {
-			b.fail(b.path, line, "service %s: routing %q is not nearest, failover or weighted", owner, sf.Routing)
+			b.fail(b.path, sf.line("routing", line), "service %s: routing %q is not nearest, failover or weighted%s",
+				owner, sf.Routing, diag.DidYouMean(sf.Routing, slices.Sorted(maps.Keys(routingNames))))
 		}
 		if s.Select, ok = selectNames[or2(sf.Select, "weighted")]; !ok {
-			b.fail(b.path, line, "service %s: select %q is not one of weighted, round_robin, random, hash, first, all, fastest, least_loaded", owner, sf.Select)
+			b.fail(b.path, sf.line("select", line), "service %s: select %q is not one of weighted, round_robin, random, hash, first, all, fastest, least_loaded%s",
+				owner, sf.Select, diag.DidYouMean(sf.Select, slices.Sorted(maps.Keys(selectNames))))
 		}
 		for _, rn := range sf.Fallback {
 			r := b.zone.Region(rn)
 			if r == nil {
-				b.fail(b.path, line, "service %s: fallback names unknown region %q", owner, rn)
+				b.fail(b.path, sf.line("fallback", line), "service %s: fallback names unknown region %q%s", owner, rn, diag.DidYouMean(rn, f.Regions.Keys))
 				continue
 			}
 			s.Fallback = append(s.Fallback, r)
 		}
-		if s.Routing == RouteFailover && len(s.Fallback) == 0 {
-			b.fail(b.path, line, "service %s: routing failover needs a fallback list of regions", owner)
+		if s.Routing == RouteFailover && len(sf.Fallback) == 0 {
+			b.fail(b.path, sf.line("routing", line), "service %s: routing failover needs a fallback list of regions", owner)
 		}
 		b.serviceHealth(s, &sf, f, owner, line)
 		if len(sf.Endpoints) == 0 {
@@ -490,7 +521,7 @@ func (b *builder) addServices(f *File) {
 		}
 		seen := map[string]bool{}
 		for i, ef := range sf.Endpoints {
-			ep, err := b.endpoint(s, ef, i)
+			ep, err := b.endpoint(s, ef, i, sf.Check, f.Regions.Keys)
 			if err != nil {
 				b.fail(b.path, ef.line, "service %s: %v", owner, err)
 				continue
@@ -500,7 +531,9 @@ func (b *builder) addServices(f *File) {
 				continue
 			}
 			seen[ep.Key] = true
-			if ef.CheckAddress != "" && s.Check == nil {
+			// A check that is named but not defined has its own message;
+			// the endpoints are not also blamed for it.
+			if ef.CheckAddress != "" && sf.Check == "" {
 				b.fail(b.path, ef.line, "service %s: check_address given but the service has no check", owner)
 				continue
 			}
@@ -527,11 +560,12 @@ func or2(s, def string) string {
 	return s
 }
 
-// endpoint compiles one endpoint of s.
-func (b *builder) endpoint(s *Service, ef EndpointFile, i int) (*Endpoint, error) {
+// endpoint compiles one endpoint of s, whose check is named check ("" for
+// none) in a zone whose regions are named regions.
+func (b *builder) endpoint(s *Service, ef EndpointFile, i int, check string, regions []string) (*Endpoint, error) {
 	r := b.zone.Region(ef.Region)
 	if r == nil {
-		return nil, fmt.Errorf("unknown region %q", ef.Region)
+		return nil, fmt.Errorf("unknown region %q%s", ef.Region, diag.DidYouMean(ef.Region, regions))
 	}
 	ep := &Endpoint{Region: r, Weight: 1, Index: i}
 	if ef.Weight != nil {
@@ -545,6 +579,13 @@ func (b *builder) endpoint(s *Service, ef EndpointFile, i int) (*Endpoint, error
 		return nil, fmt.Errorf("an endpoint has an address or a cname, not both")
 	case ef.Address != "":
 		a, err := netip.ParseAddr(ef.Address)
+		if ap, perr := netip.ParseAddrPort(ef.Address); err != nil && perr == nil {
+			why := "DNS answers carry no port"
+			if check != "" {
+				why = portAdvice(check, ap.Port())
+			}
+			return nil, fmt.Errorf("address %q has a port; an endpoint is an address only (%s)", ef.Address, why)
+		}
 		if err != nil || a.Zone() != "" {
 			return nil, fmt.Errorf("%q is not an IP address", ef.Address)
 		}
@@ -565,6 +606,9 @@ func (b *builder) endpoint(s *Service, ef EndpointFile, i int) (*Endpoint, error
 	ep.CheckAddress = ep.Address
 	if ef.CheckAddress != "" {
 		a, err := netip.ParseAddr(ef.CheckAddress)
+		if ap, perr := netip.ParseAddrPort(ef.CheckAddress); err != nil && perr == nil && check != "" {
+			return nil, fmt.Errorf("check_address %q has a port; it is an address only (%s)", ef.CheckAddress, portAdvice(check, ap.Port()))
+		}
 		if err != nil {
 			return nil, fmt.Errorf("check_address %q is not an IP address", ef.CheckAddress)
 		}
@@ -573,12 +617,17 @@ func (b *builder) endpoint(s *Service, ef EndpointFile, i int) (*Endpoint, error
 	return ep, nil
 }
 
+// portAdvice says where the port of an endpoint's address belongs.
+func portAdvice(check string, port uint16) string {
+	return fmt.Sprintf("the check's port is probed: set port: %d under checks: %s", port, check)
+}
+
 // serviceHealth compiles the health settings of a service.
 func (b *builder) serviceHealth(s *Service, sf *ServiceFile, f *File, owner string, line int) {
 	if sf.Check != "" {
 		c, ok := f.Checks.Values[sf.Check]
 		if !ok {
-			b.fail(b.path, line, "service %s: check %q is not defined under checks:", owner, sf.Check)
+			b.fail(b.path, sf.line("check", line), "service %s: check %q is not defined under checks:%s", owner, sf.Check, diag.DidYouMean(sf.Check, f.Checks.Keys))
 		} else {
 			spec := c.spec
 			spec.Name = sf.Check
@@ -590,15 +639,16 @@ func (b *builder) serviceHealth(s *Service, sf *ServiceFile, f *File, owner stri
 	}
 	var ok bool
 	if s.AllDown, ok = allDownNames[or2(sf.AllDown, "serve_all")]; !ok {
-		b.fail(b.path, line, "service %s: all_down %q is not serve_all, nodata or fallback", owner, sf.AllDown)
+		b.fail(b.path, sf.line("all_down", line), "service %s: all_down %q is not serve_all, nodata or fallback%s",
+			owner, sf.AllDown, diag.DidYouMean(sf.AllDown, slices.Sorted(maps.Keys(allDownNames))))
 	}
 	if s.AllDown == AllDownFallback && len(sf.FallbackAddresses) == 0 {
-		b.fail(b.path, line, "service %s: all_down fallback needs fallback_addresses", owner)
+		b.fail(b.path, sf.line("all_down", line), "service %s: all_down fallback needs fallback_addresses", owner)
 	}
 	for _, a := range sf.FallbackAddresses {
 		addr, err := netip.ParseAddr(a)
 		if err != nil {
-			b.fail(b.path, line, "service %s: fallback address %q is not an IP address", owner, a)
+			b.fail(b.path, sf.line("fallback_addresses", line), "service %s: fallback address %q is not an IP address", owner, a)
 			continue
 		}
 		addr = addr.Unmap()

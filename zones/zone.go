@@ -1,8 +1,10 @@
 package zones
 
 import (
+	"cmp"
 	"encoding/binary"
 	"fmt"
+	"slices"
 	"sort"
 	"time"
 
@@ -352,9 +354,35 @@ func (b *builder) finish() (*Zone, []error) {
 		}
 	}
 	if len(b.errs) > 0 {
+		b.sortErrors()
 		return nil, b.errs
 	}
 	return z, nil
+}
+
+// sortErrors puts the problems found in the order of the files and lines
+// they are about, however the checks that found them were ordered.
+func (b *builder) sortErrors() {
+	place := func(err error) (int, int) {
+		fe, ok := err.(*fileError)
+		if !ok {
+			return len(b.zone.inputs), 0
+		}
+		file := len(b.zone.inputs)
+		if i := slices.Index(b.zone.inputs, fe.file); i >= 0 {
+			file = i
+		}
+		line := 0
+		if le, ok := fe.err.(*lineError); ok {
+			line = le.line
+		}
+		return file, line
+	}
+	slices.SortStableFunc(b.errs, func(x, y error) int {
+		fx, lx := place(x)
+		fy, ly := place(y)
+		return cmp.Or(cmp.Compare(fx, fy), cmp.Compare(lx, ly))
+	})
 }
 
 // cutAbove returns the closest delegation point strictly above name, or "".

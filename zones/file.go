@@ -78,29 +78,38 @@ type fileError struct {
 	err  error
 }
 
+// Error names the file and line; it quotes no more of the file than a short
+// token (see bounded).
 func (e *fileError) Error() string {
 	if le, ok := e.err.(*lineError); ok && le.line > 0 {
-		return fmt.Sprintf("%s:%d: %s", e.file, le.line, le.msg)
+		return bounded(fmt.Sprintf("%s:%d: %s", e.file, le.line, le.msg))
 	}
-	return fmt.Sprintf("%s: %s", e.file, e.err)
+	return bounded(fmt.Sprintf("%s: %s", e.file, e.err))
 }
 
 func (e *fileError) Unwrap() error { return e.err }
 
 // loadFile reads and decodes one zone file and its records into a Zone.
-// Every problem found is returned, each naming its file and line.
-func loadFile(path string) (*Zone, []error) {
-	src, err := os.ReadFile(path)
+// Every problem found is returned, each naming its file and line. The zone
+// file and its records_file are read only from inside the zone file's
+// directory (see zoneDir), within lim.
+func loadFile(path string, lim Limits) (*Zone, []error) {
+	wrap := func(err error) []error { return []error{&fileError{file: path, err: err}} }
+	dir, err := openZoneDir(filepath.Dir(path), lim.FileBytes)
 	if err != nil {
-		return nil, []error{err}
+		return nil, wrap(err)
+	}
+	defer dir.Close()
+	src, err := dir.read(path)
+	if err != nil {
+		return nil, wrap(err)
 	}
 	h := sha256.New()
 	h.Write(src)
-	wrap := func(err error) []error { return []error{&fileError{file: path, err: err}} }
 
 	var doc yaml.Node
 	if err := yaml.Unmarshal(src, &doc); err != nil {
-		return nil, wrap(yamlError(err, 1))
+		return nil, wrap(syntaxError(src, err))
 	}
 	if len(doc.Content) == 0 {
 		return nil, wrap(errAt(1, "empty zone file"))
@@ -124,8 +133,9 @@ func loadFile(path string) (*Zone, []error) {
 	if err := b.header(&f, keyLine); err != nil {
 		return nil, wrap(err)
 	}
+	count := &recordCount{limit: lim.Records}
 	if strings.TrimSpace(f.Records.Text) != "" {
-		recs, err := parseRecords(f.Records.Text, b.zone.Origin, b.ttl, f.Records.Offset)
+		recs, err := parseRecords(f.Records.Text, b.zone.Origin, b.ttl, f.Records.Offset, count)
 		if err != nil {
 			return nil, wrap(err)
 		}
@@ -136,13 +146,13 @@ func loadFile(path string) (*Zone, []error) {
 		if !filepath.IsAbs(rpath) {
 			rpath = filepath.Join(filepath.Dir(path), rpath)
 		}
-		text, err := os.ReadFile(rpath)
+		text, err := dir.read(rpath)
 		if err != nil {
-			return nil, wrap(errAt(keyLine("records_file"), "records_file: %v", err))
+			return nil, wrap(errAt(keyLine("records_file"), "records_file: %s: %v", quote(f.RecordsFile), err))
 		}
 		h.Write(text)
 		b.zone.inputs = append(b.zone.inputs, rpath)
-		recs, err := parseRecords(string(text), b.zone.Origin, b.ttl, 0)
+		recs, err := parseRecords(string(text), b.zone.Origin, b.ttl, 0, count)
 		if err != nil {
 			return nil, []error{&fileError{file: rpath, err: err}}
 		}
@@ -175,7 +185,7 @@ func fqdn(name, origin string) (string, error) {
 		}
 	}
 	if _, ok := dns.IsDomainName(name); !ok {
-		return "", fmt.Errorf("invalid domain name %q", name)
+		return "", fmt.Errorf("invalid domain name %s", quote(name))
 	}
 	return dns.CanonicalName(name), nil
 }

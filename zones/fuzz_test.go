@@ -247,7 +247,7 @@ func FuzzParseRecords(f *testing.F) {
 		if oddDirective(text) {
 			t.Skip("an entry starting with $ that is not a directive in capitals")
 		}
-		recs, err := parseRecords(text, "example.com.", 3600, 0)
+		recs, err := parseRecords(text, "example.com.", 3600, 0, &recordCount{limit: DefaultRecords})
 		n := countLines([]byte(text))
 		if err != nil {
 			var le *lineError

@@ -146,7 +146,7 @@ func TestDerivedSerialIncreases(t *testing.T) {
 
 func TestEntryLines(t *testing.T) {
 	text := "$TTL 300\n; comment\nwww IN A 192.0.2.1\n\n@ IN TXT ( \"a ; not a comment\"\n  \"b\" )\n  IN TXT \"c\\\" (\"\nx IN A 192.0.2.2 ; trailing\n$GENERATE 1-10/2 h$ A 192.0.2.$\ny IN A 192.0.2.3\n"
-	got, err := entryLines(text)
+	got, err := entryLines(text, &recordCount{limit: DefaultRecords})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -154,7 +154,7 @@ func TestEntryLines(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Errorf("lines %v, want %v", got, want)
 	}
-	recs, err := parseRecords(text, "example.com.", 3600, 0)
+	recs, err := parseRecords(text, "example.com.", 3600, 0, &recordCount{limit: DefaultRecords})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,16 +16,18 @@ type record struct {
 	line int
 }
 
-// parseErrRe picks the message, token and line out of a miekg/dns ParseError,
-// whose fields are not exported.
-var parseErrRe = regexp.MustCompile(`dns: (.*): "(.*)" at line: (\d+):\d+`)
+// parseErrRe picks the message, the quoted token and the line out of a
+// miekg/dns ParseError, whose fields are not exported.
+var parseErrRe = regexp.MustCompile(`dns: (.*): ("(?:[^"\\]|\\.)*") at line: (\d+):\d+$`)
 
 // parseRecords parses RFC 1035 master-file text relative to origin. Line
 // numbers in errors and in the returned records are shifted by lineOffset so
 // they point into the file that holds the text. $INCLUDE is not allowed: a
-// zone's data lives in the files its zone file names.
-func parseRecords(text, origin string, defaultTTL uint32, lineOffset int) ([]record, error) {
-	lines, err := entryLines(text)
+// zone's data lives in the files its zone file names. Every record is
+// counted in count, and parsing stops with an error as soon as the zone has
+// more than its limit.
+func parseRecords(text, origin string, defaultTTL uint32, lineOffset int, count *recordCount) ([]record, error) {
+	lines, err := entryLines(text, count)
 	if err != nil {
 		if le, ok := err.(*lineError); ok {
 			le.line += lineOffset
@@ -44,17 +46,18 @@ func parseRecords(text, origin string, defaultTTL uint32, lineOffset int) ([]rec
 		line := 0
 		if len(out) < len(lines) {
 			line = lines[len(out)]
+		} else if !count.add(1) {
+			// entryLines counted the records it foresaw; any more are
+			// counted as the parser makes them.
+			return nil, count.err(lineOffset + 1)
 		}
 		out = append(out, record{rr: rr, line: line + lineOffset})
 	}
 	if err := zp.Err(); err != nil {
 		if m := parseErrRe.FindStringSubmatch(err.Error()); m != nil {
 			line, _ := strconv.Atoi(m[3])
-			msg := m[1]
-			if m[2] != "" {
-				msg += fmt.Sprintf(" %q", m[2])
-			}
-			return nil, errAt(max(line-1, 1)+lineOffset, "%s", msg)
+			tok, _ := strconv.Unquote(m[2])
+			return nil, errAt(max(line-1, 1)+lineOffset, "%s", recordErrorText(m[1], tok))
 		}
 		return nil, errAt(lineOffset+1, "%s", strings.TrimPrefix(err.Error(), "dns: "))
 	}
@@ -65,9 +68,11 @@ func parseRecords(text, origin string, defaultTTL uint32, lineOffset int) ([]rec
 // produce, the line on which its entry starts. It follows the RFC 1035
 // lexical rules the parser uses: comments, quoted strings, escapes and
 // parentheses that continue an entry over several lines. $GENERATE entries
-// count once for each record they generate.
-func entryLines(text string) ([]int, error) {
-	out := make([]int, 0, strings.Count(text, "\n")+1)
+// count once for each record they generate. Each record is counted in
+// count, and it fails, before allocating for them, at the entry that takes
+// the zone over its limit.
+func entryLines(text string, count *recordCount) ([]int, error) {
+	out := make([]int, 0, min(strings.Count(text, "\n")+1, count.left()+1))
 	var (
 		line                    = 1
 		depth                   int
@@ -77,23 +82,24 @@ func entryLines(text string) ([]int, error) {
 	)
 	flush := func(to int) error {
 		if from >= 0 {
-			if text[from] != '$' {
-				out = append(out, start)
-			} else {
+			n := 1
+			if text[from] == '$' {
 				s := text[from:to]
 				switch directive(s) {
 				case "$GENERATE":
-					n, err := generateCount(s)
-					if err != nil {
+					var err error
+					if n, err = generateCount(s); err != nil {
 						return errAt(start, "%v", err)
 					}
-					for range n {
-						out = append(out, start)
-					}
 				case "$ORIGIN", "$TTL", "$INCLUDE":
-				default:
-					out = append(out, start)
+					n = 0
 				}
+			}
+			if !count.add(n) {
+				return count.err(start)
+			}
+			for range n {
+				out = append(out, start)
 			}
 		}
 		start, from = -1, -1
@@ -165,12 +171,12 @@ const maxGenerate = 65536
 func generateCount(s string) (int, error) {
 	f := strings.Fields(s)
 	if len(f) < 2 {
-		return 0, fmt.Errorf("bad $GENERATE %q", s)
+		return 0, fmt.Errorf("bad $GENERATE: a range and a record are required")
 	}
 	rng, stepS, hasStep := strings.Cut(f[1], "/")
 	a, b, ok := strings.Cut(rng, "-")
 	if !ok {
-		return 0, fmt.Errorf("bad $GENERATE range %q", f[1])
+		return 0, fmt.Errorf("bad $GENERATE range %s", quote(f[1]))
 	}
 	lo, err1 := strconv.Atoi(a)
 	hi, err2 := strconv.Atoi(b)
@@ -180,10 +186,10 @@ func generateCount(s string) (int, error) {
 		step, err3 = strconv.Atoi(stepS)
 	}
 	if err1 != nil || err2 != nil || err3 != nil || step <= 0 || hi < lo || lo < 0 {
-		return 0, fmt.Errorf("bad $GENERATE range %q", f[1])
+		return 0, fmt.Errorf("bad $GENERATE range %s", quote(f[1]))
 	}
 	if n := (hi-lo)/step + 1; n <= maxGenerate {
 		return n, nil
 	}
-	return 0, fmt.Errorf("$GENERATE range %q makes more than %d records", f[1], maxGenerate)
+	return 0, fmt.Errorf("$GENERATE range %s makes more than %d records", quote(f[1]), maxGenerate)
 }

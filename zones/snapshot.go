@@ -39,11 +39,18 @@ func (s *Snapshot) findZone(name string) *Zone {
 	return s.zones["."]
 }
 
-// Load reads every *.yaml zone file in dir and builds a snapshot. It returns
-// every problem it finds, each naming its file and line; a snapshot is
-// returned only when there are none. prev, the snapshot being served (or
-// nil), keeps derived serials increasing across reloads.
+// Load reads every *.yaml zone file in dir and builds a snapshot, within
+// the default Limits. It returns every problem it finds, each naming its
+// file and line; a snapshot is returned only when there are none. prev, the
+// snapshot being served (or nil), keeps derived serials increasing across
+// reloads.
 func Load(dir string, prev *Snapshot) (*Snapshot, error) {
+	return LoadWithLimits(dir, prev, Limits{})
+}
+
+// LoadWithLimits is Load within lim: a file over lim.FileBytes or a zone of
+// more than lim.Records records is a load error like any other.
+func LoadWithLimits(dir string, prev *Snapshot, lim Limits) (*Snapshot, error) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, fmt.Errorf("zones: %w", err)
@@ -59,16 +66,21 @@ func Load(dir string, prev *Snapshot) (*Snapshot, error) {
 		}
 	}
 	sort.Strings(paths)
-	return LoadFiles(paths, prev)
+	return loadFiles(paths, prev, lim.orDefaults())
 }
 
-// LoadFiles builds a snapshot from the named zone files; see Load.
+// LoadFiles builds a snapshot from the named zone files, within the default
+// Limits; see Load. Each file's directory is its zones directory.
 func LoadFiles(paths []string, prev *Snapshot) (*Snapshot, error) {
+	return loadFiles(paths, prev, Limits{}.orDefaults())
+}
+
+func loadFiles(paths []string, prev *Snapshot, lim Limits) (*Snapshot, error) {
 	s := &Snapshot{zones: make(map[string]*Zone)}
 	var errs []error
 	h := sha256.New()
 	for _, path := range paths {
-		z, zerrs := loadFile(path)
+		z, zerrs := loadFile(path, lim)
 		errs = append(errs, zerrs...)
 		if z == nil {
 			continue

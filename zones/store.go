@@ -19,6 +19,7 @@ import (
 // read it with one atomic load (Current or Pointer); reloads are serialised.
 type Store struct {
 	dir    string
+	limits Limits
 	logger *slog.Logger
 	cur    atomic.Pointer[Snapshot]
 	mu     sync.Mutex
@@ -32,17 +33,23 @@ type Store struct {
 	Accept func(*Snapshot) error
 }
 
-// NewStore loads the zones in dir. It fails when they do not load: a server
-// must not start without its data.
+// NewStore loads the zones in dir within the default Limits. It fails when
+// they do not load: a server must not start without its data.
 func NewStore(dir string, logger *slog.Logger) (*Store, error) {
+	return NewStoreWithLimits(dir, logger, Limits{})
+}
+
+// NewStoreWithLimits is NewStore within lim, which every reload keeps to.
+func NewStoreWithLimits(dir string, logger *slog.Logger, lim Limits) (*Store, error) {
 	if logger == nil {
 		logger = slog.Default()
 	}
-	snap, err := Load(dir, nil)
+	lim = lim.orDefaults()
+	snap, err := LoadWithLimits(dir, nil, lim)
 	if err != nil {
 		return nil, err
 	}
-	s := &Store{dir: dir, logger: logger}
+	s := &Store{dir: dir, limits: lim, logger: logger}
 	s.cur.Store(snap)
 	return s, nil
 }
@@ -66,7 +73,7 @@ func (s *Store) Reload() (changed bool, err error) {
 	if old != nil && s.unchanged(old) {
 		return false, nil
 	}
-	snap, err := Load(s.dir, old)
+	snap, err := LoadWithLimits(s.dir, old, s.limits)
 	if err != nil {
 		return false, err
 	}
@@ -104,10 +111,15 @@ func (s *Store) unchanged(snap *Snapshot) bool {
 	if fmt.Sprint(files) != fmt.Sprint(had) {
 		return false
 	}
+	dir, err := openZoneDir(s.dir, s.limits.FileBytes)
+	if err != nil {
+		return false
+	}
+	defer dir.Close()
 	for _, z := range snap.list {
 		h := sha256.New()
 		for _, p := range z.inputs {
-			b, err := os.ReadFile(p)
+			b, err := dir.read(p)
 			if err != nil {
 				return false
 			}

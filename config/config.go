@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
-	"os"
 	"sort"
 	"strings"
 	"time"
@@ -16,6 +15,8 @@ import (
 	"github.com/spf13/pflag"
 	"github.com/spf13/viper"
 	"go.yaml.in/yaml/v3"
+
+	"github.com/meridian-dns/meridian/internal/capped"
 )
 
 // Config is Meridian's main configuration.
@@ -33,6 +34,8 @@ type Config struct {
 	RRL RRL `mapstructure:"rrl"`
 	// Health configures health checking.
 	Health Health `mapstructure:",squash"`
+	// Limits bounds the configuration files Meridian reads.
+	Limits Limits `mapstructure:"limits"`
 
 	// File is the configuration file that was read, "" when none was.
 	File string `mapstructure:"-"`
@@ -129,6 +132,17 @@ type Health struct {
 	StartupGrace time.Duration `mapstructure:"startup_grace"`
 }
 
+// Limits bounds what Meridian reads as configuration, so that a file it is
+// given cannot exhaust its memory.
+type Limits struct {
+	// ZoneFileBytes is the largest zone file, records_file, admin_state
+	// file or main configuration file read, in bytes.
+	ZoneFileBytes int64 `mapstructure:"zone_file_bytes"`
+	// ZoneRecords is the most records one zone may hold, counted after
+	// $GENERATE expansion.
+	ZoneRecords int `mapstructure:"zone_records"`
+}
+
 // TCP bounds the DNS-over-TCP listener (RFC 7766).
 type TCP struct {
 	IdleTimeout      time.Duration `mapstructure:"idle_timeout"`
@@ -171,6 +185,8 @@ var defaults = map[string]any{
 	"tcp.max_connections":        1000,
 	"tcp.max_connections_per_ip": 32,
 	"tcp.max_in_flight":          16,
+	"limits.zone_file_bytes":     capped.DefaultBytes,
+	"limits.zone_records":        5000000,
 }
 
 // Flags adds the command-line flags that override configuration keys.
@@ -203,11 +219,15 @@ func Load(path string, fs *pflag.FlagSet) (*Config, error) {
 	v.SetEnvPrefix("MERIDIAN")
 	v.SetEnvKeyReplacer(strings.NewReplacer(".", "_"))
 	v.AutomaticEnv()
+	var size int64
 	if path != "" {
-		src, err := os.ReadFile(path)
+		// The file cannot raise its own cap: it is read under the default
+		// one, and held to the one it sets after.
+		src, err := capped.ReadFile(path, capped.DefaultBytes)
 		if err != nil {
 			return nil, fmt.Errorf("config: %w", err)
 		}
+		size = int64(len(src))
 		if err := checkKeys(path, src); err != nil {
 			return nil, err
 		}
@@ -232,6 +252,9 @@ func Load(path string, fs *pflag.FlagSet) (*Config, error) {
 	c.File = path
 	if err := c.validate(); err != nil {
 		return nil, fmt.Errorf("config: %s: %w", orDefault(path), err)
+	}
+	if size > c.Limits.ZoneFileBytes {
+		return nil, fmt.Errorf("config: %s: %w", path, &capped.TooLargeError{Limit: c.Limits.ZoneFileBytes})
 	}
 	return &c, nil
 }
@@ -335,6 +358,9 @@ func (c *Config) validate() error {
 	}
 	if c.TCP.IdleTimeout <= 0 {
 		return fmt.Errorf("tcp.idle_timeout: must be positive")
+	}
+	if c.Limits.ZoneFileBytes <= 0 || c.Limits.ZoneRecords <= 0 {
+		return fmt.Errorf("limits: zone_file_bytes and zone_records must be positive")
 	}
 	return nil
 }

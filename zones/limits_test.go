@@ -254,15 +254,15 @@ func TestErrorsQuoteOnlyShortTokens(t *testing.T) {
 		extra map[string]string
 		want  string
 	}{
-		{"record data", header + "records: |\n  www IN A " + long + "\n", nil, `z.yaml:5: bad A A "AAAA`},
+		{"record data", header + "records: |\n  www IN A " + long + "\n", nil, `z.yaml:5: bad A record "AAAA`},
 		{"one long word", header + "records: |\n  " + long + "\n", nil, "z.yaml:5:"},
 		{"quoted TXT string", header + "records: |\n  www IN TXT \"" + long + "\n", nil, "z.yaml:5:"},
-		{"records_file line", header + "records_file: r.zone\n", map[string]string{"r.zone": "www IN AAAA " + long + "\n"}, "r.zone:1: bad AAAA AAAA"},
+		{"records_file line", header + "records_file: r.zone\n", map[string]string{"r.zone": "www IN AAAA " + long + "\n"}, "r.zone:1: bad AAAA record"},
 		{"$GENERATE range", header + "records: |\n  $GENERATE 1-" + long + " h$ A 192.0.2.1\n", nil, "z.yaml:5: bad $GENERATE range"},
 		{"zone name", "zone: " + long + "\nsoa: {mname: a., rname: b.}\nns: [a.]\n", nil, "z.yaml:1: zone: invalid domain name"},
 		{"mapping key", header + strings.Repeat("A", 900) + "TAIL-MARKER: 1\n", nil, "z.yaml:4: unknown key \"AAAA"},
 		{"records_file value", header + "records_file: ../" + long + "\n", nil, "z.yaml:4: records_file: \"../AAAA"},
-		{"control characters", header + "records_file: r.zone\n", map[string]string{"r.zone": "www IN A 1\x1b[31m\x07\n"}, `r.zone:1: bad A A "1\x1b[31m\a"`},
+		{"control characters", header + "records_file: r.zone\n", map[string]string{"r.zone": "www IN A 1\x1b[31m\x07\n"}, `r.zone:1: bad A record "1\x1b[31m\a"`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -56,11 +56,8 @@ func parseRecords(text, origin string, defaultTTL uint32, lineOffset int, count 
 	if err := zp.Err(); err != nil {
 		if m := parseErrRe.FindStringSubmatch(err.Error()); m != nil {
 			line, _ := strconv.Atoi(m[3])
-			msg := m[1]
-			if tok, _ := strconv.Unquote(m[2]); tok != "" {
-				msg += " " + quote(tok)
-			}
-			return nil, errAt(max(line-1, 1)+lineOffset, "%s", msg)
+			tok, _ := strconv.Unquote(m[2])
+			return nil, errAt(max(line-1, 1)+lineOffset, "%s", recordErrorText(m[1], tok))
 		}
 		return nil, errAt(lineOffset+1, "%s", strings.TrimPrefix(err.Error(), "dns: "))
 	}

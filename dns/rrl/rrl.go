@@ -100,14 +100,16 @@ type Limiter struct {
 
 type shard struct {
 	mu      sync.Mutex
-	buckets map[key]bucket
+	buckets map[uint64]bucket
 	_       [40]byte // keep shards on separate cache lines
 }
 
-// key is one budget: a client network, a category and a response.
-type key struct {
+// budget names one budget: a client network, a category and a response.
+// Its seeded hash is the table's key (two budgets sharing a hash, one
+// chance in 2^64, would share their tokens).
+type budget struct {
 	net      [16]byte
-	response uint64
+	response Response
 	bits     uint8
 	cat      Category
 }
@@ -119,6 +121,16 @@ type bucket struct {
 	last    int64 // nanoseconds since Limiter.base
 	limited uint32
 }
+
+// Response identifies a response within its category; responses with the
+// same identity share a budget. Make it with Identify.
+type Response uint64
+
+var identitySeed = maphash.MakeSeed()
+
+// Identify returns the identity of the response described by s (for
+// example the question's name and type).
+func Identify(s string) Response { return Response(maphash.String(identitySeed, s)) }
 
 // New returns a limiter, or nil when cfg turns limiting off.
 func New(cfg Config) *Limiter {
@@ -140,23 +152,24 @@ func New(cfg Config) *Limiter {
 	if cfg.MaxEntries <= 0 {
 		cfg.MaxEntries = DefaultMaxEntries
 	}
-	if cfg.Clock == nil {
-		cfg.Clock = time.Now
+	now := cfg.Clock
+	if now == nil {
+		now = time.Now
 	}
-	l := &Limiter{cfg: cfg, rate: float64(cfg.ResponsesPerSecond), seed: maphash.MakeSeed(), now: cfg.Clock}
+	l := &Limiter{cfg: cfg, rate: float64(cfg.ResponsesPerSecond), seed: maphash.MakeSeed(), now: now}
 	l.base = l.now()
 	l.debt = l.rate * cfg.Window.Seconds()
 	l.perShard = max(1, cfg.MaxEntries/shards)
 	for i := range l.shards {
-		l.shards[i].buckets = make(map[key]bucket)
+		l.shards[i].buckets = make(map[uint64]bucket)
 	}
 	return l
 }
 
-// Decide accounts one UDP response of category cat to client and says what
-// to do with it. response identifies the response within its category (see
-// the package comment); responses with the same identity share a budget.
-func (l *Limiter) Decide(client netip.Addr, cat Category, response string) Action {
+// Decide accounts one UDP response of category cat to client, sent at now
+// (the caller's clock reading, so a batch of replies reads the clock once;
+// a Config.Clock overrides it), and says what to do with it.
+func (l *Limiter) Decide(client netip.Addr, cat Category, response Response, now time.Time) Action {
 	client = client.Unmap()
 	for _, p := range l.cfg.Exempt {
 		if p.Contains(client) {
@@ -168,21 +181,23 @@ func (l *Limiter) Decide(client netip.Addr, cat Category, response string) Actio
 		bits = l.cfg.IPv4Prefix
 	}
 	net, _ := client.Prefix(bits)
-	k := key{net: net.Addr().As16(), response: maphash.String(l.seed, response), bits: uint8(bits), cat: cat}
-	s := &l.shards[(k.response^maphash.Comparable(l.seed, k.net))%shards]
-	now := int64(l.now().Sub(l.base))
+	k := maphash.Comparable(l.seed, budget{net: net.Addr().As16(), response: response, bits: uint8(bits), cat: cat})
+	s := &l.shards[k>>58] // the top 6 bits: the map uses the low ones
+	if l.cfg.Clock != nil {
+		now = l.cfg.Clock()
+	}
+	t := int64(now.Sub(l.base))
 
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	b, ok := s.buckets[k]
 	if !ok {
 		if len(s.buckets) >= l.perShard {
-			l.evict(s, now)
+			l.evict(s, t)
 		}
-		b = bucket{balance: l.rate, last: now}
+		b = bucket{balance: l.rate, last: t}
 	}
-	b.balance = min(l.rate, b.balance+l.refill(now-b.last))
-	b.last = now
+	b.balance = min(l.rate, b.balance+l.refill(t-b.last))
+	b.last = max(b.last, t)
 	b.balance = max(-l.debt, b.balance-1)
 	action := Send
 	if b.balance < 0 {
@@ -193,11 +208,15 @@ func (l *Limiter) Decide(client netip.Addr, cat Category, response string) Actio
 		}
 	}
 	s.buckets[k] = b
+	s.mu.Unlock()
 	return action
 }
 
 // refill is the budget earned in elapsed nanoseconds.
 func (l *Limiter) refill(elapsed int64) float64 {
+	if elapsed <= 0 {
+		return 0 // another reader's batch began a moment earlier
+	}
 	return float64(elapsed) / float64(time.Second) * l.rate
 }
 
@@ -207,7 +226,7 @@ func (l *Limiter) refill(elapsed int64) float64 {
 // forgetting a limited one lets its network send a second's budget again,
 // which is the price of bounded memory under a spoofed flood.
 func (l *Limiter) evict(s *shard, now int64) {
-	var oldest key
+	var oldest uint64
 	oldestLast := int64(1<<63 - 1)
 	n, freed := 0, false
 	for k, b := range s.buckets {

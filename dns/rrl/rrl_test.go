@@ -21,7 +21,7 @@ func newTest(cfg Config) (*Limiter, *fakeClock) {
 
 func count(l *Limiter, client netip.Addr, cat Category, n int) (send, drop, slip int) {
 	for range n {
-		switch l.Decide(client, cat, "www.example.com./A") {
+		switch l.Decide(client, cat, Identify("www.example.com./A"), l.now()) {
 		case Send:
 			send++
 		case Drop:
@@ -128,19 +128,21 @@ func TestSweep(t *testing.T) {
 func BenchmarkDecide(b *testing.B) {
 	l := New(Config{ResponsesPerSecond: 1 << 30})
 	c := netip.MustParseAddr("198.51.100.7")
+	r, now := Identify("www.example.com./A"), time.Now()
 	b.ReportAllocs()
 	for b.Loop() {
-		l.Decide(c, Answer, "www.example.com./A")
+		l.Decide(c, Answer, r, now)
 	}
 }
 
 func BenchmarkDecideManyNetworks(b *testing.B) {
 	l := New(Config{ResponsesPerSecond: 20, MaxEntries: 10_000})
+	r, now := Identify("www.example.com./A"), time.Now()
 	b.ReportAllocs()
 	i := uint32(0)
 	for b.Loop() {
 		i++
-		l.Decide(netip.AddrFrom4([4]byte{byte(i >> 16), byte(i >> 8), byte(i), 1}), Answer, "www.example.com./A")
+		l.Decide(netip.AddrFrom4([4]byte{byte(i >> 16), byte(i >> 8), byte(i), 1}), Answer, r, now)
 	}
 }
 
@@ -148,15 +150,15 @@ func TestResponsesHaveTheirOwnBudgets(t *testing.T) {
 	l, _ := newTest(Config{ResponsesPerSecond: 3, Slip: 0})
 	c := netip.MustParseAddr("203.0.113.9")
 	for range 10 {
-		l.Decide(c, Answer, "www.example.com./A")
+		l.Decide(c, Answer, Identify("www.example.com./A"), l.now())
 	}
-	if a := l.Decide(c, Answer, "www.example.com./A"); a != Drop {
+	if a := l.Decide(c, Answer, Identify("www.example.com./A"), l.now()); a != Drop {
 		t.Errorf("a repeated response over budget: %v, want Drop", a)
 	}
-	if a := l.Decide(c, Answer, "mail.example.com./A"); a != Send {
+	if a := l.Decide(c, Answer, Identify("mail.example.com./A"), l.now()); a != Send {
 		t.Errorf("another question from the same network was limited: %v", a)
 	}
-	if a := l.Decide(c, Answer, "www.example.com./AAAA"); a != Send {
+	if a := l.Decide(c, Answer, Identify("www.example.com./AAAA"), l.now()); a != Send {
 		t.Errorf("another type of the same name was limited: %v", a)
 	}
 }
@@ -171,8 +173,8 @@ func TestTableIsBounded(t *testing.T) {
 	}
 	for i := range 100_000 {
 		a := netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)})
-		l.Decide(a, Answer, "www.example.com./A")
-		l.Decide(a, Answer, "www.example.com./A") // over budget: not recovered
+		l.Decide(a, Answer, Identify("www.example.com./A"), l.now())
+		l.Decide(a, Answer, Identify("www.example.com./A"), l.now()) // over budget: not recovered
 		if i%1000 == 0 {
 			clk.advance(time.Millisecond)
 		}
@@ -187,9 +189,9 @@ func TestTableIsBounded(t *testing.T) {
 	// of newcomers better than the ones that went quiet.
 	victim := netip.MustParseAddr("198.51.100.1")
 	for range 5 {
-		l.Decide(victim, Answer, "x./A")
+		l.Decide(victim, Answer, Identify("x./A"), l.now())
 	}
-	if a := l.Decide(victim, Answer, "x./A"); a != Drop {
+	if a := l.Decide(victim, Answer, Identify("x./A"), l.now()); a != Drop {
 		t.Errorf("victim not limited: %v", a)
 	}
 }
@@ -199,11 +201,11 @@ func TestTableIsBounded(t *testing.T) {
 func TestRecoveredBudgetsMakeRoom(t *testing.T) {
 	l, clk := newTest(Config{ResponsesPerSecond: 10, MaxEntries: 64})
 	for i := range 64 * 4 {
-		l.Decide(netip.AddrFrom4([4]byte{10, 0, byte(i >> 8), byte(i)}), Answer, "a./A")
+		l.Decide(netip.AddrFrom4([4]byte{10, 0, byte(i >> 8), byte(i)}), Answer, Identify("a./A"), l.now())
 	}
 	clk.advance(time.Second)
 	for i := range 64 * 4 {
-		l.Decide(netip.AddrFrom4([4]byte{10, 1, byte(i >> 8), byte(i)}), Answer, "a./A")
+		l.Decide(netip.AddrFrom4([4]byte{10, 1, byte(i >> 8), byte(i)}), Answer, Identify("a./A"), l.now())
 	}
 	if n := l.Len(); n > l.Capacity() {
 		t.Errorf("table holds %d budgets, capacity %d", n, l.Capacity())

@@ -7,6 +7,7 @@ import (
 	"github.com/miekg/dns"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/meridian-dns/meridian/dns/rrl"
 	"github.com/meridian-dns/meridian/metrics"
 	"github.com/meridian-dns/meridian/routing"
 	"github.com/meridian-dns/meridian/zones"
@@ -73,6 +74,45 @@ func BenchmarkServeServiceECS(b *testing.B) {
 		b.Fatal(err)
 	}
 	benchServe(b, h, q, netip.MustParseAddr("192.0.2.1"))
+}
+
+// BenchmarkServeRRL is BenchmarkServeStatic and BenchmarkServeServiceECS
+// with response rate limiting on, as it is by default, from clients of
+// many networks (so that each answer is sent, not limited): the cost of
+// rate limiting per reply.
+func BenchmarkServeRRL(b *testing.B) {
+	for _, bc := range []struct {
+		name string
+		h    *Handler
+		m    *dns.Msg
+	}{
+		{"static", newTestHandler(b, Options{}), query("www.example.com.", dns.TypeA)},
+		{"service-ecs", func() *Handler { h, _ := newMetricsHandler(b, Options{ECS: true}, nil); return h }(),
+			subnetQuery("www.example.com.", dns.TypeA, "198.51.100.0/24")},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			q, err := bc.m.Pack()
+			if err != nil {
+				b.Fatal(err)
+			}
+			bc.h.RRL = rrl.New(rrl.Config{ResponsesPerSecond: 100, Slip: 2})
+			clients := make([]netip.Addr, 1<<16)
+			for i := range clients {
+				clients[i] = netip.AddrFrom4([4]byte{100, byte(i >> 8), byte(i), 1})
+			}
+			buf := make([]byte, 0, 4096)
+			bc.h.Serve(q, clients[0], UDP, buf) // fill the answer cache
+			b.ReportAllocs()
+			i, dropped := 0, 0
+			for b.Loop() {
+				i++
+				if bc.h.Serve(q, clients[i%len(clients)], UDP, buf) == nil {
+					dropped++
+				}
+			}
+			b.ReportMetric(float64(dropped)/float64(i), "dropped/op")
+		})
+	}
 }
 
 // BenchmarkParseFast reads the header, question and OPT with Client

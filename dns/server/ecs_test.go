@@ -428,3 +428,42 @@ func TestECSConcurrent(t *testing.T) {
 		t.Error(e)
 	}
 }
+
+// TestECSTrustedResolvers: with ECSResolvers set, a Client Subnet option
+// from another resolver is ignored: the answer is for the resolver's own
+// address and the reply carries no ECS option (so it is cached for every
+// client). A listed resolver's option is used and echoed, on both paths.
+func TestECSTrustedResolvers(t *testing.T) {
+	for _, fullOnly := range []bool{false, true} {
+		h := newGeoHandler(t, Options{ECS: true, FullPathOnly: fullOnly,
+			ECSResolvers: []netip.Prefix{netip.MustParsePrefix("192.0.2.0/28")}})
+		m := ednsQuery("www.example.com.", dns.TypeA, ecsOption("198.51.100.0/24"))
+		for range 2 { // the second ask may come from the answer cache
+			// 192.0.2.1 is trusted: located by the subnet, in Germany (eu-west).
+			r := serveFrom(t, h, m, "192.0.2.1")
+			if len(r.Answer) != 1 || r.Answer[0].(*dns.A).A.String() != "198.51.100.10" || replySubnet(r) == nil {
+				t.Errorf("fullOnly=%v: trusted resolver: %v", fullOnly, r)
+			}
+			// 192.0.2.100 is not: located itself, in the US (us-east), no echo.
+			r = serveFrom(t, h, m, "192.0.2.100")
+			if len(r.Answer) != 2 || replySubnet(r) != nil {
+				t.Errorf("fullOnly=%v: untrusted resolver: answer %v, ECS %v", fullOnly, r.Answer, replySubnet(r))
+			}
+			for _, rr := range r.Answer {
+				if !strings.HasPrefix(rr.(*dns.A).A.String(), "192.0.2.1") {
+					t.Errorf("fullOnly=%v: untrusted resolver answered from its subnet: %v", fullOnly, rr)
+				}
+			}
+		}
+		// A malformed option from an untrusted resolver is not read, so it
+		// is not FORMERR either: it is ignored as with ECS off.
+		// Four address bytes for a /24: RFC 7871 allows three.
+		bad := ednsQuery("www.example.com.", dns.TypeA, &dns.EDNS0_LOCAL{Code: dns.EDNS0SUBNET, Data: []byte{0, 1, 24, 0, 198, 51, 100, 1}})
+		if r := serveFrom(t, h, bad, "192.0.2.100"); r.Rcode != dns.RcodeSuccess {
+			t.Errorf("fullOnly=%v: malformed ECS from an untrusted resolver: %s", fullOnly, dns.RcodeToString[r.Rcode])
+		}
+		if r := serveFrom(t, h, bad, "192.0.2.1"); r.Rcode != dns.RcodeFormatError {
+			t.Errorf("fullOnly=%v: malformed ECS from a trusted resolver: %s, want FORMERR", fullOnly, dns.RcodeToString[r.Rcode])
+		}
+	}
+}

@@ -66,7 +66,7 @@ type cachedAnswer struct {
 	rcode   int
 	qtype   uint16
 	// rrl identifies the answer for response rate limiting (rrlResponse).
-	rrl string
+	rrl rrl.Response
 	// counters holds the metric series this answer counts in, resolved
 	// once for the metrics it was built with.
 	counters atomic.Pointer[answerCounters]
@@ -223,7 +223,7 @@ func (h *Handler) fast(fq *fastQuery, query []byte, client netip.Addr, t Transpo
 		out = appendOPT(out, h.opts.UDPSize, fq, scope)
 	}
 	if h.RRL != nil && t == UDP {
-		switch h.RRL.Decide(resolver, rrlCategory(a.rcode), a.rrl) {
+		switch h.RRL.Decide(resolver, rrlCategory(a.rcode), a.rrl, start) {
 		case rrl.Drop:
 			if m := h.Metrics; m != nil {
 				m.RRLDropped().Inc()
@@ -334,14 +334,14 @@ func slipped(out []byte, fq *fastQuery) []byte {
 // answers, the zone for NXDOMAIN, so that a flood of random names shares one
 // budget, and nothing for errors. The fast path keeps it with a cached
 // answer; both paths make it here.
-func rrlResponse(cat rrl.Category, qname string, qtype uint16, zone string) string {
+func rrlResponse(cat rrl.Category, qname string, qtype uint16, zone string) rrl.Response {
 	switch cat {
 	case rrl.Answer:
-		return strings.ToLower(qname) + "/" + strconv.Itoa(int(qtype))
+		return rrl.Identify(strings.ToLower(qname) + "/" + strconv.Itoa(int(qtype)))
 	case rrl.NXDomain:
-		return strings.ToLower(zone)
+		return rrl.Identify(strings.ToLower(zone))
 	}
-	return ""
+	return rrl.Identify("")
 }
 
 // rrlCategory is the rate-limiting category of a reply's rcode.

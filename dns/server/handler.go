@@ -36,6 +36,10 @@ type Options struct {
 	// ECS enables EDNS Client Subnet (RFC 7871): services are answered for
 	// the client's subnet instead of the resolver's address.
 	ECS bool
+	// ECSResolvers, when not empty, are the only resolvers whose Client
+	// Subnet options are used: from any other resolver the option is
+	// ignored (not used, not echoed), as if ECS were off.
+	ECSResolvers []netip.Prefix
 	// DebugNetworks may ask _explain.<service> TXT questions.
 	DebugNetworks []netip.Prefix
 	// FullPathOnly turns the fast path off: every query is unpacked and
@@ -169,12 +173,12 @@ func (h *Handler) serveAt(query []byte, client netip.Addr, t Transport, buf []by
 				h.Metrics.Panics.Inc()
 			}
 			h.logger.Error("panic answering query", "error", r)
-			reply = h.errorReply(query, client, t, dns.RcodeServerFailure)
+			reply = h.errorReply(query, client, t, dns.RcodeServerFailure, start)
 		}
 	}()
 	var fq *fastQuery
 	if !h.opts.FullPathOnly {
-		if p, ok := parseFast(query, h.opts.ECS); ok {
+		if p, ok := parseFast(query, h.useECS(client)); ok {
 			out, st, d := h.fast(&p, query, client, t, buf, start)
 			switch st {
 			case fastAnswered:
@@ -197,18 +201,18 @@ func (h *Handler) serveAt(query []byte, client netip.Addr, t Transport, buf []by
 func (h *Handler) full(query []byte, client netip.Addr, t Transport, buf []byte, start time.Time, fq *fastQuery, decided *routing.Decision) []byte {
 	req := new(dns.Msg)
 	if err := req.Unpack(query); err != nil || !backwardPointers(query) {
-		return h.errorReply(query, client, t, dns.RcodeFormatError)
+		return h.errorReply(query, client, t, dns.RcodeFormatError, start)
 	}
 	q := &request{msg: req, wire: query, resolver: client.Unmap(), transport: t, decided: decided}
 	resp := h.answer(q)
-	if h.RRL != nil && t == UDP && !h.rateLimit(q, resp) {
+	if h.RRL != nil && t == UDP && !h.rateLimit(q, resp, start) {
 		h.observeDropped(q)
 		return nil
 	}
 	out, err := resp.PackBuffer(buf)
 	if err != nil {
 		h.logger.Error("packing reply", "error", err)
-		return h.errorReply(query, client, t, dns.RcodeServerFailure)
+		return h.errorReply(query, client, t, dns.RcodeServerFailure, start)
 	}
 	if fq != nil {
 		h.remember(fq, q, resp, out)
@@ -229,11 +233,11 @@ func (h *Handler) full(query []byte, client netip.Addr, t Transport, buf []byte,
 // did not unpack, or answering it failed) with a bare header and rcode. It
 // counts like every other reply and, over UDP, goes through response rate
 // limiting in the error category: nil when it is dropped.
-func (h *Handler) errorReply(query []byte, client netip.Addr, t Transport, rcode int) []byte {
+func (h *Handler) errorReply(query []byte, client netip.Addr, t Transport, rcode int, start time.Time) []byte {
 	q := &request{transport: t, resolver: client.Unmap()}
 	out := headerOnly(query, rcode)
 	if h.RRL != nil && t == UDP {
-		switch h.RRL.Decide(q.resolver, rrl.Error, "") {
+		switch h.RRL.Decide(q.resolver, rrl.Error, rrlResponse(rrl.Error, "", 0, ""), start) {
 		case rrl.Drop:
 			if h.Metrics != nil {
 				h.Metrics.RRLDropped().Inc()
@@ -254,14 +258,14 @@ func (h *Handler) errorReply(query []byte, client netip.Addr, t Transport, rcode
 // rateLimit applies response rate limiting to a UDP reply. It reports
 // false when the reply must be dropped; a slipped reply is cut down to a
 // truncated header and question so the client retries over TCP.
-func (h *Handler) rateLimit(q *request, resp *dns.Msg) bool {
+func (h *Handler) rateLimit(q *request, resp *dns.Msg, start time.Time) bool {
 	cat := rrlCategory(resp.Rcode)
 	var qname string
 	var qtype uint16
 	if len(q.msg.Question) > 0 {
 		qname, qtype = q.msg.Question[0].Name, q.msg.Question[0].Qtype
 	}
-	switch h.RRL.Decide(q.resolver, cat, rrlResponse(cat, qname, qtype, q.zone)) {
+	switch h.RRL.Decide(q.resolver, cat, rrlResponse(cat, qname, qtype, q.zone), start) {
 	case rrl.Drop:
 		if h.Metrics != nil {
 			h.Metrics.RRLDropped().Inc()
@@ -396,7 +400,7 @@ func (h *Handler) answer(q *request) *dns.Msg {
 
 	edns, rcode := parseEDNS(req)
 	q.edns = edns
-	if rcode == dns.RcodeSuccess && edns != nil && h.opts.ECS {
+	if rcode == dns.RcodeSuccess && edns != nil && h.useECS(q.resolver) {
 		rcode = h.clientSubnet(q)
 	}
 	if rcode != dns.RcodeSuccess {
@@ -440,6 +444,24 @@ func (h *Handler) udpLimit(edns bool, size uint16) int {
 		return dns.MinMsgSize
 	}
 	return max(dns.MinMsgSize, int(min(size, h.opts.UDPSize)))
+}
+
+// useECS reports whether Client Subnet options from resolver are used:
+// ECS is on and the resolver is trusted with it.
+func (h *Handler) useECS(resolver netip.Addr) bool {
+	if !h.opts.ECS {
+		return false
+	}
+	if len(h.opts.ECSResolvers) == 0 {
+		return true
+	}
+	resolver = resolver.Unmap()
+	for _, p := range h.opts.ECSResolvers {
+		if p.Contains(resolver) {
+			return true
+		}
+	}
+	return false
 }
 
 // clientSubnet reads the query's Client Subnet option into q.subnet. A

@@ -19,6 +19,8 @@ import (
 	"github.com/fsnotify/fsnotify"
 	"github.com/miekg/dns"
 	"go.yaml.in/yaml/v3"
+
+	"github.com/meridian-dns/meridian/internal/capped"
 )
 
 // AdminState is an operator's override of an endpoint's or a region's
@@ -188,11 +190,36 @@ func regionKey(zone, region string) (string, error) {
 	return name + "/" + region, nil
 }
 
-// LoadOverrides reads an admin_state file. A missing file holds no
-// overrides and is not an error; anything else that cannot be read or parsed
-// is, with the file and line of the mistake.
+// OverridesFile is an admin_state file and the most bytes read from it.
+type OverridesFile struct {
+	Path string
+	// MaxBytes caps the file (limits.zone_file_bytes); 0 is the default,
+	// 64 MiB.
+	MaxBytes int64
+}
+
+// read reads the file: only a regular file, and no more than MaxBytes.
+func (f OverridesFile) read() ([]byte, error) {
+	limit := f.MaxBytes
+	if limit <= 0 {
+		limit = capped.DefaultBytes
+	}
+	return capped.ReadFile(f.Path, limit)
+}
+
+// LoadOverrides reads the admin_state file at path with the default cap;
+// see OverridesFile.Load.
 func LoadOverrides(path string) (*Overrides, error) {
-	data, err := os.ReadFile(path)
+	return OverridesFile{Path: path}.Load()
+}
+
+// Load reads the admin_state file. A missing file holds no overrides and is
+// not an error; anything else that cannot be read (a file that is not a
+// regular file, or larger than MaxBytes) or parsed is, with the file and
+// line of the mistake.
+func (f OverridesFile) Load() (*Overrides, error) {
+	path := f.Path
+	data, err := f.read()
 	if errors.Is(err, fs.ErrNotExist) {
 		return NewOverrides(), nil
 	}
@@ -377,8 +404,15 @@ const DefaultOverridesDebounce = 100 * time.Millisecond
 // to what onChange last received is skipped. When the file cannot be read
 // or parsed onChange gets a nil *Overrides and the error, and the caller
 // should keep the overrides it has. WatchOverrides returns an error if the
-// directory cannot be watched, and nil when ctx ends.
+// directory cannot be watched, and nil when ctx ends. It reads the file
+// with the default cap; see OverridesFile.Watch.
 func WatchOverrides(ctx context.Context, path string, debounce time.Duration, onChange func(*Overrides, error)) error {
+	return OverridesFile{Path: path}.Watch(ctx, debounce, onChange)
+}
+
+// Watch is WatchOverrides for f, read within f.MaxBytes.
+func (f OverridesFile) Watch(ctx context.Context, debounce time.Duration, onChange func(*Overrides, error)) error {
+	path := f.Path
 	if debounce <= 0 {
 		debounce = DefaultOverridesDebounce
 	}
@@ -397,7 +431,7 @@ func WatchOverrides(ctx context.Context, path string, debounce time.Duration, on
 		haveLast bool
 	)
 	load := func() {
-		data, err := os.ReadFile(path)
+		data, err := f.read()
 		if errors.Is(err, fs.ErrNotExist) {
 			data, err = nil, nil
 		}

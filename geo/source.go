@@ -43,6 +43,8 @@ type Source struct {
 	paths   Paths
 	logger  *slog.Logger
 	current atomic.Pointer[Databases]
+	// errs counts failed lookups across every set this Source serves.
+	errs *lookupErrors
 
 	// mu serialises reloads and guards the failure memory below.
 	mu sync.Mutex
@@ -56,18 +58,20 @@ type Source struct {
 	watching     chan struct{}
 }
 
-// NewSource opens the databases named by p and returns a Source serving
-// them. Errors opening them are returned as from Open. A nil logger means
-// slog.Default().
+// NewSource opens and verifies the databases named by p and returns a
+// Source serving them. Errors opening them are returned as from Open, so a
+// missing or damaged file stops the start with an error naming it. A nil
+// logger means slog.Default().
 func NewSource(p Paths, logger *slog.Logger) (*Source, error) {
 	if logger == nil {
 		logger = slog.Default()
 	}
-	dbs, err := Open(p)
+	errs := newLookupErrors(logger)
+	dbs, err := open(p, errs)
 	if err != nil {
 		return nil, err
 	}
-	s := &Source{paths: p, logger: logger, watching: make(chan struct{})}
+	s := &Source{paths: p, logger: logger, errs: errs, watching: make(chan struct{})}
 	s.current.Store(dbs)
 	return s, nil
 }
@@ -84,10 +88,11 @@ func (s *Source) Lookup(ip netip.Addr) Location {
 }
 
 // Reload reads the configured files and, if their content changed, opens
-// them aside and swaps the new set in. On failure the old databases stay in
-// service and the returned *FileError names the file at fault; the same
-// failure is returned again by later calls until the files change. Reload is
-// safe to call concurrently with lookups, with itself and with Watch.
+// and verifies them aside (as Open does) and swaps the new set in. On
+// failure, a damaged file included, the old databases stay in service and
+// the returned *FileError names the file at fault; the same failure is
+// returned again by later calls until the files change. Reload is safe to
+// call concurrently with lookups, with itself and with Watch.
 func (s *Source) Reload() error {
 	changed, err := s.reload()
 	if changed && s.OnReload != nil {
@@ -162,7 +167,7 @@ func (s *Source) openAll(data map[Role][]byte, readErr error) (*Databases, error
 	if readErr != nil {
 		return nil, readErr
 	}
-	next := &Databases{paths: s.paths, cache: newLocationCache()}
+	next := &Databases{paths: s.paths, cache: newLocationCache(), errs: s.errs}
 	for i, role := range roles {
 		b, ok := data[role]
 		if !ok {

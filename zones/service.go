@@ -77,7 +77,12 @@ func (s *ServiceFile) line(key string, def int) int {
 
 // checkFile decodes one entry of a zone file's checks with the health
 // checker's own strict decoder.
-type checkFile struct{ spec healthcheck.Spec }
+type checkFile struct {
+	spec healthcheck.Spec
+	// portGiven is true when the check names its port rather than taking
+	// its type's default.
+	portGiven bool
+}
 
 // UnmarshalYAML decodes and validates the check.
 func (c *checkFile) UnmarshalYAML(n *yaml.Node) error {
@@ -86,7 +91,26 @@ func (c *checkFile) UnmarshalYAML(n *yaml.Node) error {
 		return yamlError(err, n.Line)
 	}
 	c.spec = spec
+	c.portGiven = hasKey(n, "port")
 	return nil
+}
+
+// hasKey reports whether mapping n has key, itself or through a merge
+// ("<<: *anchor").
+func hasKey(n *yaml.Node, key string) bool {
+	if n.Kind == yaml.AliasNode && n.Alias != nil {
+		n = n.Alias
+	}
+	if n.Kind != yaml.MappingNode {
+		return false
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k := n.Content[i]
+		if k.Value == key || (k.Value == "<<" && k.Tag == "!!merge" && hasKey(n.Content[i+1], key)) {
+			return true
+		}
+	}
+	return false
 }
 
 // AllDown is what a service answers when none of its regions is up.
@@ -477,8 +501,11 @@ func (b *builder) addRegions(f *File) {
 	b.zone.buildMaps()
 }
 
-// addServices compiles the services of f and places them in the tree.
+// addServices compiles the checks and services of f and places the
+// services in the tree.
 func (b *builder) addServices(f *File) {
+	b.addChecks(f)
+	defer b.warnDefaultPorts()
 	for _, owner := range f.Services.Keys {
 		sf := f.Services.Values[owner]
 		line := f.Services.Lines[owner]

@@ -36,7 +36,10 @@ type Zone struct {
 
 	regions  []*Region
 	services []*Service
+	checks   []*Check
 	maps     regionMaps
+	// warnings are what Warnings returns.
+	warnings []string
 }
 
 // node is one owner name in a zone. A node without rrsets is an empty

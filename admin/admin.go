@@ -48,19 +48,27 @@ type Deps struct {
 type Config struct {
 	Listen string
 	// Token, when set, is required as "Authorization: Bearer <token>" for
-	// the API and the status page (not for /healthz, /readyz, /metrics).
+	// the API (not for /healthz, /readyz, /metrics, nor the status page's
+	// files, which hold no data and ask for the token themselves).
 	Token string
 	// Allowed are the client networks that may connect at all; default
 	// loopback only.
 	Allowed []netip.Prefix
+	// AllowedHosts are the Host headers answered ("name", "name:port",
+	// "[::1]:9153"; a name without a port also matches with the port the
+	// request arrived on). Empty means the listen address, localhost,
+	// 127.0.0.1 and [::1]. The address a connection arrived on is always
+	// allowed, and /healthz and /readyz answer any Host.
+	AllowedHosts []string
 }
 
 // Server serves the admin interface.
 type Server struct {
-	cfg  Config
-	deps Deps
-	srv  *http.Server
-	ln   net.Listener
+	cfg   Config
+	deps  Deps
+	hosts hostPolicy
+	srv   *http.Server
+	ln    net.Listener
 	// mu serialises drains so concurrent requests do not lose updates.
 	mu sync.Mutex
 }
@@ -73,7 +81,7 @@ func New(cfg Config, deps Deps) *Server {
 	if deps.Logger == nil {
 		deps.Logger = slog.Default()
 	}
-	return &Server{cfg: cfg, deps: deps}
+	return &Server{cfg: cfg, deps: deps, hosts: newHostPolicy(cfg.AllowedHosts, cfg.Listen)}
 }
 
 // Start binds the listener and serves in the background.
@@ -117,8 +125,10 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("POST /api/v1/drain", s.auth(s.drain(healthcheck.AdminDrain)))
 	mux.Handle("POST /api/v1/undrain", s.auth(s.drain("")))
 	mux.Handle("POST /api/v1/reload", s.auth(s.reload))
-	mux.Handle("GET /{$}", s.auth(statusPage))
-	mux.Handle("GET /static/", s.auth(staticFiles))
+	// The page and its files hold no data: they are served without the
+	// token, and the page asks for it when the API answers 401.
+	mux.HandleFunc("GET /{$}", statusPage)
+	mux.HandleFunc("GET /static/", staticFiles)
 	mux.Handle("/api/", s.auth(func(w http.ResponseWriter, r *http.Request) {
 		if m, ok := apiMethods[r.URL.Path]; ok {
 			w.Header().Set("Allow", m)
@@ -130,7 +140,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not found: %s %s", r.Method, r.URL.Path)
 	})
-	return s.allowed(recoverer(mux, s.deps.Logger))
+	return s.allowed(s.checkHost(s.checkUnsafe(recoverer(mux, s.deps.Logger))))
 }
 
 // apiMethods lists each API path's method, for 405 answers.
@@ -228,13 +238,35 @@ func (s *Server) readyz(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"ready": true})
 }
 
-func (s *Server) reload(w http.ResponseWriter, _ *http.Request) {
-	if err := s.deps.Reload("admin API"); err != nil {
+// reload re-reads the zones and GeoIP databases. A failure's error is
+// logged by Reload; the record here says who asked and what was swapped in.
+func (s *Server) reload(w http.ResponseWriter, r *http.Request) {
+	before := s.deps.Zones.Current()
+	err := s.deps.Reload("admin API")
+	snap := s.deps.Zones.Current()
+	result := "reloaded"
+	if err != nil {
+		result = "failed"
+	}
+	s.changed(r, "reload", "result", result, "zones_changed", snap != before,
+		"zones", fmt.Sprintf("%d -> %d", len(before.Zones()), len(snap.Zones())),
+		"records", fmt.Sprintf("%d -> %d", before.Records(), snap.Records()))
+	if err != nil {
 		writeJSON(w, http.StatusUnprocessableEntity, map[string]any{"reloaded": false, "error": err.Error()})
 		return
 	}
-	snap := s.deps.Zones.Current()
 	writeJSON(w, http.StatusOK, map[string]any{"reloaded": true, "zones": len(snap.Zones()), "records": snap.Records()})
+}
+
+// changed logs a state change made through the API, once, at INFO: who
+// asked (client address, and "token" when the bearer token was required and
+// given, else "none"), the action and what it changed.
+func (s *Server) changed(r *http.Request, action string, attrs ...any) {
+	auth := "none"
+	if s.cfg.Token != "" {
+		auth = "token"
+	}
+	s.deps.Logger.Info("admin state changed", append([]any{"client", r.RemoteAddr, "auth", auth, "action", action}, attrs...)...)
 }
 
 // drainRequest names an endpoint of a service or a region of a zone.
@@ -273,6 +305,8 @@ func (s *Server) drain(state healthcheck.AdminState) http.HandlerFunc {
 		}
 		var next *healthcheck.Overrides
 		var what string
+		var target []any
+		var old healthcheck.AdminState
 		switch {
 		case req.Service != "" && req.Endpoint != "" && req.Zone == "" && req.Region == "":
 			if findEndpoint(snap, req.Service, req.Endpoint) == nil {
@@ -280,6 +314,8 @@ func (s *Server) drain(state healthcheck.AdminState) http.HandlerFunc {
 				return
 			}
 			what = "endpoint " + req.Service + "/" + req.Endpoint
+			target = []any{"service", req.Service, "endpoint", req.Endpoint}
+			old, _ = cur.Endpoint(req.Service, req.Endpoint)
 			if state == "" {
 				next = cur.WithoutEndpoint(req.Service, req.Endpoint)
 			} else {
@@ -292,6 +328,8 @@ func (s *Server) drain(state healthcheck.AdminState) http.HandlerFunc {
 				return
 			}
 			what = "region " + req.Zone + "/" + req.Region
+			target = []any{"zone", req.Zone, "region", req.Region}
+			old, _ = cur.Region(req.Zone, req.Region)
 			if state == "" {
 				next = cur.WithoutRegion(req.Zone, req.Region)
 			} else {
@@ -310,13 +348,21 @@ func (s *Server) drain(state healthcheck.AdminState) http.HandlerFunc {
 			return
 		}
 		s.deps.Health.SetOverrides(next)
-		action := "drained"
+		action, result := "drain", "drained"
 		if state == "" {
-			action = "undrained"
+			action, result = "undrain", "undrained"
 		}
-		s.deps.Logger.Info("admin override changed", "action", action, "target", what)
-		writeJSON(w, http.StatusOK, map[string]string{"result": action, "target": what})
+		s.changed(r, action, append(target, "from", stateName(old), "to", stateName(state))...)
+		writeJSON(w, http.StatusOK, map[string]string{"result": result, "target": what})
 	}
+}
+
+// stateName names an override for the log: its state, or "none".
+func stateName(st healthcheck.AdminState) string {
+	if st == "" {
+		return "none"
+	}
+	return string(st)
 }
 
 // findEndpoint returns the endpoint ident (address or CNAME target) of the

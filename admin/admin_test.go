@@ -65,6 +65,8 @@ func poolEndpoints() string {
 func poolAddr(i int) string { return fmt.Sprintf("192.0.2.%d", 100+i) }
 
 const (
+	// listenAddr is the fixture's http.listen; requests name it as Host.
+	listenAddr      = "127.0.0.1:9153"
 	allowedClient   = "127.0.0.1:5555"
 	forbiddenClient = "192.0.2.7:5555"
 	testToken       = "s3cret-token"
@@ -123,7 +125,7 @@ func newFixture(t *testing.T, opts ...fixtureOption) *fixture {
 		Version: "test",
 		Logger:  logger,
 	}
-	var cfg Config
+	cfg := Config{Listen: listenAddr}
 	for _, o := range opts {
 		o(&cfg, &f.deps)
 	}
@@ -132,11 +134,12 @@ func newFixture(t *testing.T, opts ...fixtureOption) *fixture {
 	return f
 }
 
-// request builds a request from the allowed client, carrying the token
-// when the fixture has one.
+// request builds a request from the allowed client to the listen address,
+// carrying the token when the fixture has one and, unless it is a GET or
+// HEAD, a JSON content type, as curl does with --json.
 func (f *fixture) request(method, path, body string) *http.Request {
 	f.t.Helper()
-	r, err := http.NewRequest(method, path, strings.NewReader(body))
+	r, err := http.NewRequest(method, "http://"+listenAddr+path, strings.NewReader(body))
 	if err != nil {
 		f.t.Fatal(err)
 	}
@@ -144,7 +147,7 @@ func (f *fixture) request(method, path, body string) *http.Request {
 	if f.token != "" {
 		r.Header.Set("Authorization", "Bearer "+f.token)
 	}
-	if body != "" {
+	if method != http.MethodGet && method != http.MethodHead {
 		r.Header.Set("Content-Type", "application/json")
 	}
 	return r
@@ -362,12 +365,14 @@ func TestToken(t *testing.T) {
 		{"status with token as basic", "/api/v1/status", "Basic " + testToken, http.StatusUnauthorized},
 		{"status with bare token", "/api/v1/status", testToken, http.StatusUnauthorized},
 		{"status with token", "/api/v1/status", "Bearer " + testToken, http.StatusOK},
-		{"page without token", "/", "", http.StatusUnauthorized},
-		{"page with wrong token", "/", "Bearer wrong", http.StatusUnauthorized},
+		// The page and its files hold no data; the page asks for the token.
+		{"page without token", "/", "", http.StatusOK},
+		{"page with wrong token", "/", "Bearer wrong", http.StatusOK},
 		{"page with token", "/", "Bearer " + testToken, http.StatusOK},
 		{"explain without token", "/api/v1/explain?name=www.example.com&client=192.0.2.1", "", http.StatusUnauthorized},
 		{"map without token", "/api/v1/map", "", http.StatusUnauthorized},
-		{"static without token", "/static/status.js", "", http.StatusUnauthorized},
+		{"static without token", "/static/status.js", "", http.StatusOK},
+		{"shapes without token", "/static/countries.json", "", http.StatusOK},
 		{"healthz needs no token", "/healthz", "", http.StatusOK},
 		{"metrics need no token", "/metrics", "", http.StatusOK},
 		{"readyz needs no token", "/readyz", "", http.StatusOK},

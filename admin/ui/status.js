@@ -3,9 +3,14 @@
 // header, the overview, the world map and the tables. The country shapes
 // (countries.json, see README.md) are loaded once. Stable ids and data-*
 // attributes mark the parts that tests and operators' scripts look at.
+//
+// When the API answers 401 (http.token is set), the page shows a form for
+// the token, keeps what is typed in sessionStorage (this tab only) and sends
+// it as "Authorization: Bearer" with every request it makes.
 "use strict";
 
 const REFRESH_MS = 3000;
+const TOKEN_KEY = "meridian.token";
 const SVG_NS = "http://www.w3.org/2000/svg";
 
 // Fills for the regions' countries: distinct from each other and from the
@@ -92,8 +97,19 @@ function timeCell(iso) {
     el("time", { datetime: iso, title: t.toISOString(), "data-ago": iso }, ago(t)));
 }
 
+function storedToken() {
+  try {
+    return sessionStorage.getItem(TOKEN_KEY) || "";
+  } catch {
+    return "";
+  }
+}
+
 async function fetchJSON(url) {
-  const res = await fetch(url, { cache: "no-store", headers: { Accept: "application/json" } });
+  const headers = { Accept: "application/json" };
+  const token = storedToken();
+  if (token) headers.Authorization = "Bearer " + token;
+  const res = await fetch(url, { cache: "no-store", headers });
   let body = null;
   try {
     body = await res.json();
@@ -101,7 +117,9 @@ async function fetchJSON(url) {
     // A body that is not JSON is reported by its status below.
   }
   if (!res.ok) {
-    throw new Error(`${url}: HTTP ${res.status}${body && body.error ? ": " + body.error : ""}`);
+    const err = new Error(`${url}: HTTP ${res.status}${body && body.error ? ": " + body.error : ""}`);
+    err.unauthorized = res.status === 401;
+    throw err;
   }
   if (body === null) throw new Error(`${url}: the answer is not JSON`);
   return body;
@@ -199,6 +217,45 @@ function showError(message) {
 function clearError() {
   document.getElementById("error-banner").hidden = true;
   document.body.classList.remove("stale");
+}
+
+// showLogin asks for the token; the refresh loop waits for it.
+function showLogin() {
+  const rejected = storedToken() !== "";
+  try {
+    sessionStorage.removeItem(TOKEN_KEY);
+  } catch {
+    // Without storage the token cannot be kept; the form asks again.
+  }
+  clearError();
+  document.body.classList.add("locked");
+  const ready = document.getElementById("ready");
+  ready.dataset.ready = "unknown";
+  ready.className = "badge";
+  ready.textContent = "Token needed";
+  document.getElementById("login-message").textContent = rejected
+    ? "That token was not accepted. Enter the admin token (http.token)."
+    : "This server needs its admin token (http.token) to show its status.";
+  const form = document.getElementById("login");
+  form.hidden = false;
+  document.getElementById("token").focus();
+}
+
+function login(event) {
+  event.preventDefault();
+  const input = document.getElementById("token");
+  const token = input.value.trim();
+  if (!token) return;
+  try {
+    sessionStorage.setItem(TOKEN_KEY, token);
+  } catch {
+    document.getElementById("login-message").textContent = "This browser keeps no session storage, so the page cannot hold the token.";
+    return;
+  }
+  input.value = "";
+  document.getElementById("login").hidden = true;
+  document.body.classList.remove("locked");
+  refresh();
 }
 
 function renderOverview(st) {
@@ -504,6 +561,11 @@ async function refresh() {
     }
     render();
   } catch (err) {
+    if (err.unauthorized) {
+      showLogin();
+      document.body.dataset.loaded = "true";
+      return;
+    }
     showError(err.message || String(err));
     if (page.status) render();
   }
@@ -519,6 +581,7 @@ function tick() {
 }
 
 document.getElementById("service").addEventListener("change", refresh);
+document.getElementById("login").addEventListener("submit", login);
 drawGraticule();
 loadShapes()
   .catch((err) => {

@@ -51,6 +51,7 @@ func NewStoreWithLimits(dir string, logger *slog.Logger, lim Limits) (*Store, er
 	}
 	s := &Store{dir: dir, limits: lim, logger: logger}
 	s.cur.Store(snap)
+	s.logNews(nil, snap)
 	return s, nil
 }
 
@@ -86,7 +87,30 @@ func (s *Store) Reload() (changed bool, err error) {
 		}
 	}
 	s.cur.Store(snap)
+	s.logNews(old, snap)
 	return true, nil
+}
+
+// logNews logs, for the zones of snap that are new or changed since old
+// (nil at startup), their warnings, and a changed zone whose serial from
+// the zone file did not go up.
+func (s *Store) logNews(old, snap *Snapshot) {
+	for _, z := range snap.list {
+		var prev *Zone
+		if old != nil {
+			prev = old.zones[z.Origin]
+		}
+		if prev != nil && prev.Hash == z.Hash {
+			continue
+		}
+		for _, w := range z.warnings {
+			s.logger.Warn("zone warning", "zone", z.Origin, "warning", w)
+		}
+		if staleSerial(prev, z) {
+			s.logger.Warn("zone changed but its serial did not; secondaries and caches that go by the serial miss the change: raise soa.serial, or omit it to have one derived",
+				"zone", z.Origin, "file", z.File, "serial", z.Serial, "previous_serial", prev.Serial)
+		}
+	}
 }
 
 // unchanged reports whether the zones directory holds exactly the files the
@@ -143,6 +167,8 @@ func (s *Store) ReloadAndLog(reason string) error {
 	case changed:
 		snap := s.Current()
 		s.logger.Info("zones reloaded", "reason", reason, "zones", len(snap.list), "records", snap.Records())
+	default:
+		s.logger.Info("zones unchanged", "reason", reason)
 	}
 	if s.OnReload != nil {
 		s.OnReload(changed, err)

@@ -337,8 +337,10 @@ func (a *App) metricsState() metrics.State {
 		}
 	}
 	if a.GeoIP != nil {
-		for _, info := range a.GeoIP.Current().Info() {
-			st.GeoIP = append(st.GeoIP, metrics.GeoIPSample{Database: string(info.Role), BuildTime: info.BuildTime})
+		dbs := a.GeoIP.Current()
+		for _, info := range dbs.Info() {
+			st.GeoIP = append(st.GeoIP, metrics.GeoIPSample{Database: string(info.Role), BuildTime: info.BuildTime,
+				LookupErrors: dbs.LookupErrors(info.Role)})
 		}
 	}
 	return st

@@ -122,7 +122,8 @@ func TestStateCollector(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	m := metrics.New(reg, "test")
 	names := []string{"meridian_health_endpoint_up", "meridian_health_probe_duration_seconds",
-		"meridian_health_region_healthy_endpoints", "meridian_zone_serial", "meridian_geoip_build_timestamp_seconds"}
+		"meridian_health_region_healthy_endpoints", "meridian_zone_serial", "meridian_geoip_build_timestamp_seconds",
+		"meridian_geoip_lookup_errors_total"}
 
 	// Without a source the collector emits nothing.
 	compare(t, reg, "", names...)
@@ -137,7 +138,7 @@ func TestStateCollector(t *testing.T) {
 			},
 			Regions: []metrics.RegionSample{{Service: "www.example.com.", Region: "us-east", Healthy: 1}},
 			Zones:   []metrics.ZoneSample{{Zone: "example.com.", Serial: 2024010101}},
-			GeoIP:   []metrics.GeoIPSample{{Database: "city", BuildTime: time.Unix(1700000000, 0)}},
+			GeoIP:   []metrics.GeoIPSample{{Database: "city", BuildTime: time.Unix(1700000000, 0), LookupErrors: 3}},
 		}
 	})
 	want := `
@@ -157,6 +158,9 @@ meridian_zone_serial{zone="example.com."} 2.024010101e+09
 # HELP meridian_geoip_build_timestamp_seconds Build time of each loaded GeoIP database.
 # TYPE meridian_geoip_build_timestamp_seconds gauge
 meridian_geoip_build_timestamp_seconds{database="city"} 1.7e+09
+# HELP meridian_geoip_lookup_errors_total GeoIP lookups whose record the database could not read (treated as unknown), by database.
+# TYPE meridian_geoip_lookup_errors_total counter
+meridian_geoip_lookup_errors_total{database="city"} 3
 `
 	compare(t, reg, want, names...)
 	// The state is read at every scrape, not cached.

@@ -8,10 +8,11 @@ import (
 )
 
 // State is the part of Meridian's state that is read at scrape time rather
-// than counted on the query path: endpoint health, region health, zone
-// serials and GeoIP databases. Reading it when Prometheus asks keeps the
-// gauges consistent with the snapshot being served and costs queries
-// nothing.
+// than counted by these metrics on the query path: endpoint health, region
+// health, zone serials, GeoIP databases and the lookup errors the geo
+// package counts in atomics of its own. Reading it when Prometheus asks
+// keeps the gauges consistent with the snapshot being served and costs
+// queries nothing.
 type State struct {
 	Endpoints []EndpointSample
 	Regions   []RegionSample
@@ -43,6 +44,9 @@ type ZoneSample struct {
 type GeoIPSample struct {
 	Database  string
 	BuildTime time.Time
+	// LookupErrors counts the lookups whose record the database could not
+	// read since the start; it survives reloads.
+	LookupErrors uint64
 }
 
 var (
@@ -56,9 +60,11 @@ var (
 		"SOA serial being served, by zone.", []string{"zone"}, nil)
 	geoipBuildDesc = prometheus.NewDesc("meridian_geoip_build_timestamp_seconds",
 		"Build time of each loaded GeoIP database.", []string{"database"}, nil)
+	geoipLookupErrorsDesc = prometheus.NewDesc("meridian_geoip_lookup_errors_total",
+		"GeoIP lookups whose record the database could not read (treated as unknown), by database.", []string{"database"}, nil)
 )
 
-// stateCollector turns State into gauges at scrape time.
+// stateCollector turns State into gauges and counters at scrape time.
 type stateCollector struct {
 	source atomic.Pointer[func() State]
 }
@@ -67,7 +73,7 @@ type stateCollector struct {
 func (m *Metrics) SetStateSource(f func() State) { m.state.source.Store(&f) }
 
 func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{endpointUpDesc, probeDurationDesc, regionHealthyDesc, zoneSerialDesc, geoipBuildDesc} {
+	for _, d := range []*prometheus.Desc{endpointUpDesc, probeDurationDesc, regionHealthyDesc, zoneSerialDesc, geoipBuildDesc, geoipLookupErrorsDesc} {
 		ch <- d
 	}
 }
@@ -96,5 +102,6 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	for _, g := range st.GeoIP {
 		ch <- prometheus.MustNewConstMetric(geoipBuildDesc, prometheus.GaugeValue, float64(g.BuildTime.Unix()), g.Database)
+		ch <- prometheus.MustNewConstMetric(geoipLookupErrorsDesc, prometheus.CounterValue, float64(g.LookupErrors), g.Database)
 	}
 }

@@ -67,7 +67,7 @@ func New(cfg *config.Config, logger *slog.Logger, version string) (*App, error) 
 	a.Registry = prometheus.NewRegistry()
 	a.Metrics = metrics.New(a.Registry, version)
 
-	store, err := zones.NewStore(cfg.Zones, logger)
+	store, err := zones.NewStoreWithLimits(cfg.Zones, logger, ZoneLimits(cfg))
 	if err != nil {
 		return nil, err
 	}
@@ -102,7 +102,7 @@ func New(cfg *config.Config, logger *slog.Logger, version string) (*App, error) 
 	store.OnReload = a.countReload
 	a.Health = routing.NewChecked(a.Checker.Status)
 	if cfg.Health.AdminState != "" {
-		o, err := healthcheck.LoadOverrides(cfg.Health.AdminState)
+		o, err := healthcheck.OverridesFile{Path: cfg.Health.AdminState, MaxBytes: cfg.Limits.ZoneFileBytes}.Load()
 		if err != nil {
 			return nil, err
 		}
@@ -153,6 +153,11 @@ func New(cfg *config.Config, logger *slog.Logger, version string) (*App, error) 
 		})
 	}
 	return a, nil
+}
+
+// ZoneLimits returns the limits the configuration sets on loading zones.
+func ZoneLimits(cfg *config.Config) zones.Limits {
+	return zones.Limits{FileBytes: cfg.Limits.ZoneFileBytes, Records: cfg.Limits.ZoneRecords}
 }
 
 // countReload records a reload attempt in the metrics.
@@ -249,7 +254,8 @@ func (a *App) watch(ctx context.Context) {
 	}()
 	if path := a.Config.Health.AdminState; path != "" {
 		go func() {
-			err := healthcheck.WatchOverrides(ctx, path, healthcheck.DefaultOverridesDebounce, func(o *healthcheck.Overrides, err error) {
+			file := healthcheck.OverridesFile{Path: path, MaxBytes: a.Config.Limits.ZoneFileBytes}
+			err := file.Watch(ctx, healthcheck.DefaultOverridesDebounce, func(o *healthcheck.Overrides, err error) {
 				if err != nil {
 					a.Logger.Error("admin_state reload failed; keeping the previous overrides", "file", path, "error", err)
 					return

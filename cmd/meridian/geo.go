@@ -7,6 +7,7 @@ import (
 	"github.com/miekg/dns"
 	"github.com/spf13/cobra"
 
+	"github.com/meridian-dns/meridian/app"
 	"github.com/meridian-dns/meridian/config"
 	"github.com/meridian-dns/meridian/geo"
 	"github.com/meridian-dns/meridian/geo/mmdbbuild"
@@ -43,7 +44,7 @@ running server (dig TXT _explain.NAME from a debug network) for live health.`,
 				}
 				qtypes = []uint16{t}
 			}
-			snap, err := zones.Load(cfg.Zones, nil)
+			snap, err := zones.LoadWithLimits(cfg.Zones, nil, app.ZoneLimits(cfg))
 			if err != nil {
 				return err
 			}

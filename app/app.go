@@ -143,9 +143,10 @@ func New(cfg *config.Config, logger *slog.Logger, version string) (*App, error) 
 
 	if cfg.HTTP.Listen != "" {
 		a.Admin = admin.New(admin.Config{
-			Listen:  cfg.HTTP.Listen,
-			Token:   cfg.HTTP.Token,
-			Allowed: cfg.HTTP.AllowedPrefixes(),
+			Listen:       cfg.HTTP.Listen,
+			Token:        cfg.HTTP.Token,
+			Allowed:      cfg.HTTP.AllowedPrefixes(),
+			AllowedHosts: cfg.HTTP.AllowedHosts,
 		}, admin.Deps{
 			Zones: store, Router: a.Router, Health: a.Health, Checker: a.Checker, Gatherer: a.Registry,
 			AdminState: cfg.Health.AdminState, Reload: a.Reload, Ready: a.NotReady,

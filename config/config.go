@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -56,6 +57,11 @@ type HTTP struct {
 	Token string `mapstructure:"token"`
 	// AllowedNetworks may connect to the admin listener at all.
 	AllowedNetworks []string `mapstructure:"allowed_networks"`
+	// AllowedHosts are the Host headers the admin listener answers, as
+	// "name", "name:port" or "[2001:db8::1]:9153"; empty means the listen
+	// address, localhost, 127.0.0.1 and [::1]. It keeps pages that point a
+	// name of their own at the listener (DNS rebinding) out.
+	AllowedHosts []string `mapstructure:"allowed_hosts"`
 }
 
 // AllowedPrefixes returns AllowedNetworks parsed (validate has checked them).
@@ -162,6 +168,7 @@ var defaults = map[string]any{
 	"http.listen":                "127.0.0.1:9153",
 	"http.token":                 "",
 	"http.allowed_networks":      []string{"127.0.0.0/8", "::1/128"},
+	"http.allowed_hosts":         []string{},
 	"log.level":                  "info",
 	"log.format":                 "text",
 	"log.queries":                false,
@@ -347,6 +354,11 @@ func (c *Config) validate() error {
 			}
 		}
 	}
+	for _, h := range c.HTTP.AllowedHosts {
+		if err := checkHost(h); err != nil {
+			return fmt.Errorf("http.allowed_hosts: %q: %w", h, err)
+		}
+	}
 	if c.Log.QuerySample < 0 || c.Log.QuerySample > 1 {
 		return fmt.Errorf("log.query_sample: %v is outside 0..1", c.Log.QuerySample)
 	}
@@ -363,6 +375,57 @@ func (c *Config) validate() error {
 		return fmt.Errorf("limits: zone_file_bytes and zone_records must be positive")
 	}
 	return nil
+}
+
+// checkHost accepts "name", "name:port", "192.0.2.1[:port]" and
+// "[2001:db8::1][:port]".
+func checkHost(s string) error {
+	host, port, hasPort := s, "", false
+	if rest, ok := strings.CutPrefix(s, "["); ok {
+		end := strings.IndexByte(rest, ']')
+		if end < 0 {
+			return fmt.Errorf("no closing bracket")
+		}
+		host, rest = rest[:end], rest[end+1:]
+		if a, err := netip.ParseAddr(host); err != nil || !a.Is6() {
+			return fmt.Errorf("%q in brackets is not an IPv6 address", host)
+		}
+		if rest != "" {
+			if port, hasPort = strings.CutPrefix(rest, ":"); !hasPort {
+				return fmt.Errorf("want a port after the brackets")
+			}
+		}
+	} else {
+		if i := strings.LastIndexByte(s, ':'); i >= 0 {
+			host, port, hasPort = s[:i], s[i+1:], true
+			if strings.Contains(host, ":") {
+				return fmt.Errorf("write an IPv6 address in brackets, as [2001:db8::1] or [2001:db8::1]:9153")
+			}
+		}
+		if _, err := netip.ParseAddr(host); err != nil && !isHostName(host) {
+			return fmt.Errorf("%q is not a host name or address (letters, digits, - and . only; no scheme, path or wildcard)", host)
+		}
+	}
+	if hasPort {
+		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 || strconv.Itoa(n) != port {
+			return fmt.Errorf("port %q is not a number from 1 to 65535", port)
+		}
+	}
+	return nil
+}
+
+// isHostName reports whether s is a DNS name (a final dot allowed).
+func isHostName(s string) bool {
+	s = strings.TrimSuffix(s, ".")
+	if s == "" || len(s) > 253 {
+		return false
+	}
+	for _, label := range strings.Split(s, ".") {
+		if label == "" || len(label) > 63 || strings.Trim(label, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_") != "" {
+			return false
+		}
+	}
+	return true
 }
 
 // SlogLevel returns the configured log level.

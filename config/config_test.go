@@ -101,3 +101,37 @@ func TestDemoConfigLoads(t *testing.T) {
 		t.Errorf("zones %q", c.Zones)
 	}
 }
+
+func TestAllowedHosts(t *testing.T) {
+	c, err := Load("", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.HTTP.AllowedHosts == nil || len(c.HTTP.AllowedHosts) != 0 {
+		t.Errorf("default http.allowed_hosts %#v, want an empty list", c.HTTP.AllowedHosts)
+	}
+	good := []string{"localhost", "meridian.example.net", "meridian.example.net.", "Meridian-1.Example.NET:9153",
+		"10.1.2.3", "10.1.2.3:8080", "[::1]", "[2001:db8::1]:9153", "_admin.example.net"}
+	c, err = Load(writeConfig(t, "http:\n  allowed_hosts: [\""+strings.Join(good, "\", \"")+"\"]\n"), nil)
+	if err != nil {
+		t.Fatalf("valid allowed_hosts: %v", err)
+	}
+	if strings.Join(c.HTTP.AllowedHosts, " ") != strings.Join(good, " ") {
+		t.Errorf("allowed_hosts %q, want %q", c.HTTP.AllowedHosts, good)
+	}
+	t.Setenv("MERIDIAN_HTTP_ALLOWED_HOSTS", "a.example:9153,[::1]")
+	if c, err = Load("", nil); err != nil || strings.Join(c.HTTP.AllowedHosts, " ") != "a.example:9153 [::1]" {
+		t.Errorf("allowed_hosts from the environment: %q, %v", c.HTTP.AllowedHosts, err)
+	}
+}
+
+func TestInvalidAllowedHosts(t *testing.T) {
+	for _, h := range []string{"", "::1", "::1:9153", "[::1", "[::1]9153", "[127.0.0.1]", "[::1]:", "localhost:",
+		"localhost:0", "localhost:65536", "localhost:09153", "localhost:http", ":9153", "http://localhost",
+		"localhost/", "*.example.net", "a..example", "exa mple.net", "[fe80::1]x"} {
+		_, err := Load(writeConfig(t, "http:\n  allowed_hosts: [\""+h+"\"]\n"), nil)
+		if err == nil || !strings.Contains(err.Error(), "http.allowed_hosts: \""+h+"\"") {
+			t.Errorf("allowed_hosts [%q]: error %v, want one naming the entry", h, err)
+		}
+	}
+}

@@ -13,6 +13,10 @@ import (
 type Checked struct {
 	status    func() *healthcheck.StatusMap
 	overrides atomic.Pointer[overrideSet]
+
+	// OnOverrides, when set before the Checked is shared, is called after
+	// every SetOverrides (to log the regions the overrides moved).
+	OnOverrides func()
 }
 
 // overrideSet is a published set of overrides and whether it is empty:
@@ -32,6 +36,9 @@ func NewChecked(status func() *healthcheck.StatusMap) *Checked {
 // SetOverrides publishes a new set of operator overrides (nil for none).
 func (h *Checked) SetOverrides(o *healthcheck.Overrides) {
 	h.overrides.Store(&overrideSet{o: o, empty: len(o.Endpoints())+len(o.Regions()) == 0})
+	if h.OnOverrides != nil {
+		h.OnOverrides()
+	}
 }
 
 // Overrides returns the overrides in force.

@@ -6,6 +6,12 @@
 // error banner. Each run also saves a screenshot for people to look at:
 // test/artifacts/status-page.png and status-page-unreachable.png.
 //
+// Two more tests drive Chromium over the DevTools protocol (cdp_test.go):
+// one types the admin token into the page's form when http.token is set
+// (status-page-token.png, status-page-signed-in.png), the other opens a
+// page of another origin that tries to drain through the admin API with a
+// form and a no-cors fetch, and checks that nothing was drained.
+//
 // Chromium is started with flags that keep it off the network: every host
 // name but the loopback address fails to resolve, and background services
 // (updates, sync, QUIC) are off. The health checks probe loopback listeners
@@ -118,7 +124,7 @@ func TestStatusPage(t *testing.T) {
 	requireChromium(t)
 	t.Parallel()
 	begin := time.Now()
-	base := startMeridian(t)
+	base, _ := startMeridian(t, "")
 	t.Logf("Meridian ready at %s after %s", base, time.Since(begin).Round(time.Millisecond))
 
 	var routes struct {
@@ -303,13 +309,241 @@ func TestStatusPageAPIUnreachable(t *testing.T) {
 	}
 }
 
+// TestStatusPageToken: with http.token set, the page asks for the token,
+// refuses a wrong one, shows the data once the right one is typed, and
+// keeps it for the tab across a reload.
+func TestStatusPageToken(t *testing.T) {
+	requireChromium(t)
+	t.Parallel()
+	const token = "browser-test-token-5f1c"
+	base, _ := startMeridian(t, token)
+	if code := getStatus(t, base, "", nil); code != http.StatusUnauthorized {
+		t.Fatalf("GET /api/v1/status without the token: %d, want 401", code)
+	}
+
+	b := startDevtools(t)
+	tab := b.newPage()
+	b.navigate(tab, base+"/")
+	b.waitFor(tab, `!document.getElementById("login").hidden`, "the token form")
+	doc := b.dom(tab)
+	if ready := byID(doc, "ready"); text(ready) != "Token needed" || attr(ready, "data-ready") == "true" {
+		t.Errorf("#ready = %s before the token, want Token needed", describe(ready))
+	}
+	if rows := findAll(byID(doc, "endpoints"), func(n *html.Node) bool { return n.Data == "tr" && hasAttr(n, "data-endpoint") }); len(rows) != 0 {
+		t.Errorf("%d endpoint rows before the token was given", len(rows))
+	}
+	if banner := byID(doc, "error-banner"); !hasAttr(banner, "hidden") {
+		t.Errorf("#error-banner = %s, want it hidden while the form asks for the token", describe(banner))
+	}
+	b.screenshot(tab, "status-page-token.png")
+
+	b.typeInto(tab, "token", "not-the-token")
+	b.pressEnter(tab)
+	b.waitFor(tab, `!document.getElementById("login").hidden && document.getElementById("login-message").textContent.includes("not accepted")`,
+		"the wrong token to be refused")
+
+	b.typeInto(tab, "token", token)
+	b.pressEnter(tab)
+	loaded := `document.getElementById("ready").dataset.ready === "true" &&
+		document.querySelectorAll("#endpoints tr[data-endpoint]").length > 0 &&
+		document.querySelectorAll("#map path[data-region]").length > 0`
+	b.waitFor(tab, loaded, "the status to load with the token")
+	check := func(doc *html.Node) {
+		t.Helper()
+		if login := byID(doc, "login"); !hasAttr(login, "hidden") {
+			t.Errorf("#login = %s with the token given, want it hidden", describe(login))
+		}
+		for id, want := range map[string]string{"ready": "Ready", "version": version, "server-id": serverID, "zones": "example.com."} {
+			if n := byID(doc, id); text(n) != want {
+				t.Errorf("#%s = %s, want %q", id, describe(n), want)
+			}
+		}
+		marker := find(doc, func(n *html.Node) bool { return n.Data == "g" && attr(n, "data-region") == "eu-west" })
+		if attr(marker, "data-health") != "down" {
+			t.Errorf("eu-west marker = %s, want data-health=down", describe(marker))
+		}
+		row := find(byID(doc, "endpoints"), func(n *html.Node) bool {
+			return n.Data == "tr" && attr(n, "data-endpoint") == "198.51.100.10" && attr(n, "data-service") == service
+		})
+		if attr(row, "data-state") != "down" {
+			t.Errorf("endpoint row of 198.51.100.10 = %s, want data-state=down", describe(row))
+		}
+	}
+	check(b.dom(tab))
+	var kept string
+	if err := b.eval(tab, `sessionStorage.getItem("meridian.token")`, &kept); err != nil || kept != token {
+		t.Errorf("sessionStorage holds %q (%v), want the token", kept, err)
+	}
+	b.screenshot(tab, "status-page-signed-in.png")
+
+	// The token stays for the tab: a reload shows the data without asking.
+	b.reload(tab)
+	b.waitFor(tab, loaded, "the status to load again after a reload")
+	check(b.dom(tab))
+}
+
+// TestCrossOriginPageCannotDrain opens, in the browser, a page served from
+// another loopback port (same site, another origin) that sends drains to
+// the admin API the two ways a page can without CORS: a text/plain form
+// whose body is JSON, and a no-cors fetch. Neither may drain; the same
+// bodies sent as JSON by a client that is not a browser do, so the page's
+// requests were refused for where they came from.
+func TestCrossOriginPageCannotDrain(t *testing.T) {
+	requireChromium(t)
+	t.Parallel()
+	base, logs := startMeridian(t, "")
+	const fetchBody = `{"service":"www.example.com.","endpoint":"192.0.2.10"}`
+	// A text/plain form sends name=value: this name and value make a JSON
+	// object whose repeated "region" key keeps its last value.
+	const formName, formValue = `{"region":"`, `","zone":"example.com.","region":"us-east"}`
+	page := fmt.Sprintf(`<!doctype html>
+<title>Another site</title>
+<iframe name="sink"></iframe>
+<form id="form" method="post" enctype="text/plain" target="sink" action="%[1]s/api/v1/drain">
+<input type="hidden" name='%[2]s' value='%[3]s'>
+</form>
+<script>
+(async () => {
+  const steps = [];
+  try {
+    await fetch("%[1]s/api/v1/drain", {method: "POST", mode: "no-cors", body: %[4]q});
+    steps.push("fetch sent");
+  } catch (e) {
+    steps.push("fetch failed: " + e);
+  }
+  const sink = document.querySelector("iframe");
+  const answered = new Promise((resolve) => sink.addEventListener("load", resolve, {once: true}));
+  document.getElementById("form").submit();
+  await answered;
+  steps.push("form sent");
+  document.body.dataset.steps = steps.join("; ");
+  document.body.dataset.done = "true";
+})();
+</script>
+`, base, formName, formValue, fetchBody)
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		fmt.Fprint(w, page)
+	}))
+	defer other.Close()
+	if strings.TrimPrefix(other.URL, "http://") == strings.TrimPrefix(base, "http://") {
+		t.Fatalf("the other page is served from the admin listener's own address %s", other.URL)
+	}
+
+	b := startDevtools(t)
+	tab := b.newPage()
+	b.navigate(tab, other.URL+"/")
+	b.waitFor(tab, `document.body.dataset.done === "true"`, "the other page's requests")
+	var steps string
+	if err := b.eval(tab, "document.body.dataset.steps", &steps); err != nil || steps != "fetch sent; form sent" {
+		t.Errorf("the other page's script: %q (%v), want both requests sent", steps, err)
+	}
+
+	var st browserStatus
+	getStatus(t, base, "", &st)
+	if got := st.regionAdmin("us-east"); got != "" {
+		t.Errorf("region us-east has admin state %q after the other page's form, want none", got)
+	}
+	if got := st.endpointAdmin("192.0.2.10"); got != "" {
+		t.Errorf("endpoint 192.0.2.10 has admin state %q after the other page's fetch, want none", got)
+	}
+	refused := logs.lines("WARN admin request refused", "path=/api/v1/drain")
+	if len(refused) != 2 {
+		t.Errorf("%d refused drains in the log, want 2 (the form and the fetch):\n%s", len(refused), strings.Join(refused, "\n"))
+	}
+
+	for _, body := range []string{formName + "=" + formValue + "\r\n", fetchBody} {
+		res, err := http.Post(base+"/api/v1/drain", "application/json", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != http.StatusOK {
+			t.Errorf("POST %s as JSON from no browser: %s, want 200 OK", body, res.Status)
+		}
+	}
+	getStatus(t, base, "", &st)
+	if st.regionAdmin("us-east") != "drain" || st.endpointAdmin("192.0.2.10") != "drain" {
+		t.Errorf("the same bodies sent as JSON did not drain: us-east %q, 192.0.2.10 %q", st.regionAdmin("us-east"), st.endpointAdmin("192.0.2.10"))
+	}
+}
+
+// browserStatus is the part of /api/v1/status these tests read.
+type browserStatus struct {
+	Zones []struct {
+		Regions []struct {
+			Name  string `json:"name"`
+			Admin string `json:"admin"`
+		} `json:"regions"`
+		Services []struct {
+			Endpoints []struct {
+				Address string `json:"address"`
+				Admin   string `json:"admin"`
+			} `json:"endpoints"`
+		} `json:"services"`
+	} `json:"zones"`
+}
+
+func (s browserStatus) regionAdmin(name string) string {
+	for _, z := range s.Zones {
+		for _, r := range z.Regions {
+			if r.Name == name {
+				return r.Admin
+			}
+		}
+	}
+	return "(no region " + name + ")"
+}
+
+func (s browserStatus) endpointAdmin(addr string) string {
+	for _, z := range s.Zones {
+		for _, svc := range z.Services {
+			for _, ep := range svc.Endpoints {
+				if ep.Address == addr {
+					return ep.Admin
+				}
+			}
+		}
+	}
+	return "(no endpoint " + addr + ")"
+}
+
+// getStatus reads /api/v1/status with the token (when not empty) into v
+// (when not nil) and returns the status code.
+func getStatus(t *testing.T, base, token string, v any) int {
+	t.Helper()
+	req, err := http.NewRequest("GET", base+"/api/v1/status", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	if v != nil {
+		if res.StatusCode != http.StatusOK {
+			t.Fatalf("GET %s/api/v1/status: %s", base, res.Status)
+		}
+		if err := json.NewDecoder(res.Body).Decode(v); err != nil {
+			t.Fatalf("GET %s/api/v1/status: %v", base, err)
+		}
+	}
+	return res.StatusCode
+}
+
 // contentSecurityPolicy is the header admin/page.go sends with the page.
-const contentSecurityPolicy = "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:"
+const contentSecurityPolicy = "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; " +
+	"frame-ancestors 'none'; form-action 'none'; base-uri 'none'"
 
 // startMeridian runs an App on loopback with the test zone and eu-west
-// forced down, waits until /readyz answers 200, and returns the admin
-// interface's base URL. It stops the App when the test ends.
-func startMeridian(t *testing.T) string {
+// forced down, and with http.token set to token when it is not empty; waits
+// until /readyz answers 200, and returns the admin interface's base URL and
+// the App's log. It stops the App when the test ends.
+func startMeridian(t *testing.T, token string) (string, *logRecorder) {
 	t.Helper()
 	port := serveProbes(t)
 	dir := t.TempDir()
@@ -331,12 +565,13 @@ geoip:
   city: %q
 http:
   listen: 127.0.0.1:0
+  token: %q
 server_id: %s
 admin_state: %q
 startup_grace: 1s
 log:
   level: info
-`, zonesDir, mmdb, serverID, statePath))
+`, zonesDir, mmdb, token, serverID, statePath))
 	cfg, err := config.Load(cfgPath, nil)
 	if err != nil {
 		t.Fatalf("config.Load: %v", err)
@@ -381,7 +616,7 @@ log:
 		if err == nil {
 			res.Body.Close()
 			if res.StatusCode == http.StatusOK {
-				return base
+				return base, logs
 			}
 		}
 		if time.Now().After(deadline) {
@@ -571,6 +806,21 @@ func (l *logRecorder) text() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.buf.String()
+}
+
+// lines returns the log lines that contain every one of parts.
+func (l *logRecorder) lines(parts ...string) []string {
+	var out []string
+	for _, line := range strings.Split(l.text(), "\n") {
+		ok := true
+		for _, p := range parts {
+			ok = ok && strings.Contains(line, p)
+		}
+		if ok && line != "" {
+			out = append(out, line)
+		}
+	}
+	return out
 }
 
 // DOM helpers over golang.org/x/net/html.

@@ -27,7 +27,8 @@ address. Health checks are not run here: every endpoint counts as up. Ask a
 running server (dig TXT _explain.NAME from a debug network) for live health.`,
 		Args: cobra.RangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cfg, err := loadConfig(cmd)
+			cfg, cleanup, err := loadConfig(cmd)
+			defer cleanup()
 			if err != nil {
 				return err
 			}

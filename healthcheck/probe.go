@@ -27,7 +27,9 @@ type Result struct {
 	OK bool
 	// Latency is how long the probe took, successful or not.
 	Latency time.Duration
-	// Err says why the probe failed; it is nil when OK is true.
+	// Err says why the probe failed; it is nil when OK is true. Its
+	// message may quote the target and is therefore sanitised and at most
+	// MaxDetailBytes long (see sanitizeDetail).
 	Err error
 	// Load is the load the endpoint reported (0..1), or -1 when it reported
 	// none.
@@ -41,7 +43,10 @@ type prober interface {
 	probe(ctx context.Context) (load float64, err error)
 }
 
-// runProbe runs p bounded by timeout and times it.
+// runProbe runs p bounded by timeout and times it. The error it returns
+// is sanitised: whatever the target sent, a status line, a certificate or
+// a command's output, reaches the status page and the logs only capped and
+// printable.
 func runProbe(ctx context.Context, p prober, timeout time.Duration) Result {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
@@ -53,7 +58,7 @@ func runProbe(ctx context.Context, p prober, timeout time.Duration) Result {
 		if errors.Is(ctx.Err(), context.DeadlineExceeded) || (errors.As(err, &netErr) && netErr.Timeout()) {
 			err = fmt.Errorf("timed out after %s: %w", timeout, err)
 		}
-		return Result{Latency: latency, Err: err, Load: -1}
+		return Result{Latency: latency, Err: sanitizeError(err), Load: -1}
 	}
 	return Result{OK: true, Latency: latency, Load: load}
 }

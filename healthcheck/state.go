@@ -79,7 +79,9 @@ func (h health) observe(r Result, at time.Time, rise, fall int) health {
 		h.successes = 0
 		h.lastErr = "unknown error"
 		if r.Err != nil {
-			h.lastErr = r.Err.Error()
+			// runProbe sanitised the error already; a Result made
+			// elsewhere is held to the same bound.
+			h.lastErr = sanitizeDetail(r.Err.Error())
 		}
 	}
 

@@ -13,7 +13,9 @@ type EndpointStatus struct {
 	Latency time.Duration
 	// Load is the load the last probe reported (0..1), or -1 for none.
 	Load float64
-	// LastError is why the last probe failed, empty after a success.
+	// LastError is why the last probe failed, empty after a success. It
+	// may quote the target, so it is sanitised: printable UTF-8 of at most
+	// MaxDetailBytes.
 	LastError string
 	// LastProbe is when the last result arrived, zero before the first.
 	LastProbe time.Time

@@ -21,6 +21,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/meridian-dns/meridian/internal/capped"
+	"github.com/meridian-dns/meridian/internal/diag"
 )
 
 // AdminState is an operator's override of an endpoint's or a region's
@@ -237,6 +238,9 @@ var yamlLineError = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 func ParseOverrides(data []byte, name string) (*Overrides, error) {
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
+		if line, msg, ok := diag.SyntaxError(data, err); ok {
+			return nil, fmt.Errorf("%s:%d: %s", name, line, msg)
+		}
 		if m := yamlLineError.FindStringSubmatch(err.Error()); m != nil {
 			return nil, fmt.Errorf("%s:%s: %s", name, m[1], m[2])
 		}

@@ -69,6 +69,8 @@ func TestParseOverridesErrors(t *testing.T) {
 		{"syntax error", "endpoints:\n  - [unclosed\n", "admin_state.yaml:"},
 		{"tab garbage", "endpoints:\n\t\"x\": up\n", "admin_state.yaml:2: found character that cannot start any token"},
 		{"not a mapping", "- up\n", "admin_state.yaml:1: admin_state must be a mapping"},
+		{"indentation", "endpoints:\n  \"www.example.com./192.0.2.1\": drain\n  \"www.example.com./192.0.2.2\": down\n \"www.example.com./192.0.2.3\": up\n",
+			"admin_state.yaml:4: did not find expected key (this line is not indented like"},
 		{"section not a mapping", "regions: down\n", `admin_state.yaml:1: expected a mapping of "zone./region" to a state`},
 		{"nested value", "regions:\n  \"example.com./eu\": {state: down}\n", "admin_state.yaml:2: expected"},
 	}

@@ -796,14 +796,15 @@ func mailA(addr netip.AddrPort) ([]string, error) {
 }
 
 // TestReloadOnSIGHUP edits a zone and sends SIGHUP. The zone file is a
-// symbolic link to a file in a directory the zone watcher does not watch
-// (as with Kubernetes ConfigMaps), so that the reload observed is the one
-// SIGHUP asked for, not the watcher's.
+// symbolic link to a file in a directory the zone watcher does not watch,
+// ..data inside the zones directory (as with Kubernetes ConfigMaps; a link
+// out of the zones directory is refused), so that the reload observed is
+// the one SIGHUP asked for, not the watcher's.
 func TestReloadOnSIGHUP(t *testing.T) {
 	requireDig(t)
 	t.Parallel()
 	in := newInstance(t)
-	data := filepath.Join(in.dir, "data")
+	data := filepath.Join(in.zones, "..data")
 	if err := os.Mkdir(data, 0o755); err != nil {
 		t.Fatal(err)
 	}

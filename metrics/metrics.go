@@ -33,6 +33,11 @@ type Metrics struct {
 	Reloads     *prometheus.CounterVec
 	LastReload  prometheus.Gauge
 	RRL         *prometheus.CounterVec
+	// TCPConnections is the number of open DNS-over-TCP connections.
+	TCPConnections prometheus.Gauge
+	// TCPClosed counts DNS-over-TCP connections closed or refused, by
+	// reason.
+	TCPClosed *prometheus.CounterVec
 
 	// rrlDropped and rrlSlipped are RRL's two series, looked up on first
 	// use: a flood of limited responses costs no label lookups.
@@ -111,13 +116,19 @@ func New(reg prometheus.Registerer, version string) *Metrics {
 		RRL: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "meridian_rrl_limited_responses_total", Help: "UDP responses limited by response rate limiting, by action (dropped, slipped).",
 		}, []string{"action"}),
+		TCPConnections: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "meridian_tcp_open_connections", Help: "Open DNS-over-TCP connections.",
+		}),
+		TCPClosed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "meridian_tcp_connections_closed_total", Help: "DNS-over-TCP connections closed, by reason: client (closed by the client), idle, stalled (not reading its replies), reclaimed (for a new connection at max_connections), limit and client_limit (refused at accept), malformed, shutdown.",
+		}, []string{"reason"}),
 	}
 	build := prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "meridian_build_info", Help: "Meridian's version and the Go version it was built with; always 1.",
 	}, []string{"version", "goversion"})
 	build.WithLabelValues(version, runtime.Version()).Set(1)
 	reg.MustRegister(m.Queries, m.Responses, m.Duration, m.Truncated, m.ECSQueries, m.FastAnswers, m.Panics,
-		m.GeoAnswers, m.Failovers, m.ServeAll, m.Transitions, m.Reloads, m.LastReload, m.RRL, build, &m.state,
+		m.GeoAnswers, m.Failovers, m.ServeAll, m.Transitions, m.Reloads, m.LastReload, m.RRL, m.TCPConnections, m.TCPClosed, build, &m.state,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

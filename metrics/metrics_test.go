@@ -41,7 +41,7 @@ func TestNewRegisters(t *testing.T) {
 		"meridian_geo_answers_total", "meridian_geo_failovers_total", "meridian_geo_all_down_answers_total",
 		"meridian_health_transitions_total", "meridian_config_reloads_total",
 		"meridian_config_last_reload_success_timestamp_seconds", "meridian_rrl_limited_responses_total", "meridian_build_info",
-		"go_goroutines",
+		"meridian_tcp_open_connections", "meridian_tcp_connections_closed_total", "go_goroutines",
 	} {
 		if !got[name] {
 			t.Errorf("%s is not registered", name)
@@ -81,6 +81,8 @@ func touch(m *metrics.Metrics) {
 	m.Reloads.WithLabelValues("success").Inc()
 	m.LastReload.SetToCurrentTime()
 	m.RRL.WithLabelValues("slipped").Inc()
+	m.TCPConnections.Inc()
+	m.TCPClosed.WithLabelValues("idle").Inc()
 }
 
 func TestQType(t *testing.T) {

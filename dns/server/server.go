@@ -2,10 +2,7 @@ package server
 
 import (
 	"context"
-	"encoding/binary"
-	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -26,15 +23,24 @@ type Config struct {
 	// serve each UDP address; 0 means one per CPU.
 	UDPSockets int
 	// TCPIdleTimeout closes a TCP connection with no query for this long
-	// (RFC 7766 section 6.2.3). Default 10s.
+	// (RFC 7766 section 6.2.3); a message must arrive whole within it.
+	// Default 10s.
 	TCPIdleTimeout time.Duration
-	// TCPMaxConns bounds concurrent TCP connections overall; default 1000.
+	// TCPWriteTimeout closes a TCP connection whose reply could not be
+	// written for this long: the client is not reading. Default 5s.
+	TCPWriteTimeout time.Duration
+	// TCPMaxConns bounds concurrent TCP connections overall; at the limit
+	// a new connection replaces the one idle or stalled longest. Default
+	// 1000.
 	TCPMaxConns int
-	// TCPMaxConnsPerIP bounds concurrent TCP connections from one address;
-	// default 32.
+	// TCPMaxConnsPerIP bounds concurrent TCP connections from one client
+	// network (TCPClientPrefixV4, TCPClientPrefixV6); default 32.
 	TCPMaxConnsPerIP int
-	// TCPMaxInFlight bounds the queries of one connection being answered at
-	// once (pipelining); default 16.
+	// TCPClientPrefixV4 and TCPClientPrefixV6 are the prefix lengths of a
+	// client network for TCPMaxConnsPerIP; default 24 and 56.
+	TCPClientPrefixV4, TCPClientPrefixV6 int
+	// TCPMaxInFlight bounds the queries of one connection being answered or
+	// waiting for their reply to be written (pipelining); default 16.
 	TCPMaxInFlight int
 }
 
@@ -45,11 +51,20 @@ func (c *Config) setDefaults() {
 	if c.TCPIdleTimeout <= 0 {
 		c.TCPIdleTimeout = 10 * time.Second
 	}
+	if c.TCPWriteTimeout <= 0 {
+		c.TCPWriteTimeout = 5 * time.Second
+	}
 	if c.TCPMaxConns <= 0 {
 		c.TCPMaxConns = 1000
 	}
 	if c.TCPMaxConnsPerIP <= 0 {
 		c.TCPMaxConnsPerIP = 32
+	}
+	if c.TCPClientPrefixV4 <= 0 || c.TCPClientPrefixV4 > 32 {
+		c.TCPClientPrefixV4 = 24
+	}
+	if c.TCPClientPrefixV6 <= 0 || c.TCPClientPrefixV6 > 128 {
+		c.TCPClientPrefixV6 = 56
 	}
 	if c.TCPMaxInFlight <= 0 {
 		c.TCPMaxInFlight = 16
@@ -67,12 +82,13 @@ type Server struct {
 	tcp     []*net.TCPListener
 	addr    []netip.AddrPort
 
-	wg       sync.WaitGroup
-	mu       sync.Mutex
-	conns    map[*net.TCPConn]struct{}
-	perIP    map[netip.Addr]int
-	closing  bool
-	shutdown chan struct{}
+	epoch      time.Time // the origin of clock
+	wg         sync.WaitGroup
+	mu         sync.Mutex
+	conns      map[*tcpConn]struct{}
+	perNetwork map[netip.Prefix]int
+	closing    bool
+	shutdown   chan struct{}
 }
 
 // New returns a server; call Start to listen.
@@ -82,8 +98,8 @@ func New(cfg Config, h *Handler, logger *slog.Logger) *Server {
 		logger = slog.Default()
 	}
 	return &Server{
-		cfg: cfg, handler: h, logger: logger,
-		conns: make(map[*net.TCPConn]struct{}), perIP: make(map[netip.Addr]int),
+		cfg: cfg, handler: h, logger: logger, epoch: time.Now(),
+		conns: make(map[*tcpConn]struct{}), perNetwork: make(map[netip.Prefix]int),
 		shutdown: make(chan struct{}),
 	}
 }
@@ -119,8 +135,9 @@ func (s *Server) Addrs() []netip.AddrPort { return s.addr }
 const udpReceiveBuffer = 4 << 20
 
 // socketOptions sets the options of a socket about to be bound: a port
-// shared by several sockets, and for UDP the larger receive buffer and the
-// platform's fragmentation settings.
+// shared by several sockets; for UDP the larger receive buffer and the
+// platform's fragmentation settings; for TCP the send buffer the
+// connections a listener accepts inherit (tcpSendBuffer).
 func (s *Server) socketOptions(network, _ string, c syscall.RawConn) error {
 	var serr error
 	err := c.Control(func(fd uintptr) {
@@ -130,6 +147,8 @@ func (s *Server) socketOptions(network, _ string, c syscall.RawConn) error {
 			if serr == nil {
 				serr = fragmentation(int(fd), int(s.handler.opts.UDPSize))
 			}
+		} else if serr == nil {
+			serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_SNDBUF, tcpSendBuffer)
 		}
 	})
 	if err != nil {
@@ -196,100 +215,6 @@ func (s *Server) isClosing() bool {
 		return true
 	default:
 		return false
-	}
-}
-
-func (s *Server) serveTCP(l *net.TCPListener) {
-	defer s.wg.Done()
-	for {
-		c, err := l.AcceptTCP()
-		if err != nil {
-			if s.isClosing() || errors.Is(err, net.ErrClosed) {
-				return
-			}
-			time.Sleep(10 * time.Millisecond) // e.g. EMFILE: do not spin
-			continue
-		}
-		if !s.admit(c) {
-			c.Close()
-			continue
-		}
-		s.wg.Add(1)
-		go s.serveConn(c)
-	}
-}
-
-// admit registers a new connection within the connection limits.
-func (s *Server) admit(c *net.TCPConn) bool {
-	ip := c.RemoteAddr().(*net.TCPAddr).AddrPort().Addr()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closing || len(s.conns) >= s.cfg.TCPMaxConns || s.perIP[ip] >= s.cfg.TCPMaxConnsPerIP {
-		return false
-	}
-	s.conns[c] = struct{}{}
-	s.perIP[ip]++
-	return true
-}
-
-func (s *Server) release(c *net.TCPConn) {
-	ip := c.RemoteAddr().(*net.TCPAddr).AddrPort().Addr()
-	s.mu.Lock()
-	delete(s.conns, c)
-	if s.perIP[ip]--; s.perIP[ip] <= 0 {
-		delete(s.perIP, ip)
-	}
-	s.mu.Unlock()
-}
-
-// serveConn reads length-prefixed queries from one TCP connection (RFC
-// 7766) and answers them, several at once so pipelined queries are not
-// serialised behind each other; replies may leave out of order.
-func (s *Server) serveConn(c *net.TCPConn) {
-	defer s.wg.Done()
-	defer s.release(c)
-	ip := c.RemoteAddr().(*net.TCPAddr).AddrPort().Addr()
-	defer c.Close()
-	var (
-		wmu      sync.Mutex
-		inflight sync.WaitGroup
-		slots    = make(chan struct{}, s.cfg.TCPMaxInFlight)
-		lenbuf   [2]byte
-	)
-	defer inflight.Wait()
-	for {
-		c.SetReadDeadline(time.Now().Add(s.cfg.TCPIdleTimeout))
-		if _, err := io.ReadFull(c, lenbuf[:]); err != nil {
-			return
-		}
-		n := int(binary.BigEndian.Uint16(lenbuf[:]))
-		if n == 0 {
-			return
-		}
-		msg := make([]byte, n)
-		if _, err := io.ReadFull(c, msg); err != nil {
-			return
-		}
-		if s.isClosing() {
-			return
-		}
-		slots <- struct{}{}
-		inflight.Add(1)
-		go func() {
-			defer inflight.Done()
-			defer func() { <-slots }()
-			reply := s.handler.Serve(msg, ip, TCP, nil)
-			if reply == nil {
-				return
-			}
-			framed := make([]byte, 2+len(reply))
-			binary.BigEndian.PutUint16(framed, uint16(len(reply)))
-			copy(framed[2:], reply)
-			wmu.Lock()
-			c.SetWriteDeadline(time.Now().Add(s.cfg.TCPIdleTimeout))
-			c.Write(framed)
-			wmu.Unlock()
-		}()
 	}
 }
 

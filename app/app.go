@@ -132,11 +132,14 @@ func New(cfg *config.Config, logger *slog.Logger, version string) (*App, error) 
 		Exempt:             cfg.RRL.ExemptPrefixes(),
 	})
 	a.Server = server.New(server.Config{
-		Listen:           cfg.Listen,
-		TCPIdleTimeout:   cfg.TCP.IdleTimeout,
-		TCPMaxConns:      cfg.TCP.MaxConnections,
-		TCPMaxConnsPerIP: cfg.TCP.MaxConnectionsIP,
-		TCPMaxInFlight:   cfg.TCP.MaxInFlight,
+		Listen:            cfg.Listen,
+		TCPIdleTimeout:    cfg.TCP.IdleTimeout,
+		TCPWriteTimeout:   cfg.TCP.WriteTimeout,
+		TCPMaxConns:       cfg.TCP.MaxConnections,
+		TCPMaxConnsPerIP:  cfg.TCP.MaxConnectionsIP,
+		TCPClientPrefixV4: cfg.TCP.ClientPrefixV4,
+		TCPClientPrefixV6: cfg.TCP.ClientPrefixV6,
+		TCPMaxInFlight:    cfg.TCP.MaxInFlight,
 	}, a.Handler, logger)
 	a.Metrics.SetStateSource(a.metricsState)
 	a.countReload(true, nil)

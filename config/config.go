@@ -151,10 +151,17 @@ type Limits struct {
 
 // TCP bounds the DNS-over-TCP listener (RFC 7766).
 type TCP struct {
-	IdleTimeout      time.Duration `mapstructure:"idle_timeout"`
-	MaxConnections   int           `mapstructure:"max_connections"`
-	MaxConnectionsIP int           `mapstructure:"max_connections_per_ip"`
-	MaxInFlight      int           `mapstructure:"max_in_flight"`
+	IdleTimeout time.Duration `mapstructure:"idle_timeout"`
+	// WriteTimeout closes a connection whose reply could not be written
+	// for this long: the client is not reading.
+	WriteTimeout   time.Duration `mapstructure:"write_timeout"`
+	MaxConnections int           `mapstructure:"max_connections"`
+	// MaxConnectionsIP bounds the connections of one client network
+	// (ClientPrefixV4, ClientPrefixV6); the key keeps its older name.
+	MaxConnectionsIP int `mapstructure:"max_connections_per_ip"`
+	ClientPrefixV4   int `mapstructure:"client_prefix_v4"`
+	ClientPrefixV6   int `mapstructure:"client_prefix_v6"`
+	MaxInFlight      int `mapstructure:"max_in_flight"`
 }
 
 // defaults lists every key with its default value; a key not listed here is
@@ -191,6 +198,9 @@ var defaults = map[string]any{
 	"startup_grace":              "5s",
 	"tcp.max_connections":        1000,
 	"tcp.max_connections_per_ip": 32,
+	"tcp.client_prefix_v4":       24,
+	"tcp.client_prefix_v6":       56,
+	"tcp.write_timeout":          "5s",
 	"tcp.max_in_flight":          16,
 	"limits.zone_file_bytes":     capped.DefaultBytes,
 	"limits.zone_records":        5000000,
@@ -370,6 +380,15 @@ func (c *Config) validate() error {
 	}
 	if c.TCP.IdleTimeout <= 0 {
 		return fmt.Errorf("tcp.idle_timeout: must be positive")
+	}
+	if c.TCP.WriteTimeout <= 0 {
+		return fmt.Errorf("tcp.write_timeout: must be positive")
+	}
+	if c.TCP.ClientPrefixV4 < 1 || c.TCP.ClientPrefixV4 > 32 {
+		return fmt.Errorf("tcp.client_prefix_v4: %d is outside 1..32", c.TCP.ClientPrefixV4)
+	}
+	if c.TCP.ClientPrefixV6 < 1 || c.TCP.ClientPrefixV6 > 128 {
+		return fmt.Errorf("tcp.client_prefix_v6: %d is outside 1..128", c.TCP.ClientPrefixV6)
 	}
 	if c.Limits.ZoneFileBytes <= 0 || c.Limits.ZoneRecords <= 0 {
 		return fmt.Errorf("limits: zone_file_bytes and zone_records must be positive")

@@ -29,6 +29,10 @@ func TestDefaults(t *testing.T) {
 		!c.DNS.FastPath || c.DNS.AnswerCache != 131072 {
 		t.Errorf("defaults %+v", c)
 	}
+	if want := (TCP{IdleTimeout: 10 * time.Second, WriteTimeout: 5 * time.Second, MaxConnections: 1000,
+		MaxConnectionsIP: 32, ClientPrefixV4: 24, ClientPrefixV6: 56, MaxInFlight: 16}); c.TCP != want {
+		t.Errorf("tcp defaults %+v, want %+v", c.TCP, want)
+	}
 }
 
 func TestPrecedence(t *testing.T) {
@@ -82,6 +86,10 @@ func TestInvalid(t *testing.T) {
 		{"answer_cache: 10\n", "answer_cache: 10 is below"},
 		{"http:\n  listen: nowhere\n", "http.listen"},
 		{"tcp:\n  idle_timeout: soon\n", "idle_timeout"},
+		{"tcp:\n  write_timeout: 0s\n", "tcp.write_timeout: must be positive"},
+		{"tcp:\n  client_prefix_v4: 33\n", "tcp.client_prefix_v4: 33 is outside 1..32"},
+		{"tcp:\n  client_prefix_v4: 0\n", "tcp.client_prefix_v4: 0 is outside 1..32"},
+		{"tcp:\n  client_prefix_v6: 129\n", "tcp.client_prefix_v6: 129 is outside 1..128"},
 		{"zones: [a\n", "meridian.yaml"},
 	}
 	for _, tc := range tests {

@@ -2,11 +2,11 @@ package server
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/netip"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -134,22 +134,34 @@ func (s *Server) Addrs() []netip.AddrPort { return s.addr }
 // at net.core.rmem_max (Debian's default is 208 KiB; see docs/operations.md).
 const udpReceiveBuffer = 4 << 20
 
-// socketOptions sets the options of a socket about to be bound: a port
-// shared by several sockets; for UDP the larger receive buffer and the
-// platform's fragmentation settings; for TCP the send buffer the
-// connections a listener accepts inherit (tcpSendBuffer).
-func (s *Server) socketOptions(network, _ string, c syscall.RawConn) error {
+// udpSocketOptions sets the options of a UDP socket about to be bound:
+// SO_REUSEPORT, so that the address's sockets (one per reader) can share
+// it, the larger receive buffer and the platform's fragmentation settings.
+func (s *Server) udpSocketOptions(_, _ string, c syscall.RawConn) error {
 	var serr error
 	err := c.Control(func(fd uintptr) {
 		serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEPORT, 1)
-		if serr == nil && strings.HasPrefix(network, "udp") {
+		if serr == nil {
 			serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF, udpReceiveBuffer)
-			if serr == nil {
-				serr = fragmentation(int(fd), int(s.handler.opts.UDPSize))
-			}
-		} else if serr == nil {
-			serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_SNDBUF, tcpSendBuffer)
 		}
+		if serr == nil {
+			serr = fragmentation(int(fd), int(s.handler.opts.UDPSize))
+		}
+	})
+	if err != nil {
+		return err
+	}
+	return serr
+}
+
+// tcpSocketOptions sets the send buffer of a TCP listener, which the
+// connections it accepts inherit (tcpSendBuffer). There is no
+// SO_REUSEPORT: one listener serves an address, and another program
+// cannot join it.
+func tcpSocketOptions(_, _ string, c syscall.RawConn) error {
+	var serr error
+	err := c.Control(func(fd uintptr) {
+		serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_SNDBUF, tcpSendBuffer)
 	})
 	if err != nil {
 		return err
@@ -159,32 +171,43 @@ func (s *Server) socketOptions(network, _ string, c syscall.RawConn) error {
 
 // listen binds one address: UDP first (several sockets with SO_REUSEPORT)
 // then TCP on the same port.
+//
+// An address another process serves is refused, never shared: a socket
+// with SO_REUSEPORT could join the reuseport group of another Meridian
+// (or of any program of the same user) and take part of its queries. So a
+// UDP socket without SO_REUSEPORT is bound first, which fails while any
+// socket holds the address, and closed before the group is bound; it also
+// picks the port when addr's is 0. The TCP listener has no SO_REUSEPORT,
+// so of two servers that bound their UDP groups at the same instant, the
+// second still fails, on TCP, and closes its group.
 func (s *Server) listen(addr string) error {
 	ap, err := netip.ParseAddrPort(addr)
 	if err != nil {
 		return fmt.Errorf("listen %q: %w", addr, err)
 	}
-	lc := net.ListenConfig{Control: s.socketOptions}
+	var probe net.ListenConfig
+	udp := net.ListenConfig{Control: s.udpSocketOptions}
+	tcp := net.ListenConfig{Control: tcpSocketOptions}
 	ctx := context.Background()
 	var conns []*net.UDPConn
 	for attempt := 0; ; attempt++ {
-		conns = conns[:0]
-		pc, err := lc.ListenPacket(ctx, "udp", ap.String())
+		pc, err := probe.ListenPacket(ctx, "udp", ap.String())
 		if err != nil {
-			return fmt.Errorf("listen udp %s: %w", addr, err)
+			return listenError("udp", addr, err)
 		}
-		first := pc.(*net.UDPConn)
-		bound := first.LocalAddr().(*net.UDPAddr).AddrPort()
-		conns = append(conns, first)
-		for i := 1; i < s.cfg.UDPSockets && err == nil; i++ {
-			var more net.PacketConn
-			if more, err = lc.ListenPacket(ctx, "udp", bound.String()); err == nil {
-				conns = append(conns, more.(*net.UDPConn))
+		bound := pc.LocalAddr().(*net.UDPAddr).AddrPort()
+		pc.Close()
+		conns = conns[:0]
+		network := "udp"
+		for i := 0; i < s.cfg.UDPSockets && err == nil; i++ {
+			if pc, err = udp.ListenPacket(ctx, "udp", bound.String()); err == nil {
+				conns = append(conns, pc.(*net.UDPConn))
 			}
 		}
 		var tl net.Listener
 		if err == nil {
-			tl, err = lc.Listen(ctx, "tcp", bound.String())
+			network = "tcp"
+			tl, err = tcp.Listen(ctx, "tcp", bound.String())
 		}
 		if err == nil {
 			s.udp = append(s.udp, conns...)
@@ -197,9 +220,18 @@ func (s *Server) listen(addr string) error {
 		}
 		// With port 0 the kernel's choice for UDP may be taken for TCP: retry.
 		if ap.Port() != 0 || attempt >= 10 {
-			return fmt.Errorf("listen %s: %w", addr, err)
+			return listenError(network, addr, err)
 		}
 	}
+}
+
+// listenError describes a failed bind of addr; an address in use says so
+// plainly.
+func listenError(network, addr string, err error) error {
+	if errors.Is(err, syscall.EADDRINUSE) {
+		return fmt.Errorf("listen %s %s: %w: another process serves it; stop that process first", network, addr, syscall.EADDRINUSE)
+	}
+	return fmt.Errorf("listen %s %s: %w", network, addr, err)
 }
 
 // udpBatch is how many datagrams one recvmmsg/sendmmsg call moves.

@@ -85,9 +85,16 @@ func geoipCmd() *cobra.Command {
 	build := &cobra.Command{
 		Use:   "build --format tor|csv --in FILE [--in FILE6] --out FILE.mmdb",
 		Short: "Build a MaxMind-format database from Tor's range files or a CSV",
-		Long: `Build writes a GeoIP2-City-compatible MMDB. Formats:
+		Long: `Build writes a MaxMind-format (MMDB) database of the type --type names:
+  GeoIP2-City     (the default) every field the input has: country,
+                  continent, coordinates, subdivision, ASN. Load it as
+                  geoip.city.
+  GeoIP2-Country  country and continent only. Load it as geoip.country.
+  GeoLite2-ASN    ASN and AS organisation only. Load it as geoip.asn.
+Input formats (--format):
   tor  Tor's geoip files (Debian's tor-geoipdb: /usr/share/tor/geoip and
-       geoip6), lines "lo,hi,CC"; give both with two --in flags.
+       geoip6), lines "lo,hi,CC"; give both with two --in flags. They
+       hold countries only: build them with --type GeoIP2-Country.
   csv  lines "network,country[,continent,lat,lon,asn[,subdivision[,as_org]]]".
 The output is written to a temporary file and renamed into place, so a
 running Meridian watching it never reads half a file.`,
@@ -111,7 +118,7 @@ running Meridian watching it never reads half a file.`,
 	build.Flags().String("format", "csv", "input format: tor or csv")
 	build.Flags().StringArray("in", nil, "input file (repeat for Tor's IPv6 file)")
 	build.Flags().String("out", "", "output .mmdb file")
-	build.Flags().String("type", mmdbbuild.TypeCity, "database type recorded in the metadata")
+	build.Flags().String("type", mmdbbuild.TypeCity, "database type: GeoIP2-City (load as geoip.city), GeoIP2-Country (geoip.country) or GeoLite2-ASN (geoip.asn)")
 	cmd.AddCommand(build)
 	return cmd
 }

@@ -10,7 +10,6 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
-	"sync"
 
 	"github.com/miekg/dns"
 
@@ -68,11 +67,6 @@ type Router struct {
 	geo    Locator
 	health Health
 	rnd    func() uint64
-	// rr holds the round robin counter of each service answered
-	// (*zones.Service -> *atomic.Uint64). A sync.Map reads a service's
-	// counter without a lock once it exists, which is every query but the
-	// first.
-	rr sync.Map
 }
 
 // New returns a router. geo may be nil (no GeoIP database); health may be

@@ -742,7 +742,7 @@ func TestSelection(t *testing.T) {
 	})
 	t.Run("round robin", func(t *testing.T) {
 		r := newRouter(t, nil, nil)
-		s := service(t, z, "sel-rr")
+		s := service(t, testZone(t), "sel-rr") // counters live in the snapshot: a fresh one
 		var got []string
 		for range 7 {
 			got = append(got, names(r.Decide(s, dns.TypeA, c, false).Endpoints)...)
@@ -754,7 +754,7 @@ func TestSelection(t *testing.T) {
 	})
 	t.Run("round robin answers 2", func(t *testing.T) {
 		r := newRouter(t, nil, nil)
-		s := service(t, z, "sel-rr2")
+		s := service(t, testZone(t), "sel-rr2")
 		want := [][]string{{"192.0.2.1", "192.0.2.2"}, {"192.0.2.2", "192.0.2.3"}, {"192.0.2.3", "192.0.2.1"}, {"192.0.2.1", "192.0.2.2"}}
 		for i, w := range want {
 			d := r.Decide(s, dns.TypeA, c, false)
@@ -769,7 +769,8 @@ func TestSelection(t *testing.T) {
 	})
 	t.Run("round robin counters are per service", func(t *testing.T) {
 		r := newRouter(t, nil, nil)
-		a, b := service(t, z, "sel-rr"), service(t, z, "sel-rr2")
+		fresh := testZone(t)
+		a, b := service(t, fresh, "sel-rr"), service(t, fresh, "sel-rr2")
 		r.Decide(a, dns.TypeA, c, false)
 		r.Decide(a, dns.TypeA, c, false)
 		if got := endpointName(r.Decide(b, dns.TypeA, c, false).Endpoints[0]); got != "192.0.2.1" {

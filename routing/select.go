@@ -4,7 +4,6 @@ import (
 	"math"
 	"net/netip"
 	"slices"
-	"sync/atomic"
 
 	"github.com/meridian-dns/meridian/zones"
 )
@@ -44,7 +43,7 @@ func (r *Router) pick(s *zones.Service, up upSet, c Client) []*zones.Endpoint {
 	case zones.SelectFirst, zones.SelectAll:
 		out = pool[:n]
 	case zones.SelectRoundRobin:
-		start := int(r.counter(s).Add(1)-1) % len(pool)
+		start := int(s.RoundRobin().Add(1)-1) % len(pool)
 		out = outBuf[:0]
 		for i := range n {
 			out = append(out, pool[(start+i)%len(pool)])
@@ -186,15 +185,6 @@ func (r *Router) weighted(pool []int, n int, weight []int, out []int) []int {
 		weight = append(weight[:i], weight[i+1:]...)
 	}
 	return out
-}
-
-// counter returns the round robin counter of s, made on its first query.
-func (r *Router) counter(s *zones.Service) *atomic.Uint64 {
-	if c, ok := r.rr.Load(s); ok {
-		return c.(*atomic.Uint64)
-	}
-	c, _ := r.rr.LoadOrStore(s, new(atomic.Uint64))
-	return c.(*atomic.Uint64)
 }
 
 // rendezvous appends to out the n endpoints of pool with the highest

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 
 	"github.com/miekg/dns"
 	"go.yaml.in/yaml/v3"
@@ -313,7 +314,15 @@ type Service struct {
 	// pools are the endpoints grouped by region for routing: IPv4 (and
 	// CNAME) endpoints, IPv6 (and CNAME) endpoints, and every endpoint.
 	pools [3]Pools
+	// rr is the round robin position of the service's answers: selection
+	// state that lives and dies with the snapshot, so nothing outside it
+	// keeps an old snapshot's services alive.
+	rr atomic.Uint64
 }
+
+// RoundRobin returns the service's round robin counter. It is the one
+// thing of a snapshot that answering queries writes.
+func (s *Service) RoundRobin() *atomic.Uint64 { return &s.rr }
 
 // Pools are a service's endpoints of one address family grouped by region,
 // compiled with the snapshot so that routing a query neither scans nor

@@ -224,18 +224,21 @@ func (l *recordLog) Log(e QueryLogEntry) {
 
 func newPathPair(t *testing.T, opts Options, rrlCfg *rrl.Config) *pathPair {
 	t.Helper()
-	snap, err := zones.Load(writeZones(t, map[string]string{"example.com.yaml": corpusZone}), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	dir := writeZones(t, map[string]string{"example.com.yaml": corpusZone})
 	src, err := geo.NewSource(geo.Paths{City: geotest.WriteMMDB(t, corpusNetworks)}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var p atomic.Pointer[zones.Snapshot]
-	p.Store(snap)
 	pair := &pathPair{fastReg: prometheus.NewRegistry(), fullReg: prometheus.NewRegistry(), fastLog: &recordLog{}, fullLog: &recordLog{}}
 	mk := func(full bool, reg *prometheus.Registry, log *recordLog) *Handler {
+		// Each handler has a snapshot of its own, since selection state
+		// (round robin counters) lives in the snapshot.
+		snap, err := zones.Load(dir, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var p atomic.Pointer[zones.Snapshot]
+		p.Store(snap)
 		o := opts
 		o.FullPathOnly = full
 		r := routing.New(src, corpusHealth)

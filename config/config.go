@@ -264,7 +264,7 @@ func Load(path string, fs *pflag.FlagSet) (*Config, error) {
 	}
 	var c Config
 	if err := v.Unmarshal(&c); err != nil {
-		return nil, fmt.Errorf("config: %s: %w", orDefault(path), err)
+		return nil, decodeError(orDefault(path), err, fs)
 	}
 	c.File = path
 	if err := c.validate(); err != nil {
@@ -288,7 +288,7 @@ func orDefault(path string) string {
 func checkKeys(path string, src []byte) error {
 	var doc yaml.Node
 	if err := yaml.Unmarshal(src, &doc); err != nil {
-		return fmt.Errorf("config: %s: %w", path, err)
+		return syntaxError(path, src, err)
 	}
 	if len(doc.Content) == 0 {
 		return nil
@@ -302,6 +302,9 @@ func checkKeys(path string, src []byte) error {
 	var walk func(n *yaml.Node, prefix string) error
 	walk = func(n *yaml.Node, prefix string) error {
 		if n.Kind != yaml.MappingNode {
+			if prefix != "" {
+				return notASection(path, strings.TrimSuffix(prefix, "."), n)
+			}
 			return fmt.Errorf("config: %s:%d: expected a mapping", path, n.Line)
 		}
 		for i := 0; i+1 < len(n.Content); i += 2 {
@@ -312,7 +315,11 @@ func checkKeys(path string, src []byte) error {
 					return err
 				}
 			case defaults[key] == nil:
-				return fmt.Errorf("config: %s:%d: unknown key %q", path, n.Content[i].Line, key)
+				return unknownKey(path, n.Content[i].Line, key)
+			default:
+				if err := checkValue(path, key, n.Content[i+1]); err != nil {
+					return err
+				}
 			}
 		}
 		return nil

@@ -54,6 +54,7 @@ type App struct {
 	listening atomic.Bool
 	started   chan struct{}
 	queryLog  *server.SampledLog
+	regionLog *routing.RegionLog
 }
 
 // Started is closed once the DNS listeners answer; Server.Addrs and
@@ -93,6 +94,7 @@ func New(cfg *config.Config, logger *slog.Logger, version string) (*App, error) 
 		StartupGrace: cfg.Health.StartupGrace,
 		OnTransition: func(t healthcheck.Transition) {
 			a.Metrics.Transitions.WithLabelValues(t.Key.String(), t.To.String()).Inc()
+			a.regionLog.Kick()
 		},
 	})
 	if err := a.Checker.SetTargets(store.Current().Targets()); err != nil {
@@ -109,6 +111,8 @@ func New(cfg *config.Config, logger *slog.Logger, version string) (*App, error) 
 		a.Health.SetOverrides(o)
 	}
 	a.Router = routing.New(locator, a.Health)
+	a.regionLog = routing.NewRegionLog(a.Router, logger)
+	a.Health.OnOverrides = a.regionLog.Kick
 
 	text := cfg.DNS.Version
 	if text == "" {
@@ -172,6 +176,7 @@ func (a *App) countReload(changed bool, err error) {
 	}
 	a.Metrics.Reloads.WithLabelValues("success").Inc()
 	a.Metrics.LastReload.SetToCurrentTime()
+	a.regionLog.Kick()
 }
 
 // NotReady names what Meridian is still waiting for before it answers:
@@ -210,6 +215,7 @@ func (a *App) Run(ctx context.Context) error {
 		a.queryLog = server.NewSampledLog(a.Logger, a.Config.Log.QuerySample)
 		a.Handler.QueryLog = a.queryLog
 	}
+	go a.regionLog.Run(ctx, a.Zones.Current)
 	checkerDone := make(chan struct{})
 	go func() {
 		defer close(checkerDone)

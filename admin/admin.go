@@ -289,7 +289,7 @@ func (s *Server) drain(state healthcheck.AdminState) http.HandlerFunc {
 			err = errors.New("trailing data after the JSON object")
 		}
 		if err != nil {
-			writeError(w, http.StatusBadRequest, "body must be JSON {\"service\":..., \"endpoint\":...} or {\"zone\":..., \"region\":...}: %v", err)
+			writeError(w, http.StatusBadRequest, "body must be JSON {\"service\":..., \"endpoint\":...} or {\"zone\":..., \"region\":...}: %s", jsonProblem(err))
 			return
 		}
 		if s.deps.AdminState == "" {

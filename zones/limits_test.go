@@ -239,6 +239,13 @@ func TestRecordLimitDefault(t *testing.T) {
 	if _, err := Load(dir, nil); err == nil || !strings.Contains(err.Error(), "z.yaml:81: the zone has more than 5000000 records") {
 		t.Errorf("error %v", err)
 	}
+
+	// One range too large for any zone is refused as it is read, before
+	// anything is counted or made.
+	writeFile(t, dir, "z.yaml", header+"records: |\n  $GENERATE 1-4000000000 h$ A 192.0.2.1\n")
+	if _, err := Load(dir, nil); err == nil || !strings.Contains(err.Error(), "z.yaml:5: $GENERATE range \"1-4000000000\" makes more than 65536 records") {
+		t.Errorf("error %v", err)
+	}
 }
 
 // quotedRe finds the quoted strings in an error.

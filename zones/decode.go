@@ -188,6 +188,15 @@ func (o *Ordered[T]) UnmarshalYAML(n *yaml.Node) error {
 			return errAt(k.Line, "duplicate key %q", k.Value)
 		}
 		var val T
+		if v.Kind == yaml.SequenceNode || v.Kind == yaml.ScalarNode && v.Tag != "!!null" {
+			if reflect.TypeOf(val).Kind() == reflect.Struct {
+				what := strconv.Quote(v.Value)
+				if v.Kind == yaml.SequenceNode {
+					what = "a list"
+				}
+				return errAt(v.Line, "%s: %s is not a mapping of its settings (key: value lines indented below it, or { key: value, ... })", k.Value, what)
+			}
+		}
 		if err := decodeStrict(v, &val); err != nil {
 			return err
 		}

@@ -70,7 +70,7 @@ func checkedTree(t *testing.T) string {
 	t.Helper()
 	dir := t.TempDir()
 	writeTree(t, dir, map[string]string{
-		"meridian.yaml":         "zones: " + filepath.Join(dir, "zones") + "\nhttp:\n  listen: \"\"\n",
+		"meridian.yaml":          "zones: " + filepath.Join(dir, "zones") + "\nhttp:\n  listen: \"\"\n",
 		"zones/example.com.yaml": checkedZone,
 	})
 	return filepath.Join(dir, "meridian.yaml")

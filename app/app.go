@@ -124,6 +124,7 @@ func New(cfg *config.Config, logger *slog.Logger, version string) (*App, error) 
 		Chaos:           cfg.DNS.Chaos,
 		Version:         text,
 		ECS:             cfg.DNS.ECS,
+		ECSResolvers:    cfg.DNS.ECSTrustedPrefixes(),
 		DebugNetworks:   cfg.DNS.DebugPrefixes(),
 		FullPathOnly:    !cfg.DNS.FastPath,
 		AnswerCacheSize: cfg.DNS.AnswerCache,
@@ -134,6 +135,7 @@ func New(cfg *config.Config, logger *slog.Logger, version string) (*App, error) 
 		Slip:               cfg.RRL.Slip,
 		Window:             cfg.RRL.Window,
 		Exempt:             cfg.RRL.ExemptPrefixes(),
+		MaxEntries:         cfg.RRL.MaxEntries,
 	})
 	a.Server = server.New(server.Config{
 		Listen:            cfg.Listen,
@@ -335,6 +337,9 @@ func (a *App) shutdown() error {
 // time.
 func (a *App) metricsState() metrics.State {
 	var st metrics.State
+	if l := a.Handler.RRL; l != nil {
+		st.RRL = &metrics.RRLSample{Entries: l.Len(), Capacity: l.Capacity(), Evicted: l.Evicted()}
+	}
 	snap := a.Zones.Current()
 	for _, z := range snap.Zones() {
 		st.Zones = append(st.Zones, metrics.ZoneSample{Zone: z.Origin, Serial: z.Serial})

@@ -90,6 +90,11 @@ type DNSSettings struct {
 	UDPSize int `mapstructure:"udp_size"`
 	// ECS enables EDNS Client Subnet (RFC 7871).
 	ECS bool `mapstructure:"ecs"`
+	// ECSTrustedResolvers, when not empty, are the only resolvers whose
+	// Client Subnet options are used; from others the option is ignored.
+	// In the file it is ecs_trusted_resolvers, or trusted_resolvers under
+	// an ecs mapping ({enabled: true, trusted_resolvers: [...]}).
+	ECSTrustedResolvers []string `mapstructure:"ecs_trusted_resolvers"`
 	// DebugNetworks may ask _explain.<service> TXT questions.
 	DebugNetworks []string `mapstructure:"debug_networks"`
 	// FastPath answers common queries from the answer cache instead of
@@ -99,6 +104,10 @@ type DNSSettings struct {
 	// AnswerCache bounds the fast path's cache of answers, in questions.
 	AnswerCache int `mapstructure:"answer_cache"`
 }
+
+// ECSTrustedPrefixes returns ECSTrustedResolvers parsed (validate has
+// checked them).
+func (d DNSSettings) ECSTrustedPrefixes() []netip.Prefix { return prefixes(d.ECSTrustedResolvers) }
 
 // DebugPrefixes returns DebugNetworks parsed (validate has checked them).
 func (d DNSSettings) DebugPrefixes() []netip.Prefix { return prefixes(d.DebugNetworks) }
@@ -113,14 +122,16 @@ func prefixes(list []string) []netip.Prefix {
 	return out
 }
 
-// RRL is response rate limiting (BIND/Knot style); off while
-// ResponsesPerSecond is 0.
+// RRL is response rate limiting (BIND/Knot/NSD style), on by default;
+// off while ResponsesPerSecond is 0.
 type RRL struct {
 	ResponsesPerSecond int           `mapstructure:"responses_per_second"`
 	Slip               int           `mapstructure:"slip"`
 	Window             time.Duration `mapstructure:"window"`
 	// Exempt networks are never limited.
 	Exempt []string `mapstructure:"exempt"`
+	// MaxEntries bounds the limiter's table of budgets.
+	MaxEntries int `mapstructure:"max_entries"`
 }
 
 // ExemptPrefixes returns Exempt parsed (validate has checked them).
@@ -185,14 +196,16 @@ var defaults = map[string]any{
 	"version":                    "",
 	"udp_size":                   1232,
 	"ecs":                        true,
+	"ecs_trusted_resolvers":      []string{},
 	"debug_networks":             []string{"127.0.0.0/8", "::1/128"},
 	"fast_path":                  true,
 	"answer_cache":               131072,
 	"tcp.idle_timeout":           "10s",
-	"rrl.responses_per_second":   0,
+	"rrl.responses_per_second":   100,
 	"rrl.slip":                   2,
 	"rrl.window":                 "15s",
 	"rrl.exempt":                 []string{},
+	"rrl.max_entries":            250000,
 	"allow_exec":                 false,
 	"admin_state":                "",
 	"startup_grace":              "5s",
@@ -252,6 +265,7 @@ func Load(path string, fs *pflag.FlagSet) (*Config, error) {
 		if err := v.ReadConfig(strings.NewReader(string(src))); err != nil {
 			return nil, fmt.Errorf("config: %s: %w", path, err)
 		}
+		flattenECS(v)
 	}
 	if fs != nil {
 		for flag, key := range flagKeys {
@@ -310,6 +324,10 @@ func checkKeys(path string, src []byte) error {
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			key := prefix + n.Content[i].Value
 			switch {
+			case key == "ecs" && n.Content[i+1].Kind == yaml.MappingNode:
+				if err := walkECS(path, n.Content[i+1]); err != nil {
+					return err
+				}
 			case parents[key]:
 				if err := walk(n.Content[i+1], key+"."); err != nil {
 					return err
@@ -325,6 +343,36 @@ func checkKeys(path string, src []byte) error {
 		return nil
 	}
 	return walk(doc.Content[0], "")
+}
+
+// ecsMappingKeys are the keys of the mapping form of ecs: {enabled: true,
+// trusted_resolvers: [...]}, the same settings as the flat keys ecs and
+// ecs_trusted_resolvers.
+var ecsMappingKeys = map[string]string{"enabled": "ecs", "trusted_resolvers": "ecs_trusted_resolvers"}
+
+// walkECS checks the keys of the mapping form of ecs.
+func walkECS(path string, n *yaml.Node) error {
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if _, ok := ecsMappingKeys[n.Content[i].Value]; !ok {
+			return fmt.Errorf("config: %s:%d: unknown key \"ecs.%s\" (ecs takes enabled and trusted_resolvers)", path, n.Content[i].Line, n.Content[i].Value)
+		}
+	}
+	return nil
+}
+
+// flattenECS turns the mapping form of ecs, as read from the file, into
+// the flat keys.
+func flattenECS(v *viper.Viper) {
+	m, ok := v.Get("ecs").(map[string]any)
+	if !ok {
+		return
+	}
+	v.Set("ecs", true)
+	for k, val := range m {
+		if flat, ok := ecsMappingKeys[strings.ToLower(k)]; ok {
+			v.Set(flat, val)
+		}
+	}
 }
 
 func nextDot(s string, i int) int {
@@ -364,7 +412,7 @@ func (c *Config) validate() error {
 	if c.DNS.UDPSize < 512 || c.DNS.UDPSize > 4096 {
 		return fmt.Errorf("udp_size: %d is outside 512..4096", c.DNS.UDPSize)
 	}
-	for key, list := range map[string][]string{"debug_networks": c.DNS.DebugNetworks, "http.allowed_networks": c.HTTP.AllowedNetworks, "rrl.exempt": c.RRL.Exempt} {
+	for key, list := range map[string][]string{"debug_networks": c.DNS.DebugNetworks, "http.allowed_networks": c.HTTP.AllowedNetworks, "rrl.exempt": c.RRL.Exempt, "ecs_trusted_resolvers": c.DNS.ECSTrustedResolvers} {
 		for _, n := range list {
 			if _, err := netip.ParsePrefix(n); err != nil {
 				return fmt.Errorf("%s: %q is not a network like 127.0.0.0/8", key, n)
@@ -379,14 +427,17 @@ func (c *Config) validate() error {
 	if c.Log.QuerySample < 0 || c.Log.QuerySample > 1 {
 		return fmt.Errorf("log.query_sample: %v is outside 0..1", c.Log.QuerySample)
 	}
-	if c.RRL.ResponsesPerSecond < 0 || c.RRL.Slip < 0 || c.RRL.Window <= 0 {
-		return fmt.Errorf("rrl: responses_per_second and slip must not be negative, window must be positive")
+	if c.RRL.ResponsesPerSecond < 0 || c.RRL.Slip < 0 || c.RRL.Window <= 0 || c.RRL.MaxEntries < 1000 {
+		return fmt.Errorf("rrl: responses_per_second and slip must not be negative, window must be positive, max_entries at least 1000")
 	}
 	if c.Health.StartupGrace < 0 {
 		return fmt.Errorf("startup_grace: must not be negative")
 	}
 	if c.TCP.IdleTimeout <= 0 {
 		return fmt.Errorf("tcp.idle_timeout: must be positive")
+	}
+	if c.Limits.ZoneFileBytes <= 0 || c.Limits.ZoneRecords <= 0 {
+		return fmt.Errorf("limits: zone_file_bytes and zone_records must be positive")
 	}
 	if c.TCP.WriteTimeout <= 0 {
 		return fmt.Errorf("tcp.write_timeout: must be positive")
@@ -396,9 +447,6 @@ func (c *Config) validate() error {
 	}
 	if c.TCP.ClientPrefixV6 < 1 || c.TCP.ClientPrefixV6 > 128 {
 		return fmt.Errorf("tcp.client_prefix_v6: %d is outside 1..128", c.TCP.ClientPrefixV6)
-	}
-	if c.Limits.ZoneFileBytes <= 0 || c.Limits.ZoneRecords <= 0 {
-		return fmt.Errorf("limits: zone_file_bytes and zone_records must be positive")
 	}
 	return nil
 }

@@ -18,6 +18,16 @@ type State struct {
 	Regions   []RegionSample
 	Zones     []ZoneSample
 	GeoIP     []GeoIPSample
+	// RRL is response rate limiting's table; nil when it is off.
+	RRL *RRLSample
+}
+
+// RRLSample is the size of response rate limiting's table of budgets.
+type RRLSample struct {
+	Entries, Capacity int
+	// Evicted counts budgets still limiting their network that were
+	// forgotten to make room.
+	Evicted uint64
 }
 
 // EndpointSample is one endpoint of one service.
@@ -58,6 +68,12 @@ var (
 		"Healthy endpoints of a service in a region.", []string{"service", "region"}, nil)
 	zoneSerialDesc = prometheus.NewDesc("meridian_zone_serial",
 		"SOA serial being served, by zone.", []string{"zone"}, nil)
+	rrlEntriesDesc = prometheus.NewDesc("meridian_rrl_table_entries",
+		"Budgets (client network, category, response) in response rate limiting's table.", nil, nil)
+	rrlCapacityDesc = prometheus.NewDesc("meridian_rrl_table_capacity",
+		"Most budgets response rate limiting's table holds (rrl.max_entries).", nil, nil)
+	rrlEvictedDesc = prometheus.NewDesc("meridian_rrl_evictions_total",
+		"Budgets still limiting their network that a full table forgot to make room for new ones.", nil, nil)
 	geoipBuildDesc = prometheus.NewDesc("meridian_geoip_build_timestamp_seconds",
 		"Build time of each loaded GeoIP database.", []string{"database"}, nil)
 	geoipLookupErrorsDesc = prometheus.NewDesc("meridian_geoip_lookup_errors_total",
@@ -73,7 +89,7 @@ type stateCollector struct {
 func (m *Metrics) SetStateSource(f func() State) { m.state.source.Store(&f) }
 
 func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{endpointUpDesc, probeDurationDesc, regionHealthyDesc, zoneSerialDesc, geoipBuildDesc, geoipLookupErrorsDesc} {
+	for _, d := range []*prometheus.Desc{endpointUpDesc, probeDurationDesc, regionHealthyDesc, zoneSerialDesc, geoipBuildDesc, geoipLookupErrorsDesc, rrlEntriesDesc, rrlCapacityDesc, rrlEvictedDesc} {
 		ch <- d
 	}
 }
@@ -96,6 +112,11 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	for _, r := range st.Regions {
 		ch <- prometheus.MustNewConstMetric(regionHealthyDesc, prometheus.GaugeValue, float64(r.Healthy), r.Service, r.Region)
+	}
+	if r := st.RRL; r != nil {
+		ch <- prometheus.MustNewConstMetric(rrlEntriesDesc, prometheus.GaugeValue, float64(r.Entries))
+		ch <- prometheus.MustNewConstMetric(rrlCapacityDesc, prometheus.GaugeValue, float64(r.Capacity))
+		ch <- prometheus.MustNewConstMetric(rrlEvictedDesc, prometheus.CounterValue, float64(r.Evicted))
 	}
 	for _, z := range st.Zones {
 		ch <- prometheus.MustNewConstMetric(zoneSerialDesc, prometheus.GaugeValue, float64(z.Serial), z.Zone)

@@ -94,6 +94,10 @@ log:
   format: text
 admin_state: {{.AdminState}}
 startup_grace: 2s
+# The soak's load comes from one loopback address at rates far above any
+# one resolver's: rate limiting would drop most of it.
+rrl:
+  responses_per_second: 0
 `))
 
 // zoneTemplate is the soak's zone: the demo zone's static records, regions

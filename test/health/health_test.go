@@ -881,6 +881,10 @@ http:
   listen: 127.0.0.1:0
 log:
   level: info
+# The tests ask one name hundreds of times a second from loopback to
+# measure answer shares: rate limiting (on by default) would slip them.
+rrl:
+  responses_per_second: 0
 `, zonesDir, mmdb, h.adminState, grace)
 	if err := os.WriteFile(cfgPath, []byte(cfgText), 0o644); err != nil {
 		t.Fatal(err)

@@ -14,6 +14,8 @@ func TestErrorsSayWhereAndWhat(t *testing.T) {
 	tests := []struct{ name, body, want string }{
 		{"indentation inside a mapping", "listen: [\"127.0.0.1:5353\"]\nzones: z\ngeoip:\n  city: a\nhttp:\n  listen: 127.0.0.1:9153\n  token: \"\"\n allowed_networks: [\"127.0.0.0/8\"]\nlog:\n  level: info\n",
 			`meridian.yaml:8: did not find expected key (this line is not indented like`},
+		{"top-level key indented below a comment", "# Meridian\nlisten: [\"127.0.0.1:5353\"]\nzones: z\ngeoip:\n  city: a\nlog:\n  level: info\n http:\n  listen: 127.0.0.1:9153\n",
+			`meridian.yaml:8: did not find expected key (this line is not indented like`},
 		{"top-level key indented", "listen: [\"127.0.0.1:5353\"]\nzones: z\nlog:\n  level: info\n  format: text\n server_id: x\n",
 			`meridian.yaml:6: did not find expected key`},
 		{"key indented too far", "log:\n  level: info\n   format: text\n", `meridian.yaml:3: mapping values are not allowed in this context (check this line's indentation`},

@@ -94,7 +94,7 @@ func TestStartupRefusesFaults(t *testing.T) {
 		{name: "check without the port its type needs", zone: goodZone + "checks:\n  web:\n    type: tcp\n    interval: 5s\n",
 			want: []string{"example.com.yaml:", "port"}},
 		{name: "service names a missing check", zone: strings.Replace(goodZone, "  api:\n", "  api:\n    check: nope\n", 1),
-			want: []string{"example.com.yaml:11:", `check "nope" is not defined`}},
+			want: []string{"example.com.yaml:12:", `check "nope" is not defined`}}, // at the check: line
 		{name: "admin_state garbage", zone: goodZone, adminState: "endpoints:\n  - [this is not a map\n",
 			want: []string{"admin.yaml:"}},
 		{name: "admin_state unknown state", zone: goodZone, adminState: "regions:\n  \"example.com./us-east\": sideways\n",

@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/meridian-dns/meridian/healthcheck/check"
 )
 
 // cpuTime returns the user and system CPU time this process has used.
@@ -46,7 +48,7 @@ func BenchmarkProbeTCP(b *testing.B) {
 // benchTargets listens on n loopback ports, spread over a few 127.0.0.x
 // addresses where the system routes them to loopback (Linux does), and
 // returns a TCP target for each.
-func benchTargets(b *testing.B, n int, interval, timeout time.Duration) []Target {
+func benchTargets(b *testing.B, n int, interval, timeout time.Duration) []check.Target {
 	b.Helper()
 	addrs := []netip.Addr{netip.MustParseAddr("127.0.0.1")}
 	for _, s := range []string{"127.0.0.2", "127.0.0.3", "127.0.0.4"} {
@@ -57,12 +59,12 @@ func benchTargets(b *testing.B, n int, interval, timeout time.Duration) []Target
 		ln.Close()
 		addrs = append(addrs, netip.MustParseAddr(s))
 	}
-	targets := make([]Target, 0, n)
+	targets := make([]check.Target, 0, n)
 	for i := range n {
 		addr := addrs[i%len(addrs)]
 		srv := listenTCP(b, netip.AddrPortFrom(addr, 0).String())
-		targets = append(targets, Target{
-			Spec:    Spec{Type: TypeTCP, Port: srv.port(), Interval: interval, Timeout: timeout},
+		targets = append(targets, check.Target{
+			Spec:    check.Spec{Type: check.TCP, Port: srv.port(), Interval: interval, Timeout: timeout},
 			Address: addr,
 		})
 	}
@@ -88,7 +90,7 @@ func BenchmarkScheduler2000(b *testing.B) {
 	want := int64(b.N)
 	m := NewManager(Options{
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		OnResult: func(_ Key, r Result) {
+		OnResult: func(_ check.Key, r Result) {
 			if !r.OK {
 				failures.Add(1)
 				firstErr.CompareAndSwap(nil, r.Err.Error())
@@ -137,10 +139,10 @@ func BenchmarkScheduler2000(b *testing.B) {
 // BenchmarkSetTargetsReload measures a zone reload that hands the Manager
 // the same 2000 targets again.
 func BenchmarkSetTargetsReload(b *testing.B) {
-	targets := make([]Target, 2000)
+	targets := make([]check.Target, 2000)
 	for i := range targets {
-		targets[i] = Target{
-			Spec:    Spec{Type: TypeHTTP, Port: 8000 + i%50, Path: "/healthz", Host: "www.example.com"},
+		targets[i] = check.Target{
+			Spec:    check.Spec{Type: check.HTTP, Port: 8000 + i%50, Path: "/healthz", Host: "www.example.com"},
 			Address: netip.AddrFrom4([4]byte{127, 0, byte(i / 250), byte(i%250 + 1)}),
 		}
 	}
@@ -160,10 +162,10 @@ func BenchmarkSetTargetsReload(b *testing.B) {
 // BenchmarkStatusGet measures what the DNS answer path pays to read one
 // endpoint's health.
 func BenchmarkStatusGet(b *testing.B) {
-	targets := make([]Target, 2000)
+	targets := make([]check.Target, 2000)
 	for i := range targets {
-		targets[i] = Target{
-			Spec:    Spec{Type: TypeTCP, Port: 443},
+		targets[i] = check.Target{
+			Spec:    check.Spec{Type: check.TCP, Port: 443},
 			Address: netip.AddrFrom4([4]byte{127, 0, byte(i / 250), byte(i%250 + 1)}),
 		}
 	}

@@ -11,6 +11,8 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/meridian-dns/meridian/healthcheck/check"
 )
 
 // hostile is text a probe target might send to mess with whoever reads its
@@ -141,13 +143,13 @@ func TestHostileTargetDetail(t *testing.T) {
 
 	tests := []struct {
 		name     string
-		spec     Spec
+		spec     check.Spec
 		wantText string
 	}{
-		{"status line", Spec{Type: TypeHTTP, Port: port, Path: "/status-line"}, "malformed HTTP"},
-		{"headers", Spec{Type: TypeHTTP, Port: port, Path: "/headers"}, "malformed MIME header"},
-		{"body", Spec{Type: TypeHTTP, Port: port, Path: "/body", ExpectBody: "ok"}, "status 503"},
-		{"exec output", Spec{Type: TypeExec, Command: []string{"/bin/sh", "-c",
+		{"status line", check.Spec{Type: check.HTTP, Port: port, Path: "/status-line"}, "malformed HTTP"},
+		{"headers", check.Spec{Type: check.HTTP, Port: port, Path: "/headers"}, "malformed MIME header"},
+		{"body", check.Spec{Type: check.HTTP, Port: port, Path: "/body", ExpectBody: "ok"}, "status 503"},
+		{"exec output", check.Spec{Type: check.Exec, Command: []string{"/bin/sh", "-c",
 			`printf '\033[2J\033[31mALERT\a\r'; head -c 1048576 /dev/zero | tr '\0' '\033'; exit 3`}},
 			"exit status 3: "},
 	}
@@ -157,8 +159,8 @@ func TestHostileTargetDetail(t *testing.T) {
 			h := newHarness(t, Options{AllowExec: true, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 			spec := tc.spec
 			spec.Name, spec.Interval, spec.Timeout, spec.Rise, spec.Fall = "hostile", time.Hour, 2*time.Second, 1, 1
-			target := Target{spec, loopback4}
-			if err := h.m.SetTargets([]Target{target}); err != nil {
+			target := check.Target{Spec: spec, Address: loopback4}
+			if err := h.m.SetTargets([]check.Target{target}); err != nil {
 				t.Fatal(err)
 			}
 			h.start()

@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/meridian-dns/meridian/healthcheck/check"
 )
 
 // waitLimit bounds every wait in the tests.
@@ -32,7 +34,7 @@ type harness struct {
 }
 
 type keyResult struct {
-	key Key
+	key check.Key
 	res Result
 }
 
@@ -54,7 +56,7 @@ func newHarness(t *testing.T, opts Options) *harness {
 		default:
 		}
 	}
-	opts.OnResult = func(k Key, r Result) {
+	opts.OnResult = func(k check.Key, r Result) {
 		select {
 		case h.results <- keyResult{k, r}:
 		default:
@@ -94,7 +96,7 @@ func (h *harness) stop() {
 
 // waitTransition waits for the next transition of key and checks its target
 // state.
-func (h *harness) waitTransition(key Key, to State) Transition {
+func (h *harness) waitTransition(key check.Key, to State) Transition {
 	h.t.Helper()
 	deadline := time.After(waitLimit)
 	for {
@@ -115,7 +117,7 @@ func (h *harness) waitTransition(key Key, to State) Transition {
 }
 
 // waitResults waits for n results of key and returns them.
-func (h *harness) waitResults(key Key, n int) []Result {
+func (h *harness) waitResults(key check.Key, n int) []Result {
 	h.t.Helper()
 	var out []Result
 	deadline := time.After(waitLimit)

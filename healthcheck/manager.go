@@ -10,6 +10,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/meridian-dns/meridian/healthcheck/check"
 )
 
 // Defaults for Options fields left at zero.
@@ -50,15 +52,15 @@ type Options struct {
 	// OnResult, if set, is called with every probe result once it has been
 	// applied (but perhaps before it is published), from the goroutine that
 	// probed the target. It suits metrics.
-	OnResult func(Key, Result)
+	OnResult func(check.Key, Result)
 }
 
 // Transition describes one change of a target's state.
 type Transition struct {
-	Key Key
+	Key check.Key
 	// Target is the target as last passed to SetTargets; when several
 	// targets share the key, it is one of them.
-	Target Target
+	Target check.Target
 	From   State
 	To     State
 	// Reason is the last error when the target went down, and the probe
@@ -86,7 +88,7 @@ type Manager struct {
 	// Probes run without it; it is held only to apply a result or to
 	// change the target set.
 	mu      sync.Mutex
-	entries map[Key]*entry
+	entries map[check.Key]*entry
 	pending int  // targets without a first result
 	dirty   bool // entries changed since the last publish
 	// changes are the transitions applied but not yet published, and
@@ -101,7 +103,7 @@ type Manager struct {
 
 // entry is one probed key.
 type entry struct {
-	key      Key
+	key      check.Key
 	prober   prober
 	interval time.Duration
 	timeout  time.Duration
@@ -109,7 +111,7 @@ type entry struct {
 	fall     int
 
 	// Guarded by Manager.mu.
-	target Target
+	target check.Target
 	health health
 	cancel context.CancelFunc // stops the loop; nil when not running
 }
@@ -137,9 +139,9 @@ func NewManager(opts Options) *Manager {
 		sem:     make(chan struct{}, opts.MaxConcurrent),
 		kick:    make(chan struct{}, 1),
 		ready:   make(chan struct{}),
-		entries: make(map[Key]*entry),
+		entries: make(map[check.Key]*entry),
 	}
-	m.status.Store(&StatusMap{entries: map[Key]EndpointStatus{}})
+	m.status.Store(&StatusMap{entries: map[check.Key]EndpointStatus{}})
 	return m
 }
 
@@ -179,8 +181,8 @@ func (m *Manager) WaitReady(ctx context.Context) error {
 // SetTargets checks every target first and changes nothing when one is
 // invalid, lacks an address, or runs a command while exec checks are not
 // allowed; the error names each such check and address.
-func (m *Manager) SetTargets(targets []Target) error {
-	want := make(map[Key]Target, len(targets))
+func (m *Manager) SetTargets(targets []check.Target) error {
+	want := make(map[check.Key]check.Target, len(targets))
 	var errs []error
 	seen := make(map[string]bool)
 	for _, t := range targets {
@@ -204,7 +206,7 @@ func (m *Manager) SetTargets(targets []Target) error {
 	at := m.opts.Now()
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	probers := make(map[Key]prober)
+	probers := make(map[check.Key]prober)
 	for k, t := range want {
 		if _, ok := m.entries[k]; ok {
 			continue
@@ -261,15 +263,15 @@ func (m *Manager) SetTargets(targets []Target) error {
 }
 
 // normalize validates t and returns it with defaults applied.
-func (m *Manager) normalize(t Target) (Target, error) {
+func (m *Manager) normalize(t check.Target) (check.Target, error) {
 	if !t.Address.IsValid() {
-		return Target{}, fmt.Errorf("healthcheck: check %q: target has no address", t.Spec.Name)
+		return check.Target{}, fmt.Errorf("healthcheck: check %q: target has no address", t.Spec.Name)
 	}
 	if err := t.Spec.Validate(); err != nil {
-		return Target{}, fmt.Errorf("healthcheck: check %q at %s: %w", t.Spec.Name, t.Address, err)
+		return check.Target{}, fmt.Errorf("healthcheck: check %q at %s: %w", t.Spec.Name, t.Address, err)
 	}
-	if t.Spec.Type == TypeExec && !m.opts.AllowExec {
-		return Target{}, fmt.Errorf("healthcheck: check %q at %s: exec checks are not allowed on this server", t.Spec.Name, t.Address)
+	if t.Spec.Type == check.Exec && !m.opts.AllowExec {
+		return check.Target{}, fmt.Errorf("healthcheck: check %q at %s: exec checks are not allowed on this server", t.Spec.Name, t.Address)
 	}
 	t.Spec = t.Spec.WithDefaults()
 	t.Address = t.Address.Unmap()
@@ -288,7 +290,7 @@ func joinErrors(errs []error, limit int) error {
 // Probe runs t's check once, bounded by its timeout, outside the schedule
 // and without touching any state. It is meant for an admin "test this check"
 // request; it fails like SetTargets for a target that cannot be probed.
-func (m *Manager) Probe(ctx context.Context, t Target) (Result, error) {
+func (m *Manager) Probe(ctx context.Context, t check.Target) (Result, error) {
 	nt, err := m.normalize(t)
 	if err != nil {
 		return Result{}, err
@@ -477,7 +479,7 @@ func transitionReason(prev State, cur health, r Result, rise, fall int) string {
 
 // publishLocked stores a fresh snapshot of every entry. The caller holds mu.
 func (m *Manager) publishLocked() {
-	entries := make(map[Key]EndpointStatus, len(m.entries))
+	entries := make(map[check.Key]EndpointStatus, len(m.entries))
 	for k, e := range m.entries {
 		entries[k] = e.health.status()
 	}

@@ -13,6 +13,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/meridian-dns/meridian/healthcheck/check"
 )
 
 func TestManagerTCPDownAndUpAgain(t *testing.T) {
@@ -20,9 +22,9 @@ func TestManagerTCPDownAndUpAgain(t *testing.T) {
 	port := srv.port()
 	var logs syncBuffer
 	h := newHarness(t, Options{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
-	target := Target{Spec{Name: "ssh", Type: TypeTCP, Port: port, Interval: 30 * time.Millisecond, Timeout: 20 * time.Millisecond, Rise: 2, Fall: 2}, loopback4}
+	target := check.Target{Spec: check.Spec{Name: "ssh", Type: check.TCP, Port: port, Interval: 30 * time.Millisecond, Timeout: 20 * time.Millisecond, Rise: 2, Fall: 2}, Address: loopback4}
 	key := target.Key()
-	if err := h.m.SetTargets([]Target{target}); err != nil {
+	if err := h.m.SetTargets([]check.Target{target}); err != nil {
 		t.Fatalf("SetTargets: %v", err)
 	}
 	if st, ok := h.m.Status().Get(key); !ok || st.State != StateUnknown {
@@ -110,10 +112,10 @@ func TestManagerHysteresisOnFlappingTarget(t *testing.T) {
 	t.Cleanup(srv.Close)
 
 	h := newHarness(t, Options{})
-	target := Target{Spec{Type: TypeHTTP, Port: portOf(t, srv.Listener.Addr().String()),
-		Interval: 50 * time.Millisecond, Timeout: 45 * time.Millisecond, Rise: 2, Fall: 3}, loopback4}
+	target := check.Target{Spec: check.Spec{Type: check.HTTP, Port: portOf(t, srv.Listener.Addr().String()),
+		Interval: 50 * time.Millisecond, Timeout: 45 * time.Millisecond, Rise: 2, Fall: 3}, Address: loopback4}
 	key := target.Key()
-	if err := h.m.SetTargets([]Target{target}); err != nil {
+	if err := h.m.SetTargets([]check.Target{target}); err != nil {
 		t.Fatalf("SetTargets: %v", err)
 	}
 	h.start()
@@ -152,10 +154,10 @@ func TestManagerProbesSharedKeyOnce(t *testing.T) {
 	h := newHarness(t, Options{})
 	// Three services use the same check on the same address, spelled
 	// three ways.
-	targets := []Target{
-		{Spec{Name: "web", Type: TypeHTTP, Port: port, Path: "/", Interval: 30 * time.Millisecond, Timeout: 20 * time.Millisecond}, loopback4},
-		{Spec{Name: "web-copy", Type: TypeHTTP, Port: port, Interval: 30 * time.Millisecond, Timeout: 20 * time.Millisecond, Rise: 2, Fall: 3}, loopback4},
-		{Spec{Name: "web", Type: TypeHTTP, Port: port, Path: "/", Interval: 30 * time.Millisecond, Timeout: 20 * time.Millisecond}, loopback4},
+	targets := []check.Target{
+		{Spec: check.Spec{Name: "web", Type: check.HTTP, Port: port, Path: "/", Interval: 30 * time.Millisecond, Timeout: 20 * time.Millisecond}, Address: loopback4},
+		{Spec: check.Spec{Name: "web-copy", Type: check.HTTP, Port: port, Interval: 30 * time.Millisecond, Timeout: 20 * time.Millisecond, Rise: 2, Fall: 3}, Address: loopback4},
+		{Spec: check.Spec{Name: "web", Type: check.HTTP, Port: port, Path: "/", Interval: 30 * time.Millisecond, Timeout: 20 * time.Millisecond}, Address: loopback4},
 	}
 	if err := h.m.SetTargets(targets); err != nil {
 		t.Fatalf("SetTargets: %v", err)
@@ -186,14 +188,14 @@ func TestManagerProbesSharedKeyOnce(t *testing.T) {
 func TestManagerSetTargetsKeepsState(t *testing.T) {
 	srvA := listenTCP(t, "127.0.0.1:0")
 	srvB := listenTCP(t, "127.0.0.1:0")
-	spec := func(port int) Spec {
-		return Spec{Type: TypeTCP, Port: port, Interval: 30 * time.Millisecond, Timeout: 20 * time.Millisecond}
+	spec := func(port int) check.Spec {
+		return check.Spec{Type: check.TCP, Port: port, Interval: 30 * time.Millisecond, Timeout: 20 * time.Millisecond}
 	}
-	a := Target{spec(srvA.port()), loopback4}
-	b := Target{spec(srvB.port()), loopback4}
+	a := check.Target{Spec: spec(srvA.port()), Address: loopback4}
+	b := check.Target{Spec: spec(srvB.port()), Address: loopback4}
 
 	h := newHarness(t, Options{})
-	if err := h.m.SetTargets([]Target{a}); err != nil {
+	if err := h.m.SetTargets([]check.Target{a}); err != nil {
 		t.Fatalf("SetTargets: %v", err)
 	}
 	h.start()
@@ -201,7 +203,7 @@ func TestManagerSetTargetsKeepsState(t *testing.T) {
 	before, _ := h.m.Status().Get(a.Key())
 
 	// A reload that adds b keeps a's state.
-	if err := h.m.SetTargets([]Target{b, a}); err != nil {
+	if err := h.m.SetTargets([]check.Target{b, a}); err != nil {
 		t.Fatalf("SetTargets: %v", err)
 	}
 	after, ok := h.m.Status().Get(a.Key())
@@ -214,7 +216,7 @@ func TestManagerSetTargetsKeepsState(t *testing.T) {
 	h.waitTransition(b.Key(), StateUp)
 
 	// A reload that drops a stops probing it.
-	if err := h.m.SetTargets([]Target{b}); err != nil {
+	if err := h.m.SetTargets([]check.Target{b}); err != nil {
 		t.Fatalf("SetTargets: %v", err)
 	}
 	if _, ok := h.m.Status().Get(a.Key()); ok {
@@ -236,8 +238,8 @@ func TestManagerSetTargetsKeepsState(t *testing.T) {
 	}
 
 	// An invalid reload changes nothing.
-	bad := Target{Spec{Type: TypeTCP}, loopback4}
-	if err := h.m.SetTargets([]Target{a, bad}); err == nil || !strings.Contains(err.Error(), "port 1..65535 is required") {
+	bad := check.Target{Spec: check.Spec{Type: check.TCP}, Address: loopback4}
+	if err := h.m.SetTargets([]check.Target{a, bad}); err == nil || !strings.Contains(err.Error(), "port 1..65535 is required") {
 		t.Errorf("SetTargets with an invalid target: error %v", err)
 	}
 	if _, ok := h.m.Status().Get(a.Key()); ok {
@@ -252,9 +254,9 @@ func TestManagerReady(t *testing.T) {
 	t.Run("after every first result", func(t *testing.T) {
 		srv := listenTCP(t, "127.0.0.1:0")
 		h := newHarness(t, Options{StartupGrace: time.Hour})
-		targets := []Target{
-			{Spec{Type: TypeTCP, Port: srv.port(), Interval: 50 * time.Millisecond, Timeout: 20 * time.Millisecond}, loopback4},
-			{Spec{Type: TypeHTTP, Port: srv.port(), Interval: 50 * time.Millisecond, Timeout: 20 * time.Millisecond}, loopback4},
+		targets := []check.Target{
+			{Spec: check.Spec{Type: check.TCP, Port: srv.port(), Interval: 50 * time.Millisecond, Timeout: 20 * time.Millisecond}, Address: loopback4},
+			{Spec: check.Spec{Type: check.HTTP, Port: srv.port(), Interval: 50 * time.Millisecond, Timeout: 20 * time.Millisecond}, Address: loopback4},
 		}
 		if err := h.m.SetTargets(targets); err != nil {
 			t.Fatalf("SetTargets: %v", err)
@@ -278,8 +280,8 @@ func TestManagerReady(t *testing.T) {
 	t.Run("after the startup grace", func(t *testing.T) {
 		port := hangingListener(t)
 		h := newHarness(t, Options{StartupGrace: 50 * time.Millisecond})
-		target := Target{Spec{Type: TypeHTTP, Port: port, Interval: time.Minute, Timeout: 30 * time.Second}, loopback4}
-		if err := h.m.SetTargets([]Target{target}); err != nil {
+		target := check.Target{Spec: check.Spec{Type: check.HTTP, Port: port, Interval: time.Minute, Timeout: 30 * time.Second}, Address: loopback4}
+		if err := h.m.SetTargets([]check.Target{target}); err != nil {
 			t.Fatalf("SetTargets: %v", err)
 		}
 		h.start()
@@ -323,9 +325,9 @@ func TestManagerPublishesLatencyAndLoad(t *testing.T) {
 	}))
 	t.Cleanup(srv.Close)
 	h := newHarness(t, Options{PublishDelay: time.Millisecond})
-	target := Target{Spec{Type: TypeHTTP, Port: portOf(t, srv.Listener.Addr().String()), LoadHeader: "X-Load",
-		Interval: 50 * time.Millisecond, Timeout: 45 * time.Millisecond}, loopback4}
-	if err := h.m.SetTargets([]Target{target}); err != nil {
+	target := check.Target{Spec: check.Spec{Type: check.HTTP, Port: portOf(t, srv.Listener.Addr().String()), LoadHeader: "X-Load",
+		Interval: 50 * time.Millisecond, Timeout: 45 * time.Millisecond}, Address: loopback4}
+	if err := h.m.SetTargets([]check.Target{target}); err != nil {
 		t.Fatalf("SetTargets: %v", err)
 	}
 	h.start()
@@ -376,8 +378,8 @@ func TestManagerIPv6Target(t *testing.T) {
 	ln.Close()
 	srv := listenTCP(t, "[::1]:0")
 	h := newHarness(t, Options{})
-	target := Target{Spec{Type: TypeTCP, Port: srv.port(), Interval: 30 * time.Millisecond, Timeout: 20 * time.Millisecond}, ipv6Loopback}
-	if err := h.m.SetTargets([]Target{target}); err != nil {
+	target := check.Target{Spec: check.Spec{Type: check.TCP, Port: srv.port(), Interval: 30 * time.Millisecond, Timeout: 20 * time.Millisecond}, Address: ipv6Loopback}
+	if err := h.m.SetTargets([]check.Target{target}); err != nil {
 		t.Fatalf("SetTargets: %v", err)
 	}
 	h.start()

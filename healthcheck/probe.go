@@ -19,6 +19,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/meridian-dns/meridian/healthcheck/check"
 )
 
 // Result is the outcome of one probe.
@@ -64,20 +66,20 @@ func runProbe(ctx context.Context, p prober, timeout time.Duration) Result {
 }
 
 // newProber builds the prober for a validated target with defaults applied.
-func newProber(t Target, rootCAs *x509.CertPool) (prober, error) {
+func newProber(t check.Target, rootCAs *x509.CertPool) (prober, error) {
 	s := t.Spec
 	switch s.Type {
-	case TypeTCP:
-		return &tcpProber{addr: t.hostPort()}, nil
-	case TypeHTTP, TypeHTTPS:
+	case check.TCP:
+		return &tcpProber{addr: t.HostPort()}, nil
+	case check.HTTP, check.HTTPS:
 		return newHTTPProber(t, rootCAs), nil
-	case TypeDNS:
-		name, qtype, err := parseQuery(s.Query)
+	case check.DNS:
+		name, qtype, err := check.ParseQuery(s.Query)
 		if err != nil {
 			return nil, err
 		}
-		return &dnsProber{addr: t.hostPort(), name: name, qtype: qtype, expect: s.ExpectRcode, timeout: s.Timeout}, nil
-	case TypeExec:
+		return &dnsProber{addr: t.HostPort(), name: name, qtype: qtype, expect: s.ExpectRcode, timeout: s.Timeout}, nil
+	case check.Exec:
 		port := ""
 		if s.Port != 0 {
 			port = strconv.Itoa(s.Port)
@@ -116,12 +118,12 @@ type httpProber struct {
 	client     *http.Client
 	url        string
 	host       string
-	expect     []StatusRange
+	expect     []check.StatusRange
 	body       []byte
 	loadHeader string
 }
 
-func newHTTPProber(t Target, rootCAs *x509.CertPool) *httpProber {
+func newHTTPProber(t check.Target, rootCAs *x509.CertPool) *httpProber {
 	s := t.Spec
 	tlsConfig := &tls.Config{
 		RootCAs:            rootCAs,
@@ -154,7 +156,7 @@ func newHTTPProber(t Target, rootCAs *x509.CertPool) *httpProber {
 				return http.ErrUseLastResponse
 			},
 		},
-		url:        string(s.Type) + "://" + t.hostPort() + s.Path,
+		url:        string(s.Type) + "://" + t.HostPort() + s.Path,
 		host:       s.Host,
 		expect:     s.ExpectStatus,
 		body:       body,
@@ -176,11 +178,11 @@ func (p *httpProber) probe(ctx context.Context) (float64, error) {
 		return -1, err
 	}
 	defer resp.Body.Close()
-	if !slices.ContainsFunc(p.expect, func(r StatusRange) bool { return r.Contains(resp.StatusCode) }) {
+	if !slices.ContainsFunc(p.expect, func(r check.StatusRange) bool { return r.Contains(resp.StatusCode) }) {
 		return -1, fmt.Errorf("status %d, want %s", resp.StatusCode, joinStringers(p.expect))
 	}
 	if p.body != nil {
-		data, err := io.ReadAll(io.LimitReader(resp.Body, maxBodyBytes))
+		data, err := io.ReadAll(io.LimitReader(resp.Body, check.MaxBodyBytes))
 		if err != nil {
 			return -1, fmt.Errorf("reading body: %w", err)
 		}
@@ -221,7 +223,7 @@ type dnsProber struct {
 	addr    string
 	name    string
 	qtype   uint16
-	expect  []Rcode
+	expect  []check.Rcode
 	timeout time.Duration
 }
 
@@ -234,8 +236,8 @@ func (p *dnsProber) probe(ctx context.Context) (float64, error) {
 	if err != nil {
 		return -1, err
 	}
-	if !slices.Contains(p.expect, Rcode(resp.Rcode)) {
-		return -1, fmt.Errorf("rcode %s, want %s", Rcode(resp.Rcode), joinStringers(p.expect))
+	if !slices.Contains(p.expect, check.Rcode(resp.Rcode)) {
+		return -1, fmt.Errorf("rcode %s, want %s", check.Rcode(resp.Rcode), joinStringers(p.expect))
 	}
 	return -1, nil
 }

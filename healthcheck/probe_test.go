@@ -16,10 +16,12 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/meridian-dns/meridian/healthcheck/check"
 )
 
 // probeOnce runs t's check once through a Manager built with opts.
-func probeOnce(t *testing.T, opts Options, target Target) Result {
+func probeOnce(t *testing.T, opts Options, target check.Target) Result {
 	t.Helper()
 	m := NewManager(opts)
 	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
@@ -46,14 +48,14 @@ func checkResult(t *testing.T, r Result, wantOK bool, wantErr string) {
 
 func TestProbeTCP(t *testing.T) {
 	srv := listenTCP(t, "127.0.0.1:0")
-	spec := Spec{Type: TypeTCP, Port: srv.port(), Timeout: time.Second}
-	r := probeOnce(t, Options{}, Target{spec, loopback4})
+	spec := check.Spec{Type: check.TCP, Port: srv.port(), Timeout: time.Second}
+	r := probeOnce(t, Options{}, check.Target{Spec: spec, Address: loopback4})
 	checkResult(t, r, true, "")
 	if r.Latency <= 0 || r.Load != -1 {
 		t.Errorf("result = %+v, want positive latency and load -1", r)
 	}
 	srv.Close()
-	checkResult(t, probeOnce(t, Options{}, Target{spec, loopback4}), false, "connection refused")
+	checkResult(t, probeOnce(t, Options{}, check.Target{Spec: spec, Address: loopback4}), false, "connection refused")
 }
 
 func TestProbeTCPIPv6(t *testing.T) {
@@ -63,8 +65,8 @@ func TestProbeTCPIPv6(t *testing.T) {
 	}
 	ln.Close()
 	srv := listenTCP(t, "[::1]:0")
-	spec := Spec{Type: TypeTCP, Port: srv.port(), Timeout: time.Second}
-	checkResult(t, probeOnce(t, Options{}, Target{spec, netip.IPv6Loopback()}), true, "")
+	spec := check.Spec{Type: check.TCP, Port: srv.port(), Timeout: time.Second}
+	checkResult(t, probeOnce(t, Options{}, check.Target{Spec: spec, Address: netip.IPv6Loopback()}), true, "")
 }
 
 func TestProbeHTTP(t *testing.T) {
@@ -85,7 +87,7 @@ func TestProbeHTTP(t *testing.T) {
 			}
 			fmt.Fprint(w, "ok")
 		case "/big":
-			w.Write([]byte(strings.Repeat("x", maxBodyBytes)))
+			w.Write([]byte(strings.Repeat("x", check.MaxBodyBytes)))
 			fmt.Fprint(w, "ok")
 		case "/load":
 			w.Header().Set("X-Load", r.URL.Query().Get("v"))
@@ -99,34 +101,34 @@ func TestProbeHTTP(t *testing.T) {
 
 	tests := []struct {
 		name     string
-		spec     Spec
+		spec     check.Spec
 		wantOK   bool
 		wantErr  string
 		wantLoad float64
 	}{
-		{"200", Spec{Path: "/ok"}, true, "", -1},
-		{"503", Spec{Path: "/fail"}, false, "status 503, want 200-399", -1},
-		{"503 accepted", Spec{Path: "/fail", ExpectStatus: []StatusRange{{500, 599}}}, true, "", -1},
-		{"204 expected", Spec{Path: "/nocontent", ExpectStatus: []StatusRange{{204, 204}}}, true, "", -1},
-		{"200 not expected", Spec{Path: "/ok", ExpectStatus: []StatusRange{{204, 204}, {300, 399}}}, false, "status 200, want 204, 300-399", -1},
-		{"redirect is not followed", Spec{Path: "/redirect"}, true, "", -1},
-		{"body found", Spec{Path: "/ok", ExpectBody: "ok"}, true, "", -1},
-		{"body missing", Spec{Path: "/ok", ExpectBody: "healthy"}, false, `body does not contain "healthy"`, -1},
-		{"body past 64 KiB", Spec{Path: "/big", ExpectBody: "ok"}, false, `body does not contain "ok"`, -1},
-		{"host header", Spec{Path: "/host", Host: "www.example.com"}, true, "", -1},
-		{"wrong host header", Spec{Path: "/host", Host: "other.example.com"}, false, "status 421", -1},
-		{"not found", Spec{Path: "/nope"}, false, "status 404", -1},
-		{"load", Spec{Path: "/load?v=0.25", LoadHeader: "X-Load"}, true, "", 0.25},
-		{"load clamped high", Spec{Path: "/load?v=1.7", LoadHeader: "X-Load"}, true, "", 1},
-		{"load clamped low", Spec{Path: "/load?v=-3", LoadHeader: "X-Load"}, true, "", 0},
-		{"load garbage", Spec{Path: "/load?v=lots", LoadHeader: "X-Load"}, true, "", -1},
-		{"load missing", Spec{Path: "/ok", LoadHeader: "X-Load"}, true, "", -1},
+		{"200", check.Spec{Path: "/ok"}, true, "", -1},
+		{"503", check.Spec{Path: "/fail"}, false, "status 503, want 200-399", -1},
+		{"503 accepted", check.Spec{Path: "/fail", ExpectStatus: []check.StatusRange{{Min: 500, Max: 599}}}, true, "", -1},
+		{"204 expected", check.Spec{Path: "/nocontent", ExpectStatus: []check.StatusRange{{Min: 204, Max: 204}}}, true, "", -1},
+		{"200 not expected", check.Spec{Path: "/ok", ExpectStatus: []check.StatusRange{{Min: 204, Max: 204}, {Min: 300, Max: 399}}}, false, "status 200, want 204, 300-399", -1},
+		{"redirect is not followed", check.Spec{Path: "/redirect"}, true, "", -1},
+		{"body found", check.Spec{Path: "/ok", ExpectBody: "ok"}, true, "", -1},
+		{"body missing", check.Spec{Path: "/ok", ExpectBody: "healthy"}, false, `body does not contain "healthy"`, -1},
+		{"body past 64 KiB", check.Spec{Path: "/big", ExpectBody: "ok"}, false, `body does not contain "ok"`, -1},
+		{"host header", check.Spec{Path: "/host", Host: "www.example.com"}, true, "", -1},
+		{"wrong host header", check.Spec{Path: "/host", Host: "other.example.com"}, false, "status 421", -1},
+		{"not found", check.Spec{Path: "/nope"}, false, "status 404", -1},
+		{"load", check.Spec{Path: "/load?v=0.25", LoadHeader: "X-Load"}, true, "", 0.25},
+		{"load clamped high", check.Spec{Path: "/load?v=1.7", LoadHeader: "X-Load"}, true, "", 1},
+		{"load clamped low", check.Spec{Path: "/load?v=-3", LoadHeader: "X-Load"}, true, "", 0},
+		{"load garbage", check.Spec{Path: "/load?v=lots", LoadHeader: "X-Load"}, true, "", -1},
+		{"load missing", check.Spec{Path: "/ok", LoadHeader: "X-Load"}, true, "", -1},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			spec := tc.spec
-			spec.Type, spec.Port, spec.Timeout = TypeHTTP, port, time.Second
-			r := probeOnce(t, Options{}, Target{spec, loopback4})
+			spec.Type, spec.Port, spec.Timeout = check.HTTP, port, time.Second
+			r := probeOnce(t, Options{}, check.Target{Spec: spec, Address: loopback4})
 			checkResult(t, r, tc.wantOK, tc.wantErr)
 			if r.Load != tc.wantLoad {
 				t.Errorf("load = %v, want %v", r.Load, tc.wantLoad)
@@ -135,7 +137,7 @@ func TestProbeHTTP(t *testing.T) {
 	}
 
 	srv.Close()
-	r := probeOnce(t, Options{}, Target{Spec{Type: TypeHTTP, Port: port, Timeout: time.Second}, loopback4})
+	r := probeOnce(t, Options{}, check.Target{Spec: check.Spec{Type: check.HTTP, Port: port, Timeout: time.Second}, Address: loopback4})
 	checkResult(t, r, false, "connection refused")
 }
 
@@ -172,23 +174,23 @@ func TestProbeHTTPS(t *testing.T) {
 	tests := []struct {
 		name    string
 		roots   *x509.CertPool
-		spec    Spec
+		spec    check.Spec
 		wantOK  bool
 		wantErr string
 		wantSNI string
 	}{
-		{"verified by IP", pool, Spec{}, true, "", ""},
-		{"verified by host name", pool, Spec{Host: "example.com"}, true, "", "example.com"},
-		{"wrong host name", pool, Spec{Host: "www.example.net"}, false, "certificate is valid for", ""},
-		{"unknown authority", nil, Spec{}, false, "certificate", ""},
-		{"skip verify", nil, Spec{TLSSkipVerify: true, Host: "www.example.net"}, true, "", "www.example.net"},
+		{"verified by IP", pool, check.Spec{}, true, "", ""},
+		{"verified by host name", pool, check.Spec{Host: "example.com"}, true, "", "example.com"},
+		{"wrong host name", pool, check.Spec{Host: "www.example.net"}, false, "certificate is valid for", ""},
+		{"unknown authority", nil, check.Spec{}, false, "certificate", ""},
+		{"skip verify", nil, check.Spec{TLSSkipVerify: true, Host: "www.example.net"}, true, "", "www.example.net"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			sni.Store("")
 			spec := tc.spec
-			spec.Type, spec.Port, spec.Timeout, spec.ExpectBody = TypeHTTPS, port, time.Second, "ok"
-			r := probeOnce(t, Options{RootCAs: tc.roots}, Target{spec, loopback4})
+			spec.Type, spec.Port, spec.Timeout, spec.ExpectBody = check.HTTPS, port, time.Second, "ok"
+			r := probeOnce(t, Options{RootCAs: tc.roots}, check.Target{Spec: spec, Address: loopback4})
 			checkResult(t, r, tc.wantOK, tc.wantErr)
 			if tc.wantOK && sni.Load() != tc.wantSNI {
 				t.Errorf("server name seen by the server = %q, want %q", sni.Load(), tc.wantSNI)
@@ -202,17 +204,17 @@ func TestProbeTimeout(t *testing.T) {
 	const timeout = 150 * time.Millisecond
 	tests := []struct {
 		name string
-		spec Spec
+		spec check.Spec
 	}{
-		{"http", Spec{Type: TypeHTTP, Port: port}},
-		{"https", Spec{Type: TypeHTTPS, Port: port}},
+		{"http", check.Spec{Type: check.HTTP, Port: port}},
+		{"https", check.Spec{Type: check.HTTPS, Port: port}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			spec := tc.spec
 			spec.Timeout = timeout
 			start := time.Now()
-			r := probeOnce(t, Options{}, Target{spec, loopback4})
+			r := probeOnce(t, Options{}, check.Target{Spec: spec, Address: loopback4})
 			elapsed := time.Since(start)
 			checkResult(t, r, false, "timed out after 150ms")
 			if elapsed < timeout || elapsed > timeout+time.Second {
@@ -264,15 +266,15 @@ func startDNSServer(t *testing.T) *dnsServer {
 
 func TestProbeDNS(t *testing.T) {
 	srv := startDNSServer(t)
-	spec := Spec{Type: TypeDNS, Port: srv.port, Query: "www.example.com. A", Timeout: time.Second}
-	target := Target{spec, loopback4}
+	spec := check.Spec{Type: check.DNS, Port: srv.port, Query: "www.example.com. A", Timeout: time.Second}
+	target := check.Target{Spec: spec, Address: loopback4}
 
 	checkResult(t, probeOnce(t, Options{}, target), true, "")
 	srv.rcode.Store(dns.RcodeServerFailure)
 	checkResult(t, probeOnce(t, Options{}, target), false, "rcode SERVFAIL, want NOERROR")
 
-	spec.ExpectRcode = []Rcode{Rcode(dns.RcodeSuccess), Rcode(dns.RcodeServerFailure)}
-	checkResult(t, probeOnce(t, Options{}, Target{spec, loopback4}), true, "")
+	spec.ExpectRcode = []check.Rcode{check.Rcode(dns.RcodeSuccess), check.Rcode(dns.RcodeServerFailure)}
+	checkResult(t, probeOnce(t, Options{}, check.Target{Spec: spec, Address: loopback4}), true, "")
 }
 
 func TestProbeDNSTimeout(t *testing.T) {
@@ -282,9 +284,9 @@ func TestProbeDNSTimeout(t *testing.T) {
 		t.Fatalf("listen udp: %v", err)
 	}
 	t.Cleanup(func() { pc.Close() })
-	spec := Spec{Type: TypeDNS, Port: pc.LocalAddr().(*net.UDPAddr).Port, Query: "example.com.", Timeout: 100 * time.Millisecond}
+	spec := check.Spec{Type: check.DNS, Port: pc.LocalAddr().(*net.UDPAddr).Port, Query: "example.com.", Timeout: 100 * time.Millisecond}
 	start := time.Now()
-	r := probeOnce(t, Options{}, Target{spec, loopback4})
+	r := probeOnce(t, Options{}, check.Target{Spec: spec, Address: loopback4})
 	checkResult(t, r, false, "timed out after 100ms")
 	if elapsed := time.Since(start); elapsed > time.Second {
 		t.Errorf("probe took %v, want about 100ms", elapsed)
@@ -312,9 +314,9 @@ func TestProbeExec(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			spec := Spec{Name: "script", Type: TypeExec, Port: 8080, Command: tc.command, Timeout: tc.timeout}
+			spec := check.Spec{Name: "script", Type: check.Exec, Port: 8080, Command: tc.command, Timeout: tc.timeout}
 			start := time.Now()
-			r := probeOnce(t, Options{AllowExec: true}, Target{spec, loopback4})
+			r := probeOnce(t, Options{AllowExec: true}, check.Target{Spec: spec, Address: loopback4})
 			checkResult(t, r, tc.wantOK, tc.wantErr)
 			if elapsed := time.Since(start); elapsed > tc.timeout+2*time.Second {
 				t.Errorf("probe took %v with timeout %v", elapsed, tc.timeout)
@@ -325,15 +327,15 @@ func TestProbeExec(t *testing.T) {
 
 func TestExecNotAllowed(t *testing.T) {
 	m := NewManager(Options{})
-	spec := Spec{Name: "script", Type: TypeExec, Command: []string{"true"}}
-	err := m.SetTargets([]Target{{spec, loopback4}})
+	spec := check.Spec{Name: "script", Type: check.Exec, Command: []string{"true"}}
+	err := m.SetTargets([]check.Target{{Spec: spec, Address: loopback4}})
 	if err == nil || !strings.Contains(err.Error(), `check "script" at 127.0.0.1: exec checks are not allowed`) {
 		t.Errorf("SetTargets error = %v, want exec refused naming the check", err)
 	}
 	if m.Status().Len() != 0 {
 		t.Errorf("refused SetTargets left %d targets", m.Status().Len())
 	}
-	if _, err := m.Probe(context.Background(), Target{spec, loopback4}); err == nil {
+	if _, err := m.Probe(context.Background(), check.Target{Spec: spec, Address: loopback4}); err == nil {
 		t.Error("Probe ran an exec check without AllowExec")
 	}
 }

@@ -3,6 +3,8 @@ package healthcheck
 import (
 	"iter"
 	"time"
+
+	"github.com/meridian-dns/meridian/healthcheck/check"
 )
 
 // EndpointStatus is the published health of one target.
@@ -31,12 +33,12 @@ type EndpointStatus struct {
 // Manager publishes a new one whenever something changes; readers keep the
 // one they loaded for as long as they need a consistent view.
 type StatusMap struct {
-	entries map[Key]EndpointStatus
+	entries map[check.Key]EndpointStatus
 }
 
 // Get returns the status of the target with key k. It reports false for a
 // key the Manager does not probe. A nil map holds nothing.
-func (m *StatusMap) Get(k Key) (EndpointStatus, bool) {
+func (m *StatusMap) Get(k check.Key) (EndpointStatus, bool) {
 	if m == nil {
 		return EndpointStatus{}, false
 	}
@@ -53,8 +55,8 @@ func (m *StatusMap) Len() int {
 }
 
 // All yields every target's key and status, in no particular order.
-func (m *StatusMap) All() iter.Seq2[Key, EndpointStatus] {
-	return func(yield func(Key, EndpointStatus) bool) {
+func (m *StatusMap) All() iter.Seq2[check.Key, EndpointStatus] {
+	return func(yield func(check.Key, EndpointStatus) bool) {
 		if m == nil {
 			return
 		}

@@ -5,7 +5,7 @@ import (
 	"net/netip"
 	"strings"
 
-	"github.com/meridian-dns/meridian/healthcheck"
+	"github.com/meridian-dns/meridian/healthcheck/check"
 )
 
 // Check is one health check of a zone, as its services use it.
@@ -13,7 +13,7 @@ type Check struct {
 	// Name is the check's key under checks:.
 	Name string
 	// Spec is the check with its defaults applied.
-	Spec healthcheck.Spec
+	Spec check.Spec
 	// PortDefaulted is true when the zone file gives no port, so that
 	// Spec.Port is the default of the check's type (80 for http, 443 for
 	// https, 53 for dns).
@@ -61,7 +61,7 @@ func (b *builder) addChecks(f *File) {
 // wrong port takes every endpoint down without any error.
 func (b *builder) warnDefaultPorts() {
 	for _, c := range b.zone.checks {
-		if !c.PortDefaulted || (c.Spec.Type != healthcheck.TypeHTTP && c.Spec.Type != healthcheck.TypeHTTPS) {
+		if !c.PortDefaulted || (c.Spec.Type != check.HTTP && c.Spec.Type != check.HTTPS) {
 			continue
 		}
 		var hints []string

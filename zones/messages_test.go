@@ -8,7 +8,7 @@ import (
 )
 
 // goTypeRe matches what Go type names look like in a message.
-var goTypeRe = regexp.MustCompile(`\[\]|\bu?int(8|16|32|64)?\b|float64|\bstring\b|time\.Duration|\w+\.\w+File|healthcheck\.|cannot unmarshal|!!`)
+var goTypeRe = regexp.MustCompile(`\[\]|\bu?int(8|16|32|64)?\b|float64|\bstring\b|time\.Duration|\w+\.\w+File|healthcheck\.|\bcheck\.[A-Z]|cannot unmarshal|!!`)
 
 // TestErrorsSayWhatToDo holds the messages a first-time operator meets to
 // saying where, what and what to do instead.

@@ -13,7 +13,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/meridian-dns/meridian/geo"
-	"github.com/meridian-dns/meridian/healthcheck"
+	"github.com/meridian-dns/meridian/healthcheck/check"
 	"github.com/meridian-dns/meridian/internal/diag"
 )
 
@@ -41,7 +41,7 @@ type ServiceFile struct {
 	Check string `yaml:"check"`
 	// MinHealthy keeps a region up while this many (or this share) of its
 	// endpoints are up.
-	MinHealthy *healthcheck.MinHealthy `yaml:"min_healthy"`
+	MinHealthy *check.MinHealthy `yaml:"min_healthy"`
 	// AllDown is what to answer when no region is up.
 	AllDown           string   `yaml:"all_down"`
 	FallbackAddresses []string `yaml:"fallback_addresses"`
@@ -76,10 +76,10 @@ func (s *ServiceFile) line(key string, def int) int {
 	return def
 }
 
-// checkFile decodes one entry of a zone file's checks with the health
-// checker's own strict decoder.
+// checkFile decodes one entry of a zone file's checks with check.Decode,
+// the strict decoder of the checks the health checker probes.
 type checkFile struct {
-	spec healthcheck.Spec
+	spec check.Spec
 	// portGiven is true when the check names its port rather than taking
 	// its type's default.
 	portGiven bool
@@ -87,7 +87,7 @@ type checkFile struct {
 
 // UnmarshalYAML decodes and validates the check.
 func (c *checkFile) UnmarshalYAML(n *yaml.Node) error {
-	spec, err := healthcheck.DecodeSpec(n)
+	spec, err := check.Decode(n)
 	if err != nil {
 		return yamlError(err, n.Line)
 	}
@@ -269,8 +269,8 @@ type Endpoint struct {
 	// Checked is true when the endpoint has a health check; Target is what
 	// is probed and CheckKey its identity in the health status.
 	Checked  bool
-	Target   healthcheck.Target
-	CheckKey healthcheck.Key
+	Target   check.Target
+	CheckKey check.Key
 }
 
 // Is4 reports whether the endpoint answers A queries (CNAME endpoints
@@ -304,8 +304,8 @@ type Service struct {
 	File      string
 	Line      int
 	// Check is the health check of every endpoint, nil for none.
-	Check       *healthcheck.Spec
-	MinHealthy  healthcheck.MinHealthy
+	Check       *check.Spec
+	MinHealthy  check.MinHealthy
 	AllDown     AllDown
 	DegradedTTL uint32
 	// FallbackAddresses are answered when AllDown is AllDownFallback.
@@ -579,7 +579,7 @@ func (b *builder) addServices(f *File) {
 					continue
 				}
 				ep.Checked = true
-				ep.Target = healthcheck.Target{Spec: *s.Check, Address: ep.CheckAddress}
+				ep.Target = check.Target{Spec: *s.Check, Address: ep.CheckAddress}
 				ep.CheckKey = ep.Target.Key()
 			}
 			s.Endpoints = append(s.Endpoints, ep)
@@ -696,8 +696,8 @@ func (b *builder) serviceHealth(s *Service, sf *ServiceFile, f *File, owner stri
 // Targets returns what the health checker must probe for every service of
 // every zone, one entry per checked endpoint (the checker merges equal
 // targets).
-func (s *Snapshot) Targets() []healthcheck.Target {
-	var out []healthcheck.Target
+func (s *Snapshot) Targets() []check.Target {
+	var out []check.Target
 	for _, z := range s.list {
 		for _, svc := range z.services {
 			for _, ep := range svc.Endpoints {

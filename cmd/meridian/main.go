@@ -17,7 +17,7 @@ import (
 	"github.com/meridian-dns/meridian"
 	"github.com/meridian-dns/meridian/app"
 	"github.com/meridian-dns/meridian/config"
-	"github.com/meridian-dns/meridian/healthcheck"
+	"github.com/meridian-dns/meridian/healthcheck/check"
 	"github.com/meridian-dns/meridian/zones"
 )
 
@@ -175,7 +175,7 @@ func printCheck(out, warn io.Writer, file string, snap *zones.Snapshot, verbose 
 		fmt.Fprintf(out, "zone %s: serial %d, %s (%s)\n", z.Origin, z.Serial, count(z.Records, "record"), z.File)
 	}
 	checked := 0
-	targets := map[healthcheck.Key]bool{}
+	targets := map[check.Key]bool{}
 	for _, z := range snap.Zones() {
 		for _, svc := range z.Services() {
 			line := fmt.Sprintf("service %s: %s in %s, routing %s, select %s",
@@ -210,8 +210,8 @@ func printCheck(out, warn io.Writer, file string, snap *zones.Snapshot, verbose 
 // endpoints use it and, verbosely, every target with its endpoints. Equal
 // targets are probed once, however many endpoints share them.
 func printChecks(out io.Writer, z *zones.Zone, c *zones.Check, verbose bool) {
-	var keys []healthcheck.Key
-	users := map[healthcheck.Key][]string{}
+	var keys []check.Key
+	users := map[check.Key][]string{}
 	endpoints := 0
 	for _, svc := range z.Services() {
 		if svc.Check == nil || svc.Check.Name != c.Name {
@@ -251,7 +251,7 @@ func describeCheck(c *zones.Check) string {
 		parts = append(parts, port)
 	}
 	switch s.Type {
-	case healthcheck.TypeHTTP, healthcheck.TypeHTTPS:
+	case check.HTTP, check.HTTPS:
 		parts = append(parts, "path "+s.Path)
 		if s.Host != "" {
 			parts = append(parts, "host "+s.Host)
@@ -261,9 +261,9 @@ func describeCheck(c *zones.Check) string {
 			st = append(st, r.String())
 		}
 		parts = append(parts, "status "+strings.Join(st, ","))
-	case healthcheck.TypeDNS:
+	case check.DNS:
 		parts = append(parts, "query "+s.Query)
-	case healthcheck.TypeExec:
+	case check.Exec:
 		parts = append(parts, "command "+strings.Join(s.Command, " "))
 	}
 	parts = append(parts, fmt.Sprintf("every %s, timeout %s, rise %d, fall %d", s.Interval, s.Timeout, s.Rise, s.Fall))

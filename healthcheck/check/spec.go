@@ -1,4 +1,4 @@
-package healthcheck
+package check
 
 import (
 	"errors"
@@ -19,16 +19,16 @@ import (
 	"github.com/meridian-dns/meridian/internal/diag"
 )
 
-// CheckType names the kind of probe a check runs.
-type CheckType string
+// Type names the kind of probe a check runs.
+type Type string
 
 // The check types a Spec can name.
 const (
-	TypeTCP   CheckType = "tcp"
-	TypeHTTP  CheckType = "http"
-	TypeHTTPS CheckType = "https"
-	TypeDNS   CheckType = "dns"
-	TypeExec  CheckType = "exec"
+	TCP   Type = "tcp"
+	HTTP  Type = "http"
+	HTTPS Type = "https"
+	DNS   Type = "dns"
+	Exec  Type = "exec"
 )
 
 // Defaults applied by Spec.WithDefaults to fields a zone leaves out.
@@ -39,22 +39,22 @@ const (
 	DefaultFall     = 3
 )
 
-// maxBodyBytes is how much of an HTTP response body expect_body searches.
-const maxBodyBytes = 64 << 10
+// MaxBodyBytes is how much of an HTTP response body expect_body searches.
+const MaxBodyBytes = 64 << 10
 
 // Spec is one named check as a zone file declares it under "checks:".
 //
 // The zero value of a field means "use the default"; WithDefaults fills them
 // in and Validate reports what cannot be probed. A Spec is a plain value:
 // copy it freely, but treat its slices as read-only once it has been handed to
-// a Manager.
+// the health checker.
 type Spec struct {
 	// Name is the check's name in the zone (the key under "checks:"). The
 	// zone loader sets it; it is passed to exec checks as MERIDIAN_CHECK and
 	// is not part of the YAML mapping itself.
 	Name string `yaml:"-"`
 
-	Type CheckType `yaml:"type"`
+	Type Type `yaml:"type"`
 	// Port is the port probed on the endpoint's check address. It is
 	// required for tcp and defaults to 80, 443 and 53 for http, https and
 	// dns.
@@ -112,10 +112,10 @@ func (s Spec) WithDefaults() Spec {
 		s.Fall = DefaultFall
 	}
 	switch s.Type {
-	case TypeHTTP, TypeHTTPS:
+	case HTTP, HTTPS:
 		if s.Port == 0 {
 			s.Port = 80
-			if s.Type == TypeHTTPS {
+			if s.Type == HTTPS {
 				s.Port = 443
 			}
 		}
@@ -125,7 +125,7 @@ func (s Spec) WithDefaults() Spec {
 		if len(s.ExpectStatus) == 0 {
 			s.ExpectStatus = []StatusRange{{Min: 200, Max: 399}}
 		}
-	case TypeDNS:
+	case DNS:
 		if s.Port == 0 {
 			s.Port = 53
 		}
@@ -138,19 +138,19 @@ func (s Spec) WithDefaults() Spec {
 
 // Validate reports the first reason s cannot be probed, with defaults
 // applied to omitted fields. It does not know whether exec checks are
-// allowed: the Manager enforces that in SetTargets.
+// allowed: the health checker enforces that when it is given targets.
 func (s Spec) Validate() error {
 	_, err := s.validate()
 	return err
 }
 
-var httpTypes = []CheckType{TypeHTTP, TypeHTTPS}
+var httpTypes = []Type{HTTP, HTTPS}
 
-// validate is Validate that also names the YAML key at fault, so DecodeSpec
+// validate is Validate that also names the YAML key at fault, so Decode
 // can point at its line. The key is empty when no single key is to blame.
 func (s Spec) validate() (string, error) {
 	switch s.Type {
-	case TypeTCP, TypeHTTP, TypeHTTPS, TypeDNS, TypeExec:
+	case TCP, HTTP, HTTPS, DNS, Exec:
 	case "":
 		return "type", errors.New("type is required (tcp, http, https, dns or exec)")
 	default:
@@ -160,17 +160,17 @@ func (s Spec) validate() (string, error) {
 	fields := []struct {
 		key   string
 		set   bool
-		types []CheckType
+		types []Type
 	}{
 		{"path", s.Path != "", httpTypes},
 		{"host", s.Host != "", httpTypes},
 		{"expect_status", len(s.ExpectStatus) > 0, httpTypes},
 		{"expect_body", s.ExpectBody != "", httpTypes},
 		{"load_header", s.LoadHeader != "", httpTypes},
-		{"tls_skip_verify", s.TLSSkipVerify, []CheckType{TypeHTTPS}},
-		{"query", s.Query != "", []CheckType{TypeDNS}},
-		{"expect_rcode", len(s.ExpectRcode) > 0, []CheckType{TypeDNS}},
-		{"command", len(s.Command) > 0, []CheckType{TypeExec}},
+		{"tls_skip_verify", s.TLSSkipVerify, []Type{HTTPS}},
+		{"query", s.Query != "", []Type{DNS}},
+		{"expect_rcode", len(s.ExpectRcode) > 0, []Type{DNS}},
+		{"command", len(s.Command) > 0, []Type{Exec}},
 	}
 	for _, f := range fields {
 		if f.set && !containsType(f.types, s.Type) {
@@ -181,7 +181,7 @@ func (s Spec) validate() (string, error) {
 	if s.Port < 0 || s.Port > 65535 {
 		return "port", fmt.Errorf("port %d out of range 1..65535", s.Port)
 	}
-	if s.Type == TypeTCP && s.Port == 0 {
+	if s.Type == TCP && s.Port == 0 {
 		return "port", errors.New("port 1..65535 is required for tcp checks")
 	}
 	switch {
@@ -201,7 +201,7 @@ func (s Spec) validate() (string, error) {
 	}
 
 	switch d.Type {
-	case TypeHTTP, TypeHTTPS:
+	case HTTP, HTTPS:
 		if err := validatePath(d.Path); err != nil {
 			return "path", err
 		}
@@ -213,20 +213,20 @@ func (s Spec) validate() (string, error) {
 				return "expect_status", err
 			}
 		}
-		if len(d.ExpectBody) > maxBodyBytes {
-			return "expect_body", fmt.Errorf("expect_body is %d bytes, longer than the %d bytes searched", len(d.ExpectBody), maxBodyBytes)
+		if len(d.ExpectBody) > MaxBodyBytes {
+			return "expect_body", fmt.Errorf("expect_body is %d bytes, longer than the %d bytes searched", len(d.ExpectBody), MaxBodyBytes)
 		}
 		if d.LoadHeader != "" && !validHeaderName(d.LoadHeader) {
 			return "load_header", fmt.Errorf("load_header %q is not a valid header name", d.LoadHeader)
 		}
-	case TypeDNS:
+	case DNS:
 		if d.Query == "" {
 			return "query", errors.New(`dns checks require a query such as "www.example.com. A"`)
 		}
-		if _, _, err := parseQuery(d.Query); err != nil {
+		if _, _, err := ParseQuery(d.Query); err != nil {
 			return "query", err
 		}
-	case TypeExec:
+	case Exec:
 		if len(d.Command) == 0 || d.Command[0] == "" {
 			return "command", errors.New("exec checks require a command")
 		}
@@ -234,7 +234,7 @@ func (s Spec) validate() (string, error) {
 	return "", nil
 }
 
-func containsType(types []CheckType, t CheckType) bool {
+func containsType(types []Type, t Type) bool {
 	for _, x := range types {
 		if x == t {
 			return true
@@ -270,9 +270,9 @@ func validHeaderName(h string) bool {
 	return h != ""
 }
 
-// parseQuery splits a dns check's query into a fully qualified name and a
+// ParseQuery splits a dns check's query into a fully qualified name and a
 // record type.
-func parseQuery(q string) (string, uint16, error) {
+func ParseQuery(q string) (string, uint16, error) {
 	f := strings.Fields(q)
 	if len(f) == 0 || len(f) > 2 {
 		return "", 0, fmt.Errorf("query %q must be \"NAME TYPE\"", q)
@@ -393,12 +393,12 @@ func (r Rcode) MarshalYAML() (any, error) {
 	return r.String(), nil
 }
 
-// DecodeSpec decodes one check from its YAML mapping, rejecting unknown keys,
+// Decode decodes one check from its YAML mapping, rejecting unknown keys,
 // and returns it validated and with defaults applied. Errors carry the line
 // of the mistake, as in `line 7: unknown key "intreval"` or
 // `line 9: timeout 5s must be below interval 2s`. The caller sets Name from
 // the key the mapping sits under.
-func DecodeSpec(node *yaml.Node) (Spec, error) {
+func Decode(node *yaml.Node) (Spec, error) {
 	if node == nil {
 		return Spec{}, errors.New("check is empty")
 	}

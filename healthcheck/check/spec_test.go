@@ -1,4 +1,4 @@
-package healthcheck
+package check
 
 import (
 	"net/netip"
@@ -16,7 +16,7 @@ func decodeYAML(t *testing.T, src string) (Spec, error) {
 	if err := yaml.Unmarshal([]byte(src), &doc); err != nil {
 		t.Fatalf("yaml: %v", err)
 	}
-	return DecodeSpec(&doc)
+	return Decode(&doc)
 }
 
 func TestDecodeSpec(t *testing.T) {
@@ -40,7 +40,7 @@ fall: 3
 load_header: X-Load
 `,
 			want: Spec{
-				Type: TypeHTTP, Port: 80, Path: "/healthz", Host: "www.example.com",
+				Type: HTTP, Port: 80, Path: "/healthz", Host: "www.example.com",
 				ExpectStatus: []StatusRange{{200, 299}, {304, 304}}, ExpectBody: "ok",
 				LoadHeader: "X-Load", Interval: 10 * time.Second, Timeout: 2 * time.Second, Rise: 2, Fall: 3,
 			},
@@ -49,7 +49,7 @@ load_header: X-Load
 			name: "http defaults",
 			src:  "type: http\n",
 			want: Spec{
-				Type: TypeHTTP, Port: 80, Path: "/", ExpectStatus: []StatusRange{{200, 399}},
+				Type: HTTP, Port: 80, Path: "/", ExpectStatus: []StatusRange{{200, 399}},
 				Interval: DefaultInterval, Timeout: DefaultTimeout, Rise: DefaultRise, Fall: DefaultFall,
 			},
 		},
@@ -57,7 +57,7 @@ load_header: X-Load
 			name: "https defaults and skip verify",
 			src:  "type: https\ntls_skip_verify: true\ninterval: 500ms\ntimeout: 100ms\n",
 			want: Spec{
-				Type: TypeHTTPS, Port: 443, Path: "/", ExpectStatus: []StatusRange{{200, 399}}, TLSSkipVerify: true,
+				Type: HTTPS, Port: 443, Path: "/", ExpectStatus: []StatusRange{{200, 399}}, TLSSkipVerify: true,
 				Interval: 500 * time.Millisecond, Timeout: 100 * time.Millisecond, Rise: DefaultRise, Fall: DefaultFall,
 			},
 		},
@@ -65,7 +65,7 @@ load_header: X-Load
 			name: "dns defaults",
 			src:  "type: dns\nquery: \"www.example.com. A\"\n",
 			want: Spec{
-				Type: TypeDNS, Port: 53, Query: "www.example.com. A", ExpectRcode: []Rcode{0},
+				Type: DNS, Port: 53, Query: "www.example.com. A", ExpectRcode: []Rcode{0},
 				Interval: DefaultInterval, Timeout: DefaultTimeout, Rise: DefaultRise, Fall: DefaultFall,
 			},
 		},
@@ -73,27 +73,27 @@ load_header: X-Load
 			name: "dns rcodes by name and number",
 			src:  "type: dns\nquery: example.com. SOA\nexpect_rcode: [NOERROR, nxdomain, 5]\n",
 			want: Spec{
-				Type: TypeDNS, Port: 53, Query: "example.com. SOA", ExpectRcode: []Rcode{0, 3, 5},
+				Type: DNS, Port: 53, Query: "example.com. SOA", ExpectRcode: []Rcode{0, 3, 5},
 				Interval: DefaultInterval, Timeout: DefaultTimeout, Rise: DefaultRise, Fall: DefaultFall,
 			},
 		},
 		{
 			name: "tcp",
 			src:  "type: tcp\nport: 22\nrise: 1\nfall: 1\n",
-			want: Spec{Type: TypeTCP, Port: 22, Interval: DefaultInterval, Timeout: DefaultTimeout, Rise: 1, Fall: 1},
+			want: Spec{Type: TCP, Port: 22, Interval: DefaultInterval, Timeout: DefaultTimeout, Rise: 1, Fall: 1},
 		},
 		{
 			name: "exec",
 			src:  "type: exec\ncommand: [\"/usr/local/bin/check\", \"--fast\"]\n",
 			want: Spec{
-				Type: TypeExec, Command: []string{"/usr/local/bin/check", "--fast"},
+				Type: Exec, Command: []string{"/usr/local/bin/check", "--fast"},
 				Interval: DefaultInterval, Timeout: DefaultTimeout, Rise: DefaultRise, Fall: DefaultFall,
 			},
 		},
 		{
 			name: "merge key",
 			src:  "base: &base {interval: 5s, timeout: 1s}\ncheck:\n  <<: *base\n  type: tcp\n  port: 25\n",
-			want: Spec{Type: TypeTCP, Port: 25, Interval: 5 * time.Second, Timeout: time.Second, Rise: DefaultRise, Fall: DefaultFall},
+			want: Spec{Type: TCP, Port: 25, Interval: 5 * time.Second, Timeout: time.Second, Rise: DefaultRise, Fall: DefaultFall},
 		},
 	}
 	for _, tc := range tests {
@@ -106,12 +106,12 @@ load_header: X-Load
 			if tc.name == "merge key" {
 				node = doc.Content[0].Content[3]
 			}
-			got, err := DecodeSpec(node)
+			got, err := Decode(node)
 			if err != nil {
-				t.Fatalf("DecodeSpec: %v", err)
+				t.Fatalf("Decode: %v", err)
 			}
 			if !reflect.DeepEqual(got, tc.want) {
-				t.Errorf("DecodeSpec =\n%+v\nwant\n%+v", got, tc.want)
+				t.Errorf("Decode =\n%+v\nwant\n%+v", got, tc.want)
 			}
 		})
 	}
@@ -160,9 +160,9 @@ func TestDecodeSpecErrors(t *testing.T) {
 			if strings.HasPrefix(tc.name, "unknown key in merged") {
 				node = doc.Content[0].Content[3]
 			}
-			_, err := DecodeSpec(node)
+			_, err := Decode(node)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
-				t.Errorf("DecodeSpec error = %v, want it to contain %q", err, tc.want)
+				t.Errorf("Decode error = %v, want it to contain %q", err, tc.want)
 			}
 		})
 	}
@@ -199,7 +199,7 @@ func TestParseStatusRange(t *testing.T) {
 
 func TestSpecMarshalRoundTrip(t *testing.T) {
 	in := Spec{
-		Type: TypeHTTPS, Port: 8443, Path: "/h", ExpectStatus: []StatusRange{{200, 299}, {418, 418}},
+		Type: HTTPS, Port: 8443, Path: "/h", ExpectStatus: []StatusRange{{200, 299}, {418, 418}},
 		Interval: 3 * time.Second, Timeout: time.Second, Rise: 1, Fall: 4, TLSSkipVerify: true,
 	}
 	out, err := yaml.Marshal(in)
@@ -208,7 +208,7 @@ func TestSpecMarshalRoundTrip(t *testing.T) {
 	}
 	got, err := decodeYAML(t, string(out))
 	if err != nil {
-		t.Fatalf("DecodeSpec(%s): %v", out, err)
+		t.Fatalf("Decode(%s): %v", out, err)
 	}
 	if !reflect.DeepEqual(got, in) {
 		t.Errorf("round trip through\n%s= %+v, want %+v", out, got, in)
@@ -217,27 +217,27 @@ func TestSpecMarshalRoundTrip(t *testing.T) {
 
 func TestKey(t *testing.T) {
 	addr := netip.MustParseAddr("198.51.100.10")
-	web := Spec{Name: "web", Type: TypeHTTP, Path: "/healthz"}
+	web := Spec{Name: "web", Type: HTTP, Path: "/healthz"}
 	tests := []struct {
 		name  string
 		a, b  Target
 		equal bool
 	}{
 		{"same spec", Target{web, addr}, Target{web, addr}, true},
-		{"name does not matter", Target{web, addr}, Target{Spec{Name: "other", Type: TypeHTTP, Path: "/healthz"}, addr}, true},
+		{"name does not matter", Target{web, addr}, Target{Spec{Name: "other", Type: HTTP, Path: "/healthz"}, addr}, true},
 		{"defaults are explicit values", Target{web, addr},
-			Target{Spec{Type: TypeHTTP, Port: 80, Path: "/healthz", Rise: 2, Fall: 3, Interval: 10 * time.Second}, addr}, true},
+			Target{Spec{Type: HTTP, Port: 80, Path: "/healthz", Rise: 2, Fall: 3, Interval: 10 * time.Second}, addr}, true},
 		{"mapped IPv4", Target{web, addr}, Target{web, netip.MustParseAddr("::ffff:198.51.100.10")}, true},
 		{"address differs", Target{web, addr}, Target{web, netip.MustParseAddr("198.51.100.11")}, false},
-		{"port differs", Target{web, addr}, Target{Spec{Type: TypeHTTP, Path: "/healthz", Port: 8080}, addr}, false},
-		{"path differs", Target{web, addr}, Target{Spec{Type: TypeHTTP, Path: "/"}, addr}, false},
-		{"body differs", Target{web, addr}, Target{Spec{Type: TypeHTTP, Path: "/healthz", ExpectBody: "ok"}, addr}, false},
-		{"fall differs", Target{web, addr}, Target{Spec{Type: TypeHTTP, Path: "/healthz", Fall: 5}, addr}, false},
-		{"type differs", Target{Spec{Type: TypeTCP, Port: 80}, addr}, Target{Spec{Type: TypeHTTP}, addr}, false},
-		{"exec name matters", Target{Spec{Name: "a", Type: TypeExec, Command: []string{"x"}}, addr},
-			Target{Spec{Name: "b", Type: TypeExec, Command: []string{"x"}}, addr}, false},
-		{"exec args matter", Target{Spec{Type: TypeExec, Command: []string{"x", "y z"}}, addr},
-			Target{Spec{Type: TypeExec, Command: []string{"x y", "z"}}, addr}, false},
+		{"port differs", Target{web, addr}, Target{Spec{Type: HTTP, Path: "/healthz", Port: 8080}, addr}, false},
+		{"path differs", Target{web, addr}, Target{Spec{Type: HTTP, Path: "/"}, addr}, false},
+		{"body differs", Target{web, addr}, Target{Spec{Type: HTTP, Path: "/healthz", ExpectBody: "ok"}, addr}, false},
+		{"fall differs", Target{web, addr}, Target{Spec{Type: HTTP, Path: "/healthz", Fall: 5}, addr}, false},
+		{"type differs", Target{Spec{Type: TCP, Port: 80}, addr}, Target{Spec{Type: HTTP}, addr}, false},
+		{"exec name matters", Target{Spec{Name: "a", Type: Exec, Command: []string{"x"}}, addr},
+			Target{Spec{Name: "b", Type: Exec, Command: []string{"x"}}, addr}, false},
+		{"exec args matter", Target{Spec{Type: Exec, Command: []string{"x", "y z"}}, addr},
+			Target{Spec{Type: Exec, Command: []string{"x y", "z"}}, addr}, false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -247,13 +247,13 @@ func TestKey(t *testing.T) {
 		})
 	}
 
-	v6 := Target{Spec{Type: TypeHTTPS, Host: "www.example.com"}, netip.MustParseAddr("2001:db8::1")}
+	v6 := Target{Spec{Type: HTTPS, Host: "www.example.com"}, netip.MustParseAddr("2001:db8::1")}
 	if got, want := v6.Key().String(), "https://[2001:db8::1]:443/ host=www.example.com"; got != want {
 		t.Errorf("Key.String = %q, want %q", got, want)
 	}
 	v6.Spec = v6.Spec.WithDefaults()
-	if got, want := v6.hostPort(), "[2001:db8::1]:443"; got != want {
-		t.Errorf("hostPort = %q, want %q", got, want)
+	if got, want := v6.HostPort(), "[2001:db8::1]:443"; got != want {
+		t.Errorf("HostPort = %q, want %q", got, want)
 	}
 }
 

@@ -1,4 +1,4 @@
-package healthcheck
+package check
 
 import (
 	"fmt"
@@ -18,7 +18,7 @@ type Target struct {
 // once and share their state, however many services use them. Keys are
 // comparable and are built only by Target.Key.
 type Key struct {
-	typ    CheckType
+	typ    Type
 	addr   netip.Addr
 	port   uint16
 	params string
@@ -46,17 +46,17 @@ func (t Target) Key() Key {
 	field("rise", strconv.Itoa(s.Rise))
 	field("fall", strconv.Itoa(s.Fall))
 	switch s.Type {
-	case TypeHTTP, TypeHTTPS:
+	case HTTP, HTTPS:
 		field("path", s.Path)
 		field("host", s.Host)
 		field("expect_status", fmt.Sprint(s.ExpectStatus))
 		field("expect_body", s.ExpectBody)
 		field("load_header", s.LoadHeader)
-		field("tls_skip_verify", strconv.FormatBool(s.TLSSkipVerify && s.Type == TypeHTTPS))
-	case TypeDNS:
+		field("tls_skip_verify", strconv.FormatBool(s.TLSSkipVerify && s.Type == HTTPS))
+	case DNS:
 		field("query", s.Query)
 		field("expect_rcode", fmt.Sprint(s.ExpectRcode))
-	case TypeExec:
+	case Exec:
 		field("name", s.Name)
 		for _, arg := range s.Command {
 			field("arg", arg)
@@ -70,14 +70,14 @@ func (t Target) Key() Key {
 	hostPort := netip.AddrPortFrom(addr, uint16(port)).String()
 	var label string
 	switch s.Type {
-	case TypeHTTP, TypeHTTPS:
+	case HTTP, HTTPS:
 		label = string(s.Type) + "://" + hostPort + s.Path
 		if s.Host != "" {
 			label += " host=" + s.Host
 		}
-	case TypeDNS:
+	case DNS:
 		label = "dns://" + hostPort + " " + s.Query
-	case TypeExec:
+	case Exec:
 		host := addr.String()
 		if port != 0 {
 			host = hostPort
@@ -90,7 +90,7 @@ func (t Target) Key() Key {
 }
 
 // Type returns the check type of the key.
-func (k Key) Type() CheckType { return k.typ }
+func (k Key) Type() Type { return k.typ }
 
 // Addr returns the probed address.
 func (k Key) Addr() netip.Addr { return k.addr }
@@ -104,7 +104,7 @@ func (k Key) Port() int { return int(k.port) }
 // keys that differ only in, say, expect_body print the same.
 func (k Key) String() string { return k.label }
 
-// hostPort returns the address and port to dial, as "[addr]:port" for IPv6.
-func (t Target) hostPort() string {
+// HostPort returns the address and port to dial, as "[addr]:port" for IPv6.
+func (t Target) HostPort() string {
 	return netip.AddrPortFrom(t.Address.Unmap(), uint16(t.Spec.Port)).String()
 }

@@ -266,7 +266,7 @@ func (a *App) watch(ctx context.Context) {
 	}()
 	if path := a.Config.Health.AdminState; path != "" {
 		go func() {
-			file := healthcheck.OverridesFile{Path: path, MaxBytes: a.Config.Limits.ZoneFileBytes}
+			file := healthcheck.OverridesFile{Path: path, MaxBytes: a.Config.Limits.ZoneFileBytes, Logger: a.Logger}
 			err := file.Watch(ctx, healthcheck.DefaultOverridesDebounce, func(o *healthcheck.Overrides, err error) {
 				if err != nil {
 					a.Logger.Error("admin_state reload failed; keeping the previous overrides", "file", path, "error", err)

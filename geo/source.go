@@ -6,15 +6,17 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/fsnotify/fsnotify"
+	"github.com/meridian-dns/meridian/internal/watch"
 )
 
 // DefaultDebounce is how long Watch waits after the last relevant file
@@ -232,10 +234,11 @@ func (s *Source) Watching() <-chan struct{} {
 	return s.watching
 }
 
-// Watch reloads the databases whenever their files change, until ctx is
-// cancelled, and then returns nil. It watches the directories holding the
-// files rather than the files themselves, so that a new file renamed into
-// place (as geoipupdate and mmdbbuild.BuildFile do) is seen, as is the
+// Watch reloads the databases whenever their files change, and after a
+// watcher error or event overflow (which may have lost changes), until ctx
+// is cancelled, and then returns nil. It watches the directories holding
+// the files rather than the files themselves, so that a new file renamed
+// into place (as geoipupdate and mmdbbuild.BuildFile do) is seen, as is the
 // symlink swap of a Kubernetes ConfigMap or Secret volume. Bursts of events
 // are collapsed by Debounce, and reloads that find identical content do
 // nothing. A failed reload is logged once, with the keys file and error,
@@ -248,48 +251,23 @@ func (s *Source) Watch(ctx context.Context) error {
 		<-ctx.Done()
 		return nil
 	}
-	w, err := fsnotify.NewWatcher()
-	if err != nil {
-		return fmt.Errorf("geo: watch: %w", err)
-	}
-	defer w.Close()
-	for dir := range targets {
-		if err := w.Add(dir); err != nil {
-			return fmt.Errorf("geo: watch %s: %w", dir, err)
-		}
-	}
-	s.watchingOnce.Do(func() { close(s.watching) })
-
 	debounce := s.Debounce
 	if debounce <= 0 {
 		debounce = DefaultDebounce
 	}
-	timer := time.NewTimer(debounce)
-	timer.Stop()
-	defer timer.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case ev, ok := <-w.Events:
-			if !ok {
-				return nil
-			}
-			if ev.Op != fsnotify.Chmod && targets.relevant(ev.Name) {
-				timer.Reset(debounce)
-			}
-		case err, ok := <-w.Errors:
-			if !ok {
-				return nil
-			}
-			// An overflow or similar error may have dropped events, so
-			// check the files again rather than trusting what was seen.
-			s.logger.Error("geoip watch error", "error", err)
-			timer.Reset(debounce)
-		case <-timer.C:
-			s.reloadAndLog()
-		}
+	w, err := watch.New(watch.Config{
+		Name:     "geoip",
+		Dirs:     targets.dirs,
+		Relevant: targets.relevant,
+		Debounce: debounce,
+		Reload:   func(watch.Cause) { s.reloadAndLog() },
+		Logger:   s.logger,
+	})
+	if err != nil {
+		return fmt.Errorf("geo: %w", err)
 	}
+	s.watchingOnce.Do(func() { close(s.watching) })
+	return w.Run(ctx)
 }
 
 // reloadAndLog runs one reload for Watch and logs its outcome.
@@ -342,6 +320,11 @@ func (s *Source) watchTargets() watchTargets {
 		}
 	}
 	return t
+}
+
+// dirs returns the directories to watch.
+func (t watchTargets) dirs() []string {
+	return slices.Collect(maps.Keys(t))
 }
 
 // relevant reports whether an event on name may change a configured file:

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"maps"
 	"net/netip"
 	"os"
@@ -16,12 +17,12 @@ import (
 	"strings"
 	"time"
 
-	"github.com/fsnotify/fsnotify"
 	"github.com/miekg/dns"
 	"go.yaml.in/yaml/v3"
 
 	"github.com/meridian-dns/meridian/internal/capped"
 	"github.com/meridian-dns/meridian/internal/diag"
+	"github.com/meridian-dns/meridian/internal/watch"
 )
 
 // AdminState is an operator's override of an endpoint's or a region's
@@ -197,6 +198,8 @@ type OverridesFile struct {
 	// MaxBytes caps the file (limits.zone_file_bytes); 0 is the default,
 	// 64 MiB.
 	MaxBytes int64
+	// Logger receives Watch's watcher errors; nil means slog.Default().
+	Logger *slog.Logger
 }
 
 // read reads the file: only a regular file, and no more than MaxBytes.
@@ -404,12 +407,13 @@ const DefaultOverridesDebounce = 100 * time.Millisecond
 // WatchOverrides loads the admin_state file at path, passes it to onChange,
 // and does so again whenever the file changes, until ctx ends. It watches
 // the file's directory, so replacing the file by rename (as Save does) is
-// seen; bursts of events within debounce are read once; content identical
-// to what onChange last received is skipped. When the file cannot be read
-// or parsed onChange gets a nil *Overrides and the error, and the caller
-// should keep the overrides it has. WatchOverrides returns an error if the
-// directory cannot be watched, and nil when ctx ends. It reads the file
-// with the default cap; see OverridesFile.Watch.
+// seen; bursts of events within debounce are read once, and a watcher error
+// or event overflow (which may have lost changes) has the file read again;
+// content identical to what onChange last received is skipped. When the
+// file cannot be read or parsed onChange gets a nil *Overrides and the
+// error, and the caller should keep the overrides it has. WatchOverrides
+// returns an error if the directory cannot be watched, and nil when ctx
+// ends. It reads the file with the default cap; see OverridesFile.Watch.
 func WatchOverrides(ctx context.Context, path string, debounce time.Duration, onChange func(*Overrides, error)) error {
 	return OverridesFile{Path: path}.Watch(ctx, debounce, onChange)
 }
@@ -420,16 +424,6 @@ func (f OverridesFile) Watch(ctx context.Context, debounce time.Duration, onChan
 	if debounce <= 0 {
 		debounce = DefaultOverridesDebounce
 	}
-	w, err := fsnotify.NewWatcher()
-	if err != nil {
-		return fmt.Errorf("healthcheck: watching overrides: %w", err)
-	}
-	defer w.Close()
-	dir, base := filepath.Dir(path), filepath.Base(path)
-	if err := w.Add(dir); err != nil {
-		return fmt.Errorf("healthcheck: watching overrides in %s: %w", dir, err)
-	}
-
 	var (
 		lastSum  [sha256.Size]byte
 		haveLast bool
@@ -457,34 +451,18 @@ func (f OverridesFile) Watch(ctx context.Context, debounce time.Duration, onChan
 		lastSum, haveLast = sum, true
 		onChange(o, nil)
 	}
-	load()
-
-	debounceTimer := time.NewTimer(time.Hour)
-	debounceTimer.Stop()
-	defer debounceTimer.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case ev, ok := <-w.Events:
-			if !ok {
-				return errors.New("healthcheck: overrides watcher closed")
-			}
-			if filepath.Base(ev.Name) != base || ev.Op == fsnotify.Chmod {
-				continue
-			}
-			debounceTimer.Reset(debounce)
-		case err, ok := <-w.Errors:
-			if !ok {
-				return errors.New("healthcheck: overrides watcher closed")
-			}
-			// Events may have been lost (for example on queue overflow):
-			// report it and read the file again to be sure.
-			onChange(nil, fmt.Errorf("healthcheck: watching overrides in %s: %w", dir, err))
-			haveLast = false
-			debounceTimer.Reset(debounce)
-		case <-debounceTimer.C:
-			load()
-		}
+	dir, base := filepath.Dir(path), filepath.Base(path)
+	w, err := watch.New(watch.Config{
+		Name:     "admin_state",
+		Dirs:     func() []string { return []string{dir} },
+		Relevant: func(name string) bool { return filepath.Base(name) == base },
+		Debounce: debounce,
+		Reload:   func(watch.Cause) { load() },
+		Logger:   f.Logger,
+	})
+	if err != nil {
+		return fmt.Errorf("healthcheck: watching overrides: %w", err)
 	}
+	load()
+	return w.Run(ctx)
 }

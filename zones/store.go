@@ -12,7 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/fsnotify/fsnotify"
+	"github.com/meridian-dns/meridian/internal/watch"
 )
 
 // Store holds the snapshot being served and replaces it on reload. Queries
@@ -186,65 +186,35 @@ func (s *Snapshot) Records() int {
 }
 
 // Watch reloads whenever a file in the zones directory (or a directory
-// holding a records_file) changes, debouncing bursts of events. Directories
+// holding a records_file) changes, debouncing bursts of events, and after a
+// watcher error or event overflow, which may have lost changes. Directories
 // are watched rather than files, so that editors' and deploy tools'
-// rename-into-place is seen. It returns when ctx ends.
+// rename-into-place is seen. It returns nil when ctx ends, and an error
+// when the directories cannot be watched.
 func (s *Store) Watch(ctx context.Context, debounce time.Duration) error {
-	w, err := fsnotify.NewWatcher()
+	w, err := watch.New(watch.Config{
+		Name:     "zones",
+		Dirs:     s.watchDirs,
+		Debounce: debounce,
+		Reload:   func(c watch.Cause) { s.ReloadAndLog(c.String()) },
+		Logger:   s.logger,
+	})
 	if err != nil {
-		return fmt.Errorf("zones: watch: %w", err)
+		return fmt.Errorf("zones: %w", err)
 	}
-	defer w.Close()
-	watched := map[string]bool{}
-	addDirs := func() {
-		dirs := []string{s.dir}
-		if snap := s.Current(); snap != nil {
-			for _, z := range snap.list {
-				for _, p := range z.inputs {
-					dirs = append(dirs, filepath.Dir(p))
-				}
-			}
-		}
-		for _, d := range dirs {
-			d = filepath.Clean(d)
-			if !watched[d] {
-				if err := w.Add(d); err != nil {
-					s.logger.Warn("cannot watch directory", "dir", d, "error", err)
-					continue
-				}
-				watched[d] = true
+	return w.Run(ctx)
+}
+
+// watchDirs returns the zones directory and every directory holding a file
+// the snapshot being served was built from.
+func (s *Store) watchDirs() []string {
+	dirs := []string{s.dir}
+	if snap := s.Current(); snap != nil {
+		for _, z := range snap.list {
+			for _, p := range z.inputs {
+				dirs = append(dirs, filepath.Dir(p))
 			}
 		}
 	}
-	addDirs()
-	var timer *time.Timer
-	var fire <-chan time.Time
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case ev, ok := <-w.Events:
-			if !ok {
-				return nil
-			}
-			if ev.Op == fsnotify.Chmod {
-				continue
-			}
-			if timer == nil {
-				timer = time.NewTimer(debounce)
-			} else {
-				timer.Reset(debounce)
-			}
-			fire = timer.C
-		case err, ok := <-w.Errors:
-			if !ok {
-				return nil
-			}
-			s.logger.Warn("zone watcher error", "error", err)
-		case <-fire:
-			fire = nil
-			s.ReloadAndLog("file change")
-			addDirs()
-		}
-	}
+	return dirs
 }

@@ -113,11 +113,15 @@ func (q Query) Msg() *dns.Msg {
 }
 
 // WriteBinary writes qs in dnsperf's binary input format (-B): each
-// query as a two-byte big-endian length followed by the wire message.
+// query as a two-byte big-endian length followed by the wire message. Every
+// message has ID 0, so the same queries always give the same bytes: dnsperf
+// writes an ID of its own into each query it sends.
 func WriteBinary(w io.Writer, qs []Query) error {
 	bw := bufio.NewWriter(w)
 	for _, q := range qs {
-		wire, err := q.Msg().Pack()
+		m := q.Msg()
+		m.Id = 0
+		wire, err := m.Pack()
 		if err != nil {
 			return fmt.Errorf("line %d: packing %s %s: %w", q.Line, q.Name, dns.TypeToString[q.Type], err)
 		}

@@ -76,6 +76,9 @@ func TestWriteDnsperfBinary(t *testing.T) {
 	}
 	for i, m := range msgs {
 		q := qs[i]
+		if m.Id != 0 {
+			t.Errorf("message %d has ID %d, want 0 (dnsperf sets its own)", i, m.Id)
+		}
 		if len(m.Question) != 1 || m.Question[0].Name != q.Name || m.Question[0].Qtype != q.Type {
 			t.Errorf("message %d asks %v, want %s %s", i, m.Question, q.Name, dns.TypeToString[q.Type])
 		}
@@ -105,7 +108,3 @@ func TestWriteDnsperfBinary(t *testing.T) {
 		}
 	}
 }
-
-// TestCommittedQueryMix checks that bench/queries/soak.txt parses, packs
-// and covers what the soak promises: static names, both services, many ECS
-// networks of both families, AAAA questions and names that do not exist.

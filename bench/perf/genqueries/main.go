@@ -1,39 +1,134 @@
-// Command genqueries turns a query spec of "name type [subnet]" lines into
-// dnsperf's binary input (dnsperf -B): each query as a two-byte big-endian
-// length followed by the wire message. Every query carries EDNS0 with a
-// 1232-byte payload and, when its line names a subnet, an EDNS Client Subnet
-// option (RFC 7871) with that subnet as the source prefix. bench/dnsperf.sh
-// runs it on bench/perf/ecs.txt, because dnsperf's text input cannot carry a
-// different ECS option per query.
+// Command genqueries writes dnsperf's binary input (dnsperf -B): each query
+// as a two-byte big-endian length followed by the wire message, with EDNS0
+// (a 1232-byte payload) and, where the query has a client subnet, an EDNS
+// Client Subnet option (RFC 7871) with that subnet as the source prefix.
+// dnsperf's text input cannot carry a different ECS option per query.
+//
+// It either converts a query spec of "name type [subnet]" lines
+// (bench/queries/README.md), or, with -ecs-mix N, generates the ECS query
+// mix of bench/dnsperf.sh: N queries for the www service, A and AAAA, over
+// 2N/5 distinct client subnets (half IPv4 /24s, half IPv6 /56s), each asked
+// 2 or 3 times in a shuffled order; nine in ten subnets lie in the networks
+// of the GeoIP CSV given with -networks (bench/perf/geoip.csv, the
+// benchmark's database), spread over all of them, and one in ten in none.
+// The mix depends only on the CSV, N and -seed: the same inputs give the
+// same bytes. -spec also writes the mix as a readable query spec.
 //
 // Usage:
 //
 //	genqueries -o queries.bin spec.txt
+//	genqueries -ecs-mix 10000 [-networks bench/perf/geoip.csv] [-seed 13] [-spec mix.txt] -o queries.bin
 package main
 
 import (
+	"bytes"
+	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 
 	"github.com/meridian-dns/meridian/bench/dnsperfinput"
+	"github.com/meridian-dns/meridian/geo/mmdbbuild"
 )
 
+// errUsage reports a command line that run cannot use; the usage has been
+// printed.
+var errUsage = errors.New("usage")
+
 func main() {
-	out := flag.String("o", "", "dnsperf binary input file to write")
-	flag.Usage = func() {
-		fmt.Fprintf(flag.CommandLine.Output(), "usage: genqueries -o queries.bin spec.txt\n")
-		flag.PrintDefaults()
-	}
-	flag.Parse()
-	if *out == "" || flag.NArg() != 1 {
-		flag.Usage()
-		os.Exit(2)
-	}
-	n, err := dnsperfinput.WriteFile(flag.Arg(0), *out)
-	if err != nil {
+	if err := run(os.Args[1:], os.Stderr); err != nil {
+		if errors.Is(err, errUsage) {
+			os.Exit(2)
+		}
 		fmt.Fprintln(os.Stderr, "genqueries:", err)
 		os.Exit(1)
 	}
-	fmt.Fprintf(os.Stderr, "genqueries: %d queries from %s to %s\n", n, flag.Arg(0), *out)
+}
+
+// run is the command with its arguments; it reports on stderr.
+func run(args []string, stderr io.Writer) error {
+	fs := flag.NewFlagSet("genqueries", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	out := fs.String("o", "", "dnsperf binary input file to write")
+	mix := fs.Int("ecs-mix", 0, "generate an ECS query mix of this many queries instead of reading a spec")
+	networks := fs.String("networks", "bench/perf/geoip.csv", "with -ecs-mix: the GeoIP CSV whose networks hold the mapped client subnets")
+	seed := fs.Uint64("seed", 13, "with -ecs-mix: the seed of the draws")
+	name := fs.String("name", "www.example.com.", "with -ecs-mix: the question name")
+	spec := fs.String("spec", "", "with -ecs-mix: also write the mix as a query spec to this file")
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "usage: genqueries -o queries.bin spec.txt\n"+
+			"       genqueries -ecs-mix N [-networks geoip.csv] [-seed S] [-spec mix.txt] -o queries.bin\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return errUsage
+	}
+	wantArgs := 1
+	if *mix != 0 {
+		wantArgs = 0
+	}
+	if *out == "" || fs.NArg() != wantArgs || (*mix == 0 && *spec != "") {
+		fs.Usage()
+		return errUsage
+	}
+
+	if *mix == 0 {
+		n, err := dnsperfinput.WriteFile(fs.Arg(0), *out)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stderr, "genqueries: %d queries from %s to %s\n", n, fs.Arg(0), *out)
+		return nil
+	}
+
+	entries, err := readNetworks(*networks)
+	if err != nil {
+		return err
+	}
+	qs, err := ecsMix(entries, mixOptions{Queries: *mix, Seed: *seed, Name: *name})
+	if err != nil {
+		return err
+	}
+	if *spec != "" {
+		var b bytes.Buffer
+		how := fmt.Sprintf("genqueries -ecs-mix %d -networks %s -seed %d -name %s", *mix, *networks, *seed, *name)
+		if err := writeSpec(&b, how, qs); err != nil {
+			return err
+		}
+		if err := os.WriteFile(*spec, b.Bytes(), 0o644); err != nil {
+			return err
+		}
+	}
+	var b bytes.Buffer
+	if err := dnsperfinput.WriteBinary(&b, qs); err != nil {
+		return err
+	}
+	if err := os.WriteFile(*out, b.Bytes(), 0o644); err != nil {
+		return err
+	}
+	fmt.Fprintf(stderr, "genqueries: %d ECS queries (seed %d) over the networks of %s to %s\n", len(qs), *seed, *networks, *out)
+	return nil
+}
+
+// readNetworks reads the entries of a GeoIP CSV (the format of
+// `meridian geoip build --format csv`).
+func readNetworks(path string) ([]mmdbbuild.Entry, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	entries, err := mmdbbuild.ReadCSV(f)
+	if le, ok := errors.AsType[*mmdbbuild.LineError](err); ok {
+		le.File = path
+		return nil, le
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return entries, nil
 }

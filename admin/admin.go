@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/meridian-dns/meridian/app/health"
 	"github.com/meridian-dns/meridian/geo"
 	"github.com/meridian-dns/meridian/healthcheck"
 	"github.com/meridian-dns/meridian/routing"
@@ -29,7 +30,7 @@ import (
 type Deps struct {
 	Zones    *zones.Store
 	Router   *routing.Router
-	Health   *routing.Checked
+	Health   *health.View
 	Checker  *healthcheck.Manager
 	Gatherer prometheus.Gatherer
 	// AdminState is the overrides file drains are persisted to; empty means

@@ -18,6 +18,7 @@ import (
 	"github.com/miekg/dns"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/meridian-dns/meridian/app/health"
 	"github.com/meridian-dns/meridian/healthcheck"
 	"github.com/meridian-dns/meridian/metrics"
 	"github.com/meridian-dns/meridian/routing"
@@ -106,13 +107,13 @@ func newFixture(t *testing.T, opts ...fixtureOption) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	health := routing.NewChecked(nil)
+	view := health.NewView(nil)
 	reg := prometheus.NewRegistry()
 	metrics.New(reg, "test")
 	f.deps = Deps{
 		Zones:      store,
-		Router:     routing.New(nil, health),
-		Health:     health,
+		Router:     routing.New(nil, view),
+		Health:     view,
 		Gatherer:   reg,
 		AdminState: filepath.Join(t.TempDir(), "admin_state.yaml"),
 		Reload:     store.ReloadAndLog,

@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/meridian-dns/meridian/admin"
+	"github.com/meridian-dns/meridian/app/health"
 	"github.com/meridian-dns/meridian/config"
 	"github.com/meridian-dns/meridian/dns/rrl"
 	"github.com/meridian-dns/meridian/dns/server"
@@ -37,7 +38,7 @@ type App struct {
 	// GeoIP is nil when no database is configured.
 	GeoIP    *geo.Source
 	Checker  *healthcheck.Manager
-	Health   *routing.Checked
+	Health   *health.View
 	Router   *routing.Router
 	Handler  *server.Handler
 	Server   *server.Server
@@ -102,7 +103,7 @@ func New(cfg *config.Config, logger *slog.Logger, version string) (*App, error) 
 	}
 	store.Accept = func(s *zones.Snapshot) error { return a.Checker.SetTargets(s.Targets()) }
 	store.OnReload = a.countReload
-	a.Health = routing.NewChecked(a.Checker.Status)
+	a.Health = health.NewView(a.Checker.Status)
 	if cfg.Health.AdminState != "" {
 		o, err := healthcheck.OverridesFile{Path: cfg.Health.AdminState, MaxBytes: cfg.Limits.ZoneFileBytes}.Load()
 		if err != nil {

@@ -8,7 +8,6 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/meridian-dns/meridian/geo"
-	"github.com/meridian-dns/meridian/healthcheck"
 	"github.com/meridian-dns/meridian/zones"
 )
 
@@ -83,14 +82,6 @@ func (probed) Endpoint(ep *zones.Endpoint) EndpointState {
 
 func (probed) MinHealthy(*zones.Service, int) int { return 1 }
 
-// checkedWithoutOverrides is the Health of a server with an admin_state
-// file that sets nothing.
-func checkedWithoutOverrides() *Checked {
-	h := NewChecked(nil)
-	h.SetOverrides(healthcheck.NewOverrides())
-	return h
-}
-
 // locate returns where the test GeoIP data places a client.
 func locate(t testing.TB, db *geo.Databases, c Client) geo.Location {
 	t.Helper()
@@ -131,7 +122,6 @@ func decideCases() []decideCase {
 		{name: "weighted-routing", service: "wr", qtype: dns.TypeA, client: ecs},
 		{name: "failover-after-down", service: "near", qtype: dns.TypeA, client: ecs,
 			health: newTestHealth("near", []string{"198.51.100.30"}, nil)},
-		{name: "checked/no-overrides", service: "www", qtype: dns.TypeA, client: ecs, health: checkedWithoutOverrides()},
 	}
 	for _, p := range policies {
 		var health Health

@@ -95,13 +95,3 @@ services:
 		`level=INFO msg="region available for service" service=www.example.com. region=eu-west healthy=2 endpoints=2`,
 		`level=INFO msg="service has an available region again" service=www.example.com.`)
 }
-
-func TestCheckedCallsOnOverrides(t *testing.T) {
-	h := NewChecked(nil)
-	calls := 0
-	h.OnOverrides = func() { calls++ }
-	h.SetOverrides(nil)
-	if calls != 1 {
-		t.Errorf("OnOverrides called %d times, want 1", calls)
-	}
-}

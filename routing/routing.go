@@ -36,7 +36,9 @@ type EndpointState struct {
 }
 
 // Health answers "is this endpoint up?". Implementations must be safe for
-// concurrent use and cheap: they are asked on every service query.
+// concurrent use and cheap: they are asked on every service query. A
+// running server's is the View of package app/health (probe states and
+// operator overrides); routing itself knows no health checker.
 type Health interface {
 	Endpoint(ep *zones.Endpoint) EndpointState
 	// MinHealthy returns how many up endpoints keep region r of service s

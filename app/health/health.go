@@ -1,23 +1,31 @@
-package routing
+// Package health is the health a running server routes by: the checker's
+// published probe states overridden by the operator's admin_state, offered
+// to the router as a routing.Health. It is where healthcheck meets routing,
+// so that neither imports the other; app wires it, and admin reads and
+// replaces its overrides.
+package health
 
 import (
 	"sync/atomic"
 
 	"github.com/meridian-dns/meridian/healthcheck"
+	"github.com/meridian-dns/meridian/routing"
 	"github.com/meridian-dns/meridian/zones"
 )
 
-// Checked is the Health of a running server: probe results from a
+// View is the routing.Health of a running server: probe results from a
 // healthcheck.Manager, overridden by the operator's admin_state. Both are
 // read through one atomic load each, so the query path takes no lock.
-type Checked struct {
+type View struct {
 	status    func() *healthcheck.StatusMap
 	overrides atomic.Pointer[overrideSet]
 
-	// OnOverrides, when set before the Checked is shared, is called after
+	// OnOverrides, when set before the View is shared, is called after
 	// every SetOverrides (to log the regions the overrides moved).
 	OnOverrides func()
 }
+
+var _ routing.Health = (*View)(nil)
 
 // overrideSet is a published set of overrides and whether it is empty:
 // looking an endpoint up builds its keys, which is not worth doing for
@@ -27,14 +35,15 @@ type overrideSet struct {
 	empty bool
 }
 
-// NewChecked returns a Health reading probe results from status (usually
-// Manager.Status).
-func NewChecked(status func() *healthcheck.StatusMap) *Checked {
-	return &Checked{status: status}
+// NewView returns a View reading probe results from status (usually
+// Manager.Status); with a nil status every checked endpoint counts as not
+// probed yet.
+func NewView(status func() *healthcheck.StatusMap) *View {
+	return &View{status: status}
 }
 
 // SetOverrides publishes a new set of operator overrides (nil for none).
-func (h *Checked) SetOverrides(o *healthcheck.Overrides) {
+func (h *View) SetOverrides(o *healthcheck.Overrides) {
 	h.overrides.Store(&overrideSet{o: o, empty: len(o.Endpoints())+len(o.Regions()) == 0})
 	if h.OnOverrides != nil {
 		h.OnOverrides()
@@ -42,7 +51,7 @@ func (h *Checked) SetOverrides(o *healthcheck.Overrides) {
 }
 
 // Overrides returns the overrides in force.
-func (h *Checked) Overrides() *healthcheck.Overrides {
+func (h *View) Overrides() *healthcheck.Overrides {
 	if set := h.overrides.Load(); set != nil {
 		return set.o
 	}
@@ -52,8 +61,8 @@ func (h *Checked) Overrides() *healthcheck.Overrides {
 // Endpoint combines, most decisive first: an override of the endpoint, an
 // override of its region, then its probe state. An endpoint without a check,
 // or not probed yet, counts as up.
-func (h *Checked) Endpoint(ep *zones.Endpoint) EndpointState {
-	st := EndpointState{Up: true, Load: -1}
+func (h *View) Endpoint(ep *zones.Endpoint) routing.EndpointState {
+	st := routing.EndpointState{Up: true, Load: -1}
 	if ep.Checked && h.status != nil {
 		if s, ok := h.status().Get(ep.CheckKey); ok {
 			st.Up = s.State != healthcheck.StateDown
@@ -85,6 +94,6 @@ func (h *Checked) Endpoint(ep *zones.Endpoint) EndpointState {
 
 // MinHealthy applies the service's min_healthy to a region of total
 // endpoints.
-func (h *Checked) MinHealthy(s *zones.Service, total int) int {
+func (h *View) MinHealthy(s *zones.Service, total int) int {
 	return s.MinHealthy.Required(total)
 }

@@ -1,0 +1,111 @@
+package health
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/miekg/dns"
+
+	"github.com/meridian-dns/meridian/healthcheck"
+	"github.com/meridian-dns/meridian/routing"
+	"github.com/meridian-dns/meridian/zones"
+)
+
+const testZone = `zone: example.com.
+soa: {mname: ns1.example.com., rname: hostmaster.example.com.}
+ns: [ns1.example.com.]
+checks:
+  web: { type: tcp, port: 80 }
+regions:
+  us-east: { location: [39.04, -77.49] }
+  eu-west: { location: [53.35, -6.26] }
+services:
+  www:
+    check: web
+    endpoints:
+      - { region: us-east, address: 192.0.2.10 }
+      - { region: us-east, address: 192.0.2.11 }
+      - { region: eu-west, address: 198.51.100.10 }
+`
+
+// www loads testZone and returns its service www.
+func www(t testing.TB) *zones.Service {
+	t.Helper()
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "example.com.yaml"), []byte(testZone), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	snap, err := zones.Load(dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := snap.Zone("example.com.").Service("www.example.com.")
+	if s == nil {
+		t.Fatal("no service www")
+	}
+	return s
+}
+
+func TestViewOverrides(t *testing.T) {
+	s := www(t)
+	ep := s.Endpoints[0] // 192.0.2.10 in us-east
+	other := s.Endpoints[2]
+	h := NewView(nil)
+	drain, err := healthcheck.NewOverrides().WithEndpoint("www.example.com", "192.0.2.10", healthcheck.AdminDrain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	down, err := healthcheck.NewOverrides().WithRegion("example.com", "us-east", healthcheck.AdminDown)
+	if err != nil {
+		t.Fatal(err)
+	}
+	up := routing.EndpointState{Up: true, Load: -1}
+	for _, tc := range []struct {
+		name      string
+		overrides *healthcheck.Overrides
+		ep, other routing.EndpointState
+	}{
+		{"none", nil, up, up},
+		{"empty", healthcheck.NewOverrides(), up, up},
+		{"endpoint drained", drain, routing.EndpointState{Up: true, Drained: true, Load: -1}, up},
+		{"region down", down, routing.EndpointState{Load: -1}, up},
+		{"cleared", drain.WithoutEndpoint("www.example.com.", "192.0.2.10"), up, up},
+	} {
+		h.SetOverrides(tc.overrides)
+		if h.Overrides() != tc.overrides {
+			t.Errorf("%s: Overrides() is not the set published", tc.name)
+		}
+		if got := h.Endpoint(ep); got != tc.ep {
+			t.Errorf("%s: %s is %+v, want %+v", tc.name, ep.Key, got, tc.ep)
+		}
+		if got := h.Endpoint(other); got != tc.other {
+			t.Errorf("%s: %s is %+v, want %+v", tc.name, other.Key, got, tc.other)
+		}
+	}
+}
+
+func TestViewCallsOnOverrides(t *testing.T) {
+	h := NewView(nil)
+	calls := 0
+	h.OnOverrides = func() { calls++ }
+	h.SetOverrides(nil)
+	if calls != 1 {
+		t.Errorf("OnOverrides called %d times, want 1", calls)
+	}
+}
+
+// TestViewDecideAllocs holds a routing decision asking a View, as a
+// server with an admin_state file that sets nothing has, to no
+// allocation.
+func TestViewDecideAllocs(t *testing.T) {
+	s := www(t)
+	h := NewView(func() *healthcheck.StatusMap { return nil })
+	h.SetOverrides(healthcheck.NewOverrides())
+	r := routing.New(nil, h)
+	c := routing.Client{SourceBits: -1}
+	r.Decide(s, dns.TypeA, c, false)
+	if got := testing.AllocsPerRun(200, func() { r.Decide(s, dns.TypeA, c, false) }); got != 0 {
+		t.Errorf("%.1f allocations per decision, want 0", got)
+	}
+}

@@ -115,40 +115,46 @@ func BenchmarkServeRRL(b *testing.B) {
 	}
 }
 
-// BenchmarkParseFast reads the header, question and OPT with Client
-// Subnet of a query straight from its bytes: the fast path's parser.
-func BenchmarkParseFast(b *testing.B) {
+// BenchmarkParsePlain reads the header, question and OPT with Client
+// Subnet of a query straight from its bytes.
+func BenchmarkParsePlain(b *testing.B) {
 	q, err := subnetQuery("www.example.com.", dns.TypeA, "198.51.100.0/24").Pack()
 	if err != nil {
 		b.Fatal(err)
 	}
-	if _, ok := parseFast(q, true); !ok {
-		b.Fatal("parseFast declined the query")
+	if _, ok := parsePlain(q, true); !ok {
+		b.Fatal("parsePlain declined the query")
 	}
 	b.ReportAllocs()
 	for b.Loop() {
-		parseFast(q, true)
+		parsePlain(q, true)
 	}
 }
 
-// BenchmarkAppendService writes a service reply of two A records and the
-// OPT record with the Client Subnet echo into a buffer: the fast path's
-// packing.
-func BenchmarkAppendService(b *testing.B) {
+// BenchmarkReplayService writes a service reply of two A records from its
+// template, and the OPT record with the Client Subnet echo.
+func BenchmarkReplayService(b *testing.B) {
+	h := newTestHandler(b, Options{ECS: true})
 	q, err := subnetQuery("www.example.com.", dns.TypeA, "198.51.100.0/24").Pack()
 	if err != nil {
 		b.Fatal(err)
 	}
-	fq, ok := parseFast(q, true)
+	pq, ok := parsePlain(q, true)
 	if !ok {
-		b.Fatal("parseFast declined the query")
+		b.Fatal("parsePlain declined the query")
+	}
+	h.Serve(q, testClient, UDP, nil) // the full path makes the template
+	v := h.loadView()
+	tpl := v.cache.get(pq.question)
+	if tpl == nil || tpl.service == nil {
+		b.Fatal("no service template")
 	}
 	d := routing.Decision{TTL: 30, Scope: 24, Endpoints: []*zones.Endpoint{
 		{Address: netip.MustParseAddr("192.0.2.10")}, {Address: netip.MustParseAddr("192.0.2.11")}}}
 	buf := make([]byte, 0, 512)
 	b.ReportAllocs()
 	for b.Loop() {
-		out := appendService(buf[:0], &fq, &d)
-		appendOPT(out, DefaultUDPSize, &fq, uint8(d.Scope))
+		out := tpl.appendService(buf[:0], &d)
+		h.appendOPT(out, &pq.edns, 0, uint8(d.Scope))
 	}
 }

@@ -4,8 +4,6 @@ import (
 	"encoding/binary"
 	"hash/maphash"
 	"net/netip"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -19,24 +17,24 @@ import (
 	"github.com/meridian-dns/meridian/zones"
 )
 
-// The fast path. Most queries an authoritative server sees are the same
-// few questions asked again and again, in a plain form: one IN question,
-// no compression, at most an OPT with Client Subnet. For those the handler
-// skips miekg/dns entirely. The first time a question is asked of a
-// snapshot, the full path answers it and its reply is kept in the
-// snapshot's answer cache: the whole packed reply for static data, and for
-// a service the fact that the name is one (its addresses are chosen per
-// query). Later asks are answered from the cache: a static reply is copied
-// with the query's ID and flags patched in, a service reply is written
-// from the routing decision, record by record; the OPT record is written
-// fresh for each query. Replies are byte for byte those of the full path
-// (fast_test.go checks this on a corpus). Anything the fast path does not
-// handle itself, including a reply too big for the requestor's UDP size,
-// falls back to the full path.
+// The answer cache. Most queries an authoritative server sees are the same
+// few questions asked again and again, in a plain form (parse.go). The
+// first time a question is asked of a snapshot, the full path answers it
+// and its packed reply becomes a template in the snapshot's answer cache:
+// the whole reply for static data; for a service, the reply's header and
+// question and the bytes of its first address record up to the address,
+// as the full path packed them. Later asks replay the template: a static
+// reply is copied with the query's ID, RD and CD; a service's records are
+// written from the routing decision for this client, in the full path's
+// record layout. finish then treats the reply as it treats every other.
+// No answer-shaping rule lives here: anything a template cannot replay
+// (a reply over the UDP limit, a service with nothing to answer for this
+// client) goes back to the full path. cache_test.go and FuzzFastPath hold
+// replies from the cache to the full path's bytes.
 
-// answerCache maps questions, exactly as received, to what the full path
-// answered for them from one snapshot. It is bounded: a full shard drops
-// an arbitrary entry for each new one.
+// answerCache maps questions, exactly as received, to templates of what
+// the full path answered for them from one snapshot. It is bounded: a full
+// shard drops an arbitrary entry for each new one.
 type answerCache struct {
 	snap   *zones.Snapshot
 	seed   maphash.Seed
@@ -52,29 +50,54 @@ const (
 
 type cacheShard struct {
 	mu sync.RWMutex
-	m  map[string]*cachedAnswer
+	m  map[string]*template
 	_  [40]byte // keep shards on separate cache lines
 }
 
-// cachedAnswer is what the full path answered to one question.
-type cachedAnswer struct {
-	// reply is the full path's reply without its OPT record, for static
-	// answers; nil for a service.
-	reply   []byte
+// template is what the full path answered to one question, to replay.
+type template struct {
+	// body is the reply as the full path packed it, without our OPT
+	// record: all of it for a static answer; for a service, its header
+	// and question.
+	body []byte
+	// record is, for a service, its first answer record as the full path
+	// packed it up to RDLENGTH: owner (a pointer to the question), type,
+	// class and TTL. Each address is written as such a record.
+	record []byte
+	// service is the service a question names; nil for a static answer.
 	service *zones.Service
-	zone    string
-	rcode   int
-	qtype   uint16
-	// rrl identifies the answer for response rate limiting (rrlResponse).
-	rrl rrl.Response
-	// counters holds the metric series this answer counts in, resolved
-	// once for the metrics it was built with.
-	counters atomic.Pointer[answerCounters]
+	meta    answerMeta
 }
 
-// answerCounters are the metric series of one cached answer, each looked
-// up on its first use (so no series is exported before it counts).
-type answerCounters struct {
+// answerMeta is what finishing a reply needs of its answer: metric labels,
+// the rate-limiting identity, and the metric series, resolved once for an
+// answer replayed from the cache.
+type answerMeta struct {
+	zone       string
+	qtype      uint16
+	qtypeLabel string
+	rcode      int
+	rrl        rrl.Response
+	// service is the service answered, if any, for its per-region series.
+	service *zones.Service
+	series  atomic.Pointer[answerSeries]
+}
+
+// fill completes the meta of a full-path answer to q with rcode.
+func (m *answerMeta) fill(q *request, rcode int) {
+	m.zone, m.rcode, m.qtypeLabel = q.zone, rcode, "none"
+	var qname string
+	if len(q.msg.Question) > 0 {
+		qname, m.qtype = q.msg.Question[0].Name, q.msg.Question[0].Qtype
+		m.qtypeLabel = metrics.QType(m.qtype)
+	}
+	cat := rrlCategory(rcode)
+	m.rrl = rrlResponse(cat, qname, m.qtype, q.zone)
+}
+
+// answerSeries are the metric series one answer counts in, each looked up
+// on its first use (so no series is exported before it counts).
+type answerSeries struct {
 	m         *metrics.Metrics
 	queries   [2]lazyCounter // by transport
 	responses lazyCounter
@@ -102,10 +125,51 @@ func (l *lazyCounter) get(vec *prometheus.CounterVec, labels ...string) promethe
 	return c
 }
 
+// seriesFor returns the answer's metric series for the handler's metrics,
+// making them again when the metrics changed since they were made.
+func (m *answerMeta) seriesFor(h *Handler) *answerSeries {
+	if s := m.series.Load(); s != nil && s.m == h.Metrics {
+		return s
+	}
+	s := &answerSeries{m: h.Metrics}
+	if m.service != nil {
+		s.geo = make([]lazyCounter, len(m.service.Zone.Regions()))
+	}
+	m.series.Store(s)
+	return s
+}
+
+// query returns the queries counter of transport t.
+func (s *answerSeries) query(m *answerMeta, t Transport) prometheus.Counter {
+	if c := s.queries[t].load(); c != nil {
+		return c
+	}
+	return s.queries[t].get(s.m.Queries, m.zone, m.qtypeLabel, t.String())
+}
+
+// response returns the responses counter of the answer's rcode.
+func (s *answerSeries) response(m *answerMeta) prometheus.Counter {
+	if c := s.responses.load(); c != nil {
+		return c
+	}
+	return s.responses.get(s.m.Responses, m.zone, metrics.Rcode(m.rcode))
+}
+
+// geoAnswer returns the service answers counter of region r.
+func (s *answerSeries) geoAnswer(m *answerMeta, r *zones.Region) prometheus.Counter {
+	if r.Index >= len(s.geo) {
+		return s.m.GeoAnswers.WithLabelValues(m.service.Zone.Origin, m.service.Name, r.Name)
+	}
+	if c := s.geo[r.Index].load(); c != nil {
+		return c
+	}
+	return s.geo[r.Index].get(s.m.GeoAnswers, m.service.Zone.Origin, m.service.Name, r.Name)
+}
+
 func newAnswerCache(snap *zones.Snapshot) *answerCache {
 	c := &answerCache{snap: snap, seed: maphash.MakeSeed()}
 	for i := range c.shards {
-		c.shards[i].m = make(map[string]*cachedAnswer)
+		c.shards[i].m = make(map[string]*template)
 	}
 	return c
 }
@@ -114,15 +178,15 @@ func (c *answerCache) shard(key []byte) *cacheShard {
 	return &c.shards[maphash.Bytes(c.seed, key)%cacheShards]
 }
 
-func (c *answerCache) get(key []byte) *cachedAnswer {
+func (c *answerCache) get(key []byte) *template {
 	s := c.shard(key)
 	s.mu.RLock()
-	a := s.m[string(key)]
+	t := s.m[string(key)]
 	s.mu.RUnlock()
-	return a
+	return t
 }
 
-func (c *answerCache) put(key []byte, a *cachedAnswer, limit int) {
+func (c *answerCache) put(key []byte, t *template, limit int) {
 	s := c.shard(key)
 	s.mu.Lock()
 	if len(s.m) >= max(1, limit/cacheShards) {
@@ -131,12 +195,12 @@ func (c *answerCache) put(key []byte, a *cachedAnswer, limit int) {
 			break
 		}
 	}
-	s.m[string(key)] = a
+	s.m[string(key)] = t
 	s.mu.Unlock()
 }
 
-// cache returns the answer cache of the snapshot being served.
-func (h *Handler) cache(snap *zones.Snapshot) *answerCache {
+// cacheFor returns the answer cache of snap, the snapshot being served.
+func (h *Handler) cacheFor(snap *zones.Snapshot) *answerCache {
 	c := h.answers.Load()
 	if c != nil && c.snap == snap {
 		return c
@@ -151,153 +215,82 @@ func (h *Handler) cache(snap *zones.Snapshot) *answerCache {
 	return n // lost to another snapshot's cache: answer from ours, unshared
 }
 
-// fastStatus is the outcome of the fast path for one query.
-type fastStatus uint8
-
-const (
-	// fastAnswered: the reply is complete (or nil: dropped by RRL).
-	fastAnswered fastStatus = iota
-	// fastMiss: the question is not in the cache; the full path answers
-	// and the cache remembers its answer.
-	fastMiss
-	// fastDeclined: the cached static reply is too big for this query's
-	// UDP size: the full path answers (and truncates).
-	fastDeclined
-	// fastDecided: the routing decision for a service is one the fast
-	// path does not write (NODATA, or too big for UDP): the full path
-	// answers with the decision already made.
-	fastDecided
-)
-
-// fast answers q from the answer cache of the current snapshot.
-func (h *Handler) fast(fq *fastQuery, query []byte, client netip.Addr, t Transport, buf []byte, start time.Time) (reply []byte, st fastStatus, d routing.Decision) {
-	snap := h.zones.Load()
-	if snap == nil {
-		return nil, fastDeclined, d
-	}
-	a := h.cache(snap).get(fq.question)
-	if a == nil {
-		return nil, fastMiss, d
-	}
-	resolver := client.Unmap()
-	limit := 65535
-	if t == UDP {
-		limit = h.udpLimit(fq.edns, fq.udpSize)
-	}
-	out := buf[:0]
-	if cap(out) < 512 {
-		out = make([]byte, 0, 512)
-	}
-	var scope uint8
-	var region *zones.Region
-	if a.service == nil {
-		if len(a.reply)+optLen(fq) > limit {
-			return nil, fastDeclined, d
-		}
-		out = append(out, a.reply...)
-	} else {
-		c := routing.Client{Addr: resolver, SourceBits: -1}
-		if fq.hasSubnet && fq.subnet.Routable() {
-			c = routing.Client{Addr: fq.subnet.Addr, SourceBits: int(fq.subnet.SourceBits)}
-		}
-		d = h.router.Decide(a.service, fq.qtype, c, false)
-		size := headerLen + len(fq.question) + optLen(fq)
-		if fq.qtype == dns.TypeAAAA {
-			size += 28 * len(d.Endpoints)
-		} else {
-			size += 16 * len(d.Endpoints)
-		}
-		if d.NoData || size > limit {
-			return nil, fastDecided, d
-		}
-		out = appendService(out, fq, &d)
-		scope, region = uint8(d.Scope), d.Region
-		h.observeDecision(a, &d)
-	}
-	// The query's ID, RD and CD; the reply's AA, TC, rcode and counts.
-	out[0], out[1] = query[0], query[1]
-	out[2] = out[2]&^0x01 | query[2]&0x01
-	out[3] = out[3]&^0x10 | query[3]&0x10
-	if fq.edns {
-		binary.BigEndian.PutUint16(out[10:], binary.BigEndian.Uint16(out[10:])+1)
-		out = appendOPT(out, h.opts.UDPSize, fq, scope)
-	}
-	if h.RRL != nil && t == UDP {
-		switch h.RRL.Decide(resolver, rrlCategory(a.rcode), a.rrl, start) {
-		case rrl.Drop:
-			if m := h.Metrics; m != nil {
-				m.RRLDropped().Inc()
-				a.metrics(h).query(a, t).Inc()
-				m.FastAnswers.Inc()
-			}
-			return nil, fastAnswered, d
-		case rrl.Slip:
-			if m := h.Metrics; m != nil {
-				m.RRLSlipped().Inc()
-			}
-			out = slipped(out, fq)
-		}
-	}
-	if m := h.Metrics; m != nil {
-		ctr := a.metrics(h)
-		ctr.query(a, t).Inc()
-		ctr.response(a).Inc()
-		m.FastAnswers.Inc()
-		if out[2]&0x02 != 0 {
-			m.Truncated.Inc()
-		}
-		if fq.hasSubnet {
-			m.ECSQueries.Inc()
-		}
-	}
-	if h.logQuery() {
-		e := QueryLogEntry{Client: resolver, Name: string(appendName(nil, fq.question)), Type: fq.qtype,
-			Transport: t, Rcode: a.rcode, Answers: int(binary.BigEndian.Uint16(out[6:])), Duration: time.Since(start)}
-		if fq.hasSubnet {
-			e.ECS = fq.subnet.Prefix()
-		}
-		if region != nil {
-			e.Region = region.Name
-		}
-		h.QueryLog.Log(e)
-	}
-	return out, fastAnswered, d
-}
-
-// observeDecision counts a fast service answer in the metrics, as
-// observeService does for the full path.
-func (h *Handler) observeDecision(a *cachedAnswer, d *routing.Decision) {
-	m := h.Metrics
-	if m == nil {
+// remember keeps the full path's answer to a plain query as a template in
+// the view's answer cache, when later asks may replay it: body is the
+// packed reply (without our OPT record) to q.
+func (h *Handler) remember(v *view, pq *plainQuery, q *request, resp *dns.Msg, body []byte) {
+	if !pq.lower || resp.Truncated || q.meta.rcode > 0xf || v.cache == nil {
 		return
 	}
-	s := a.service
-	if d.AllDown {
-		m.ServeAll.WithLabelValues(s.Name, s.AllDown.String()).Inc()
-	}
-	if d.Region == nil {
+	t := &template{meta: answerMeta{zone: q.meta.zone, qtype: q.meta.qtype, qtypeLabel: q.meta.qtypeLabel,
+		rcode: q.meta.rcode, rrl: q.meta.rrl}}
+	switch q.cacheable {
+	case staticAnswer:
+		t.body = append([]byte(nil), body...)
+	case serviceAnswer:
+		if !t.serviceShape(body, pq) {
+			return
+		}
+		t.service, t.meta.service = q.meta.service, q.meta.service
+	default:
 		return
 	}
-	if ctr := a.metrics(h); d.Region.Index < len(ctr.geo) {
-		ctr.geoAnswer(a, d.Region).Inc()
-	}
-	if d.Preferred != nil && d.Preferred != d.Region {
-		m.Failovers.WithLabelValues(s.Name, d.Preferred.Name, d.Region.Name).Inc()
-	}
+	v.cache.put(pq.question, t, h.opts.AnswerCacheSize)
 }
 
-// appendService writes a service's reply: header, the question as asked,
-// and one record per endpoint owned by the question's name (a pointer to
-// it, as the full path compresses it).
-func appendService(out []byte, fq *fastQuery, d *routing.Decision) []byte {
-	n := len(d.Endpoints)
-	out = append(out, 0, 0, 0x84, 0, 0, 1, byte(n>>8), byte(n), 0, 0, 0, 0) // QR AA
-	out = append(out, fq.question...)
-	ttl := d.TTL
+// recordHeader is the length of an answer record up to RDLENGTH with its
+// owner compressed to a pointer: owner, type, class and TTL.
+const recordHeader = 10
+
+// serviceShape takes a service template from the full path's reply: the
+// header and question, and the first answer record up to RDLENGTH. It
+// reports false when the reply is not one that records written per query
+// can reproduce: something else than address records of the question's
+// type owned by the question's name.
+func (t *template) serviceShape(body []byte, pq *plainQuery) bool {
+	qend := headerLen + len(pq.question)
+	n := int(binary.BigEndian.Uint16(body[6:]))
+	if n == 0 || binary.BigEndian.Uint32(body[8:]) != 0 || len(body) < qend+recordHeader+2 {
+		return false
+	}
+	rdlen := addressLen(pq.qtype)
+	rec := body[qend:]
+	if rdlen == 0 || len(body) != qend+n*(recordHeader+2+rdlen) ||
+		rec[0] != 0xc0 || rec[1] != headerLen || binary.BigEndian.Uint16(rec[2:]) != pq.qtype {
+		return false
+	}
+	t.body = append([]byte(nil), body[:qend]...)
+	t.record = append([]byte(nil), rec[:recordHeader]...)
+	return true
+}
+
+// addressLen is the RDATA length of an address record of type qtype, 0
+// for other types.
+func addressLen(qtype uint16) int {
+	switch qtype {
+	case dns.TypeA:
+		return 4
+	case dns.TypeAAAA:
+		return 16
+	}
+	return 0
+}
+
+// serviceLen is the length of a service reply with n records.
+func (t *template) serviceLen(n int) int {
+	return len(t.body) + n*(recordHeader+2+addressLen(t.meta.qtype))
+}
+
+// appendService writes a service reply: the template's header and
+// question, and one record per endpoint in the template's layout, with the
+// decision's TTL.
+func (t *template) appendService(out []byte, d *routing.Decision) []byte {
+	out = append(out, t.body...)
+	binary.BigEndian.PutUint16(out[6:], uint16(len(d.Endpoints)))
 	for _, ep := range d.Endpoints {
-		out = append(out, 0xC0, headerLen, byte(fq.qtype>>8), byte(fq.qtype), 0, byte(dns.ClassINET),
-			byte(ttl>>24), byte(ttl>>16), byte(ttl>>8), byte(ttl))
-		if fq.qtype == dns.TypeAAAA {
+		out = append(out, t.record[:recordHeader-4]...)
+		out = binary.BigEndian.AppendUint32(out, d.TTL)
+		if t.meta.qtype == dns.TypeAAAA {
 			a := ep.Address.As16()
 			out = append(out, 0, 16)
 			out = append(out, a[:]...)
@@ -310,122 +303,45 @@ func appendService(out []byte, fq *fastQuery, d *routing.Decision) []byte {
 	return out
 }
 
-// slipped cuts a fast reply down to what response rate limiting's slip
-// sends (rateLimit does the same to a full reply): header with TC, the
-// question, and the OPT record.
-func slipped(out []byte, fq *fastQuery) []byte {
-	var opt []byte
-	if fq.edns {
-		opt = out[len(out)-optLen(fq):]
+// replay answers a plain query from its template. A reply the template
+// cannot make (over the UDP limit, or a service decision with nothing to
+// answer) is left to the full path, with the decision made.
+func (h *Handler) replay(v *view, t *template, pq *plainQuery, query []byte, resolver netip.Addr, tr Transport, buf []byte, start time.Time) []byte {
+	var e *ednsInfo
+	if pq.hasEDNS {
+		e = &pq.edns
 	}
-	end := headerLen + len(fq.question)
-	out[2] |= 0x02
-	binary.BigEndian.PutUint16(out[6:], 0)
-	binary.BigEndian.PutUint16(out[8:], 0)
-	binary.BigEndian.PutUint16(out[10:], 0)
-	if fq.edns {
-		out[11] = 1
+	limit := 65535
+	if tr == UDP {
+		limit = h.udpLimit(e)
 	}
-	return append(out[:end], opt...) // opt lies after end: copy forward is safe
-}
-
-// rrlResponse identifies a reply of category cat within a client network's
-// rate-limiting budgets: the question (name in lower case, and type) for
-// answers, the zone for NXDOMAIN, so that a flood of random names shares one
-// budget, and nothing for errors. The fast path keeps it with a cached
-// answer; both paths make it here.
-func rrlResponse(cat rrl.Category, qname string, qtype uint16, zone string) rrl.Response {
-	switch cat {
-	case rrl.Answer:
-		return rrl.Identify(strings.ToLower(qname) + "/" + strconv.Itoa(int(qtype)))
-	case rrl.NXDomain:
-		return rrl.Identify(strings.ToLower(zone))
+	out := buf[:0]
+	if cap(out) < 512 {
+		out = make([]byte, 0, 512)
 	}
-	return rrl.Identify("")
-}
-
-// rrlCategory is the rate-limiting category of a reply's rcode.
-func rrlCategory(rcode int) rrl.Category {
-	switch rcode {
-	case dns.RcodeSuccess:
-		return rrl.Answer
-	case dns.RcodeNameError:
-		return rrl.NXDomain
-	default:
-		return rrl.Error
-	}
-}
-
-// counters returns the answer's metric series for the handler's metrics,
-// resolving them again when the metrics changed since they were cached.
-func (a *cachedAnswer) metrics(h *Handler) *answerCounters {
-	if c := a.counters.Load(); c != nil && c.m == h.Metrics {
-		return c
-	}
-	c := h.counters(a)
-	a.counters.Store(c)
-	return c
-}
-
-// remember stores the full path's reply to a fast-parsed query in the
-// answer cache, when later asks may be answered from it: out is the packed
-// reply to q.
-func (h *Handler) remember(fq *fastQuery, q *request, resp *dns.Msg, out []byte) {
-	if !fq.lower || resp.Truncated || resp.Rcode > 0xf || q.snap == nil || !(q.static || q.direct) {
-		return
-	}
-	qname := resp.Question[0].Name
-	a := &cachedAnswer{zone: q.zone, rcode: resp.Rcode, qtype: fq.qtype,
-		rrl: rrlResponse(rrlCategory(resp.Rcode), qname, fq.qtype, q.zone)}
-	if q.direct {
-		a.service = q.service
+	o := outcome{edns: e, rcode: t.meta.rcode, cached: true, question: pq.question, log: true}
+	if t.service == nil {
+		if len(t.body)+h.optLen(e) > limit {
+			return h.full(v, query, resolver, tr, buf, start, nil, nil) // the full path truncates
+		}
+		out = append(out, t.body...)
 	} else {
-		// The OPT record is packed last and compresses nothing: the reply
-		// without it is the bytes before it, one additional record less.
-		if fq.edns && resp.Extra[len(resp.Extra)-1].Header().Rrtype != dns.TypeOPT {
-			return
+		c := routing.Client{Addr: resolver, SourceBits: -1}
+		if e != nil && e.hasSubnet && e.subnet.Routable() {
+			c = routing.Client{Addr: e.subnet.Addr, SourceBits: int(e.subnet.SourceBits)}
 		}
-		a.reply = append([]byte(nil), out[:len(out)-optLen(fq)]...)
-		if fq.edns {
-			binary.BigEndian.PutUint16(a.reply[10:], binary.BigEndian.Uint16(a.reply[10:])-1)
+		d := h.router.Decide(t.service, pq.qtype, c, false)
+		if d.NoData || t.serviceLen(len(d.Endpoints))+h.optLen(e) > limit {
+			decided := d // escapes: only on this rare path
+			return h.full(v, query, resolver, tr, buf, start, nil, &decided)
 		}
+		h.observeDecision(&t.meta, t.service, &d)
+		out = t.appendService(out, &d)
+		o.scope, o.region = uint8(d.Scope), d.Region
 	}
-	// Only into the cache of the snapshot being served: a reload may have
-	// swapped it since this query began.
-	if c := h.answers.Load(); c != nil && c.snap == q.snap {
-		c.put(fq.question, a, h.opts.AnswerCacheSize)
-	}
-}
-
-// counters makes the metric series holder of a cached answer.
-func (h *Handler) counters(a *cachedAnswer) *answerCounters {
-	c := &answerCounters{m: h.Metrics}
-	if s := a.service; s != nil {
-		c.geo = make([]lazyCounter, len(s.Zone.Regions()))
-	}
-	return c
-}
-
-// query returns the queries counter of transport t.
-func (c *answerCounters) query(a *cachedAnswer, t Transport) prometheus.Counter {
-	if c := c.queries[t].load(); c != nil {
-		return c
-	}
-	return c.queries[t].get(c.m.Queries, a.zone, metrics.QType(a.qtype), t.String())
-}
-
-// response returns the responses counter of the answer's rcode.
-func (c *answerCounters) response(a *cachedAnswer) prometheus.Counter {
-	if c := c.responses.load(); c != nil {
-		return c
-	}
-	return c.responses.get(c.m.Responses, a.zone, metrics.Rcode(a.rcode))
-}
-
-// geoAnswer returns the service answers counter of region r.
-func (c *answerCounters) geoAnswer(a *cachedAnswer, r *zones.Region) prometheus.Counter {
-	if c := c.geo[r.Index].load(); c != nil {
-		return c
-	}
-	return c.geo[r.Index].get(c.m.GeoAnswers, a.service.Zone.Origin, a.service.Name, r.Name)
+	// The query's ID, and RD and CD, which a QUERY's reply copies.
+	out[0], out[1] = query[0], query[1]
+	out[2] = out[2]&^0x01 | query[2]&0x01
+	out[3] = out[3]&^0x10 | query[3]&0x10
+	return h.finish(out, &o, &t.meta, resolver, tr, start)
 }

@@ -9,10 +9,11 @@ import (
 	"github.com/meridian-dns/meridian/dns/ecs"
 )
 
-// fastQuery is what the fast path reads from a common query, straight from
-// its wire form: one IN question with a plain name, and at most an OPT
-// record whose only meaningful option is Client Subnet.
-type fastQuery struct {
+// plainQuery is a query read straight from its bytes, without miekg/dns:
+// one IN question with a plain name, and at most an OPT record. Most
+// queries an authoritative server sees are of this form; the answer cache
+// is keyed by their question.
+type plainQuery struct {
 	// question is the question section as received: name, type and class.
 	// It is the answer cache's key, so case matters (0x20 resolvers get
 	// their own entries, exactly as the full path would answer them).
@@ -22,23 +23,18 @@ type fastQuery struct {
 	// names (0x20) would otherwise fill the cache with variants.
 	lower bool
 	qtype uint16
-	edns  bool
-	do    bool
-	// udpSize is the requestor's payload size (at least 512) with EDNS.
-	udpSize uint16
-	// subnet is set when the query carries a Client Subnet option and ECS
-	// is enabled.
-	subnet    ecs.Subnet
-	hasSubnet bool
+	// hasEDNS is set when the query has an OPT record, which edns holds.
+	hasEDNS bool
+	edns    ednsInfo
 }
 
-// parseFast reads a query the fast path can answer. It reports false for
-// anything unusual (another opcode or class, compression in the question,
-// names with characters the presentation form escapes, zone transfers, ANY,
-// unknown or bad EDNS, NSID, trailing bytes); the full miekg/dns path
-// answers those. withECS says whether Client Subnet options are read.
-func parseFast(msg []byte, withECS bool) (fastQuery, bool) {
-	var q fastQuery
+// parsePlain reads a plain query. It reports false for anything unusual
+// (another opcode or class, compression in the question, names with
+// characters the presentation form escapes, zone transfers, ANY, unknown
+// or bad EDNS, trailing bytes); the full path answers those. withECS says
+// whether a Client Subnet option is read.
+func parsePlain(msg []byte, withECS bool) (plainQuery, bool) {
+	var q plainQuery
 	if len(msg) < headerLen+5 || msg[2]&0x78 != 0 { // opcode QUERY only
 		return q, false
 	}
@@ -81,7 +77,7 @@ func parseFast(msg []byte, withECS bool) (fastQuery, bool) {
 		return q, false
 	}
 	q.qtype = binary.BigEndian.Uint16(msg[off:])
-	if binary.BigEndian.Uint16(msg[off+2:]) != dns.ClassINET || !fastType(q.qtype) {
+	if binary.BigEndian.Uint16(msg[off+2:]) != dns.ClassINET || !plainType(q.qtype) {
 		return q, false
 	}
 	off += 4
@@ -94,12 +90,12 @@ func parseFast(msg []byte, withECS bool) (fastQuery, bool) {
 	if off+11 > len(msg) || msg[off] != 0 || binary.BigEndian.Uint16(msg[off+1:]) != dns.TypeOPT {
 		return q, false
 	}
-	q.edns = true
-	q.udpSize = max(binary.BigEndian.Uint16(msg[off+3:]), dns.MinMsgSize)
+	q.hasEDNS = true
+	q.edns.size = max(binary.BigEndian.Uint16(msg[off+3:]), dns.MinMsgSize)
 	if msg[off+6] != 0 { // version: BADVERS is the full path's answer
 		return q, false
 	}
-	q.do = msg[off+7]&0x80 != 0
+	q.edns.do = msg[off+7]&0x80 != 0
 	rdlen := int(binary.BigEndian.Uint16(msg[off+9:]))
 	rd := msg[off+11:]
 	if len(rd) != rdlen {
@@ -115,28 +111,28 @@ func parseFast(msg []byte, withECS bool) (fastQuery, bool) {
 		}
 		switch code {
 		case dns.EDNS0NSID:
-			return q, false
+			q.edns.nsid = true
 		case ecs.Code:
 			if !withECS {
 				break
 			}
-			if q.hasSubnet {
+			if q.edns.hasSubnet {
 				return q, false
 			}
 			s, err := ecs.Parse(rd[4 : 4+olen])
 			if err != nil {
 				return q, false // FORMERR comes from the full path
 			}
-			q.subnet, q.hasSubnet = s, true
+			q.edns.subnet, q.edns.hasSubnet = s, true
 		}
 		rd = rd[4+olen:]
 	}
 	return q, true
 }
 
-// fastType reports whether the fast path answers qtype. Meta types and
-// ANY take the full path.
-func fastType(t uint16) bool {
+// plainType reports whether a plain query may ask for qtype. Meta types
+// and ANY take the full path.
+func plainType(t uint16) bool {
 	switch t {
 	case 0, dns.TypeOPT, dns.TypeTKEY, dns.TypeTSIG, dns.TypeIXFR, dns.TypeAXFR,
 		dns.TypeMAILA, dns.TypeMAILB, dns.TypeANY:
@@ -145,7 +141,7 @@ func fastType(t uint16) bool {
 	return true
 }
 
-// plainByte marks the bytes a name label may hold on the fast path:
+// plainByte marks the bytes a name label of a plain query may hold:
 // those miekg/dns writes unescaped in a name's text form, so the name
 // looked up and echoed is the one received.
 var plainByte = func() (t [256]bool) {
@@ -173,40 +169,4 @@ func appendName(dst, wire []byte) []byte {
 		off += 1 + l
 	}
 	return dst
-}
-
-// appendOPT appends our OPT record for a fast-path reply, as setOPT would
-// build it: our payload size, the DO bit copied, the Client Subnet option
-// echoed with the given scope.
-func appendOPT(out []byte, size uint16, q *fastQuery, scope uint8) []byte {
-	out = append(out, 0, byte(dns.TypeOPT>>8), byte(dns.TypeOPT), byte(size>>8), byte(size), 0, 0)
-	if q.do {
-		out = append(out, 0x80, 0)
-	} else {
-		out = append(out, 0, 0)
-	}
-	if !q.hasSubnet {
-		return append(out, 0, 0)
-	}
-	s := &q.subnet
-	n := (int(s.SourceBits) + 7) / 8
-	out = append(out, 0, byte(8+n), 0, byte(ecs.Code), 0, byte(4+n),
-		byte(s.Family>>8), byte(s.Family), s.SourceBits, scope)
-	if s.Family == ecs.FamilyIPv4 {
-		a := s.Addr.As4()
-		return append(out, a[:n]...)
-	}
-	a := s.Addr.As16()
-	return append(out, a[:n]...)
-}
-
-// optLen is the length of the OPT record appendOPT writes.
-func optLen(q *fastQuery) int {
-	if !q.edns {
-		return 0
-	}
-	if !q.hasSubnet {
-		return 11
-	}
-	return 11 + 8 + (int(q.subnet.SourceBits)+7)/8
 }

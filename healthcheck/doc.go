@@ -2,8 +2,10 @@
 //
 // What to probe is plain data from package check: the zone loader turns
 // every checked endpoint into a check.Target and the complete list is handed
-// to a Manager with SetTargets on every reload. Targets that share a
-// check.Key are probed once, however many services use them.
+// to a Manager with SetTargets on every reload, once the new zones serve (a
+// reload validates them first with CheckTargets, which changes nothing).
+// Targets that share a check.Key are probed once, however many services use
+// them.
 //
 // The Manager builds a prober for each target (tcp, http, https, dns or
 // exec), probes it on its own schedule, runs every result through a small

@@ -178,29 +178,12 @@ func (m *Manager) WaitReady(ctx context.Context) error {
 // soon if Run is running; keys no longer listed stop being probed. Targets
 // with equal keys are probed once.
 //
-// SetTargets checks every target first and changes nothing when one is
-// invalid, lacks an address, or runs a command while exec checks are not
-// allowed; the error names each such check and address.
+// SetTargets checks every target first, as CheckTargets does, and changes
+// nothing when one fails.
 func (m *Manager) SetTargets(targets []check.Target) error {
-	want := make(map[check.Key]check.Target, len(targets))
-	var errs []error
-	seen := make(map[string]bool)
-	for _, t := range targets {
-		nt, err := m.normalize(t)
-		if err != nil {
-			if msg := err.Error(); !seen[msg] {
-				seen[msg] = true
-				errs = append(errs, err)
-			}
-			continue
-		}
-		k := nt.Key()
-		if _, dup := want[k]; !dup {
-			want[k] = nt
-		}
-	}
-	if len(errs) > 0 {
-		return joinErrors(errs, 10)
+	want, err := m.normalizeAll(targets)
+	if err != nil {
+		return err
 	}
 
 	at := m.opts.Now()
@@ -260,6 +243,42 @@ func (m *Manager) SetTargets(targets []check.Target) error {
 	m.log.Debug("health check targets set",
 		slog.Int("targets", len(m.entries)), slog.Int("added", len(probers)), slog.Int("removed", removed))
 	return nil
+}
+
+// CheckTargets reports whether SetTargets would accept targets, without
+// changing anything: it fails when a target is invalid, lacks an address,
+// or runs a command while exec checks are not allowed, naming each such
+// check and address. A reload calls it while it validates a new snapshot,
+// and hands the targets to SetTargets only once the snapshot is in service.
+func (m *Manager) CheckTargets(targets []check.Target) error {
+	_, err := m.normalizeAll(targets)
+	return err
+}
+
+// normalizeAll normalizes every target, keyed and with duplicates merged,
+// or returns the errors of those that fail.
+func (m *Manager) normalizeAll(targets []check.Target) (map[check.Key]check.Target, error) {
+	want := make(map[check.Key]check.Target, len(targets))
+	var errs []error
+	seen := make(map[string]bool)
+	for _, t := range targets {
+		nt, err := m.normalize(t)
+		if err != nil {
+			if msg := err.Error(); !seen[msg] {
+				seen[msg] = true
+				errs = append(errs, err)
+			}
+			continue
+		}
+		k := nt.Key()
+		if _, dup := want[k]; !dup {
+			want[k] = nt
+		}
+	}
+	if len(errs) > 0 {
+		return nil, joinErrors(errs, 10)
+	}
+	return want, nil
 }
 
 // normalize validates t and returns it with defaults applied.

@@ -101,7 +101,11 @@ func New(cfg *config.Config, logger *slog.Logger, version string) (*App, error) 
 	if err := a.Checker.SetTargets(store.Current().Targets()); err != nil {
 		return nil, err
 	}
-	store.Accept = func(s *zones.Snapshot) error { return a.Checker.SetTargets(s.Targets()) }
+	// A reload checks the new zones' health-check targets without
+	// registering them, and hands them to the checker only once those zones
+	// are in service: a rejected snapshot never reaches the checker.
+	store.Validate = func(s *zones.Snapshot) error { return a.Checker.CheckTargets(s.Targets()) }
+	store.Swapped = a.setTargets
 	store.OnReload = a.countReload
 	a.Health = health.NewView(a.Checker.Status)
 	if cfg.Health.AdminState != "" {
@@ -180,6 +184,16 @@ func (a *App) countReload(changed bool, err error) {
 	a.Metrics.Reloads.WithLabelValues("success").Inc()
 	a.Metrics.LastReload.SetToCurrentTime()
 	a.regionLog.Kick()
+}
+
+// setTargets hands the health-check targets of the zones just swapped in to
+// the checker. The store's Validate checked them with CheckTargets, so
+// SetTargets does not fail; if it did, the checker would keep probing the
+// previous targets, and that is logged.
+func (a *App) setTargets(s *zones.Snapshot) {
+	if err := a.Checker.SetTargets(s.Targets()); err != nil {
+		a.Logger.Error("health checker kept the previous targets", "error", err)
+	}
 }
 
 // NotReady names what Meridian is still waiting for before it answers:

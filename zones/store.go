@@ -27,10 +27,17 @@ type Store struct {
 	// OnReload, when set before Watch, is called after every reload attempt
 	// with whether the snapshot changed and the error, if any.
 	OnReload func(changed bool, err error)
-	// Accept, when set, is asked about every new snapshot before it is
-	// swapped in (for example to hand its health-check targets to the
-	// checker); an error rejects the snapshot like a load error.
-	Accept func(*Snapshot) error
+	// Validate, when set, is asked about every new snapshot before it is
+	// swapped in (for example whether the checker can probe its
+	// health-check targets); an error rejects the snapshot like a load
+	// error. It must have no side effect: a snapshot it passes may still
+	// not be swapped in.
+	Validate func(*Snapshot) error
+	// Swapped, when set, is called with every snapshot once it is in
+	// service (for example to hand its health-check targets to the
+	// checker). Calls are serialised with reloads, so they come in the
+	// order the snapshots were swapped in.
+	Swapped func(*Snapshot)
 }
 
 // NewStore loads the zones in dir within the default Limits. It fails when
@@ -64,9 +71,10 @@ func (s *Store) Pointer() *atomic.Pointer[Snapshot] { return &s.cur }
 // Dir returns the zones directory.
 func (s *Store) Dir() string { return s.dir }
 
-// Reload builds a new snapshot from the zones directory and swaps it in. On
-// any error the snapshot being served stays, and the error names every
-// problem with its file and line. Unchanged files are not reloaded.
+// Reload builds a new snapshot from the zones directory aside, validates
+// it, swaps it in and then calls Swapped. On any error the snapshot being
+// served stays, nothing else has seen the new one, and the error names
+// every problem with its file and line. Unchanged files are not reloaded.
 func (s *Store) Reload() (changed bool, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -81,12 +89,15 @@ func (s *Store) Reload() (changed bool, err error) {
 	if old != nil && snap.Hash == old.Hash {
 		return false, nil
 	}
-	if s.Accept != nil {
-		if err := s.Accept(snap); err != nil {
+	if s.Validate != nil {
+		if err := s.Validate(snap); err != nil {
 			return false, err
 		}
 	}
 	s.cur.Store(snap)
+	if s.Swapped != nil {
+		s.Swapped(snap)
+	}
 	s.logNews(old, snap)
 	return true, nil
 }

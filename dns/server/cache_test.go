@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -206,12 +208,47 @@ var corpusNetworks = append([]mmdbbuild.Entry{
 	{Network: netip.MustParsePrefix("41.0.0.0/8"), Country: "ZA", Continent: "AF", Latitude: -26.2, Longitude: 28.0, HasCoordinates: true},
 }, geoNetworks...)
 
-// pathPair is a handler with the fast path and one without, over the same
-// snapshot, with identically seeded routers.
+// pathPair is a handler with the fast path and one without, over
+// snapshots of the same zone files, with identically seeded routers that
+// see the same health.
 type pathPair struct {
 	fast, full       *Handler
 	fastReg, fullReg *prometheus.Registry
 	fastLog, fullLog *recordLog
+	// dir holds the zone files; snaps are the handlers' snapshot pointers,
+	// which reload swaps; health is what both routers see.
+	dir    string
+	snaps  []*atomic.Pointer[zones.Snapshot]
+	health *changingHealth
+}
+
+// reload loads the zone files again into both handlers, as a reload does.
+func (p *pathPair) reload(t *testing.T) {
+	t.Helper()
+	for _, ptr := range p.snaps {
+		snap, err := zones.Load(p.dir, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ptr.Store(snap)
+	}
+}
+
+// changingHealth is corpusHealth with, when down is set, every endpoint in
+// down failed too: a health change between two steps of a test.
+type changingHealth struct {
+	down atomic.Pointer[netip.Prefix]
+}
+
+func (h *changingHealth) Endpoint(ep *zones.Endpoint) routing.EndpointState {
+	if d := h.down.Load(); d != nil && d.Contains(ep.Address) {
+		return routing.EndpointState{Up: false, Load: -1}
+	}
+	return corpusHealth.Endpoint(ep)
+}
+
+func (h *changingHealth) MinHealthy(s *zones.Service, total int) int {
+	return corpusHealth.MinHealthy(s, total)
 }
 
 // recordLog keeps every query log entry, without its duration.
@@ -229,7 +266,8 @@ func newPathPair(t *testing.T, opts Options, rrlCfg *rrl.Config) *pathPair {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pair := &pathPair{fastReg: prometheus.NewRegistry(), fullReg: prometheus.NewRegistry(), fastLog: &recordLog{}, fullLog: &recordLog{}}
+	pair := &pathPair{fastReg: prometheus.NewRegistry(), fullReg: prometheus.NewRegistry(), fastLog: &recordLog{}, fullLog: &recordLog{},
+		dir: dir, health: &changingHealth{}}
 	mk := func(full bool, reg *prometheus.Registry, log *recordLog) *Handler {
 		// Each handler has a snapshot of its own, since selection state
 		// (round robin counters) lives in the snapshot.
@@ -237,13 +275,14 @@ func newPathPair(t *testing.T, opts Options, rrlCfg *rrl.Config) *pathPair {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var p atomic.Pointer[zones.Snapshot]
+		p := new(atomic.Pointer[zones.Snapshot])
 		p.Store(snap)
+		pair.snaps = append(pair.snaps, p)
 		o := opts
 		o.FullPathOnly = full
-		r := routing.New(src, corpusHealth)
+		r := routing.New(src, pair.health)
 		r.SetRand(rand.New(rand.NewPCG(7, 11)).Uint64)
-		h := NewHandler(&p, r, o, slog.New(slog.DiscardHandler))
+		h := NewHandler(p, r, o, slog.New(slog.DiscardHandler))
 		h.Metrics = metrics.New(reg, "test")
 		h.QueryLog = log
 		if rrlCfg != nil {
@@ -335,18 +374,43 @@ func corpus() []corpusQuery {
 	return out
 }
 
-// TestFastPathMatchesFullPath answers the corpus three times through the
-// fast path and through the full miekg/dns path and requires the same
-// bytes every time. The first round fills the answer cache; the later
-// rounds answer from it.
+// TestFastPathMatchesFullPath answers the corpus five times through a
+// handler with the answer cache and through one without, and requires the
+// same bytes every time. The first round fills the cache and the second
+// answers from it; before the third, every us-east endpoint fails (cached
+// answers must follow the health change); before the fourth, the zones
+// are reloaded with changed data (a new snapshot, a new, empty cache);
+// before the fifth, the endpoints recover.
 func TestFastPathMatchesFullPath(t *testing.T) {
+	usEast := netip.MustParsePrefix("192.0.2.0/24")
 	for _, ecsOn := range []bool{true, false} {
 		t.Run(fmt.Sprintf("ecs=%v", ecsOn), func(t *testing.T) {
 			p := newPathPair(t, Options{ECS: ecsOn, ServerID: "ns-test", DebugNetworks: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}}, nil)
 			qs := corpus()
 			compared := 0
-			for round := range 3 {
+			fresh := true // the cache is empty at the start of the round
+			last := make([][]byte, len(qs))
+			for round := range 5 {
+				switch round {
+				case 2:
+					p.health.down.Store(&usEast)
+				case 3:
+					zone := filepath.Join(p.dir, "example.com.yaml")
+					src, err := os.ReadFile(zone)
+					if err != nil {
+						t.Fatal(err)
+					}
+					changed := strings.NewReplacer("serial: 42", "serial: 43", "192.0.2.80", "192.0.2.82", "ttl: 30", "ttl: 45").Replace(string(src))
+					if err := os.WriteFile(zone, []byte(changed), 0o644); err != nil {
+						t.Fatal(err)
+					}
+					p.reload(t)
+					fresh = true
+				case 4:
+					p.health.down.Store(nil)
+				}
 				before := fastAnswers(t, p.fast)
+				changed := 0 // replies other than the last round's, IDs aside
 				for i, c := range qs {
 					wire := c.pack(t, uint16(round*len(qs)+i))
 					client := netip.MustParseAddr(c.resolver)
@@ -355,20 +419,30 @@ func TestFastPathMatchesFullPath(t *testing.T) {
 					if !bytes.Equal(got, want) {
 						t.Fatalf("round %d: %v\nfast: %x\nfull: %x\nfast reply:\n%v\nfull reply:\n%v", round, c, got, want, unpacked(got), unpacked(want))
 					}
+					if len(got) > 2 && !bytes.Equal(got[2:], last[i]) {
+						changed++
+					}
+					last[i] = append(last[i][:0], got[min(2, len(got)):]...)
 					compared++
 				}
 				answered := fastAnswers(t, p.fast) - before
-				t.Logf("round %d: %d of %d queries answered by the fast path", round, answered, len(qs))
+				t.Logf("round %d: %d of %d queries answered by the fast path, %d replies changed", round, answered, len(qs), changed)
+				// Rounds 2 to 4 follow a health change or a reload, which
+				// must show in the replies.
+				if round >= 2 && changed < 40 { // random and round robin answers change about 25 a round
+					t.Errorf("round %d: only %d replies changed after the health change or reload", round, changed)
+				}
 				// The corpus asks each question several times (from several
 				// clients) in a round: only the first asks miss.
-				if round == 0 && answered >= uint64(len(qs)) {
-					t.Errorf("round 0 answered all %d queries from an empty cache", answered)
+				if fresh && answered >= uint64(len(qs)) {
+					t.Errorf("round %d answered all %d queries from an empty cache", round, answered)
 				}
-				// Most of the corpus is plain: after the first round the
-				// fast path must answer the bulk of it.
-				if round > 0 && answered < uint64(len(qs))*6/10 {
-					t.Errorf("round %d: only %d of %d queries took the fast path", round, answered, len(qs))
+				// Most of the corpus is plain: once the cache is filled it
+				// must answer the bulk of it.
+				if !fresh && answered < uint64(len(qs))*6/10 {
+					t.Errorf("round %d: only %d of %d queries were answered from the cache", round, answered, len(qs))
 				}
+				fresh = false
 			}
 			for _, name := range []string{"meridian_dns_queries_total", "meridian_dns_responses_total", "meridian_geo_answers_total",
 				"meridian_geo_failovers_total", "meridian_geo_all_down_answers_total", "meridian_dns_ecs_queries_total",

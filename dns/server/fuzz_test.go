@@ -324,25 +324,101 @@ func checkFuzzReply(t *testing.T, tr server.Transport, query, reply []byte) {
 	}
 }
 
-// FuzzFastPath answers each message twice through a handler with the fast
-// path (the first ask fills its answer cache, the second may be answered
-// from it) and twice through one without, and requires the same bytes.
-// Both routers draw the same numbers, so randomised selection agrees.
-//
-// Both handlers rate-limit responses, so replies that are slipped or
-// dropped must agree too.
+// fuzzPair is a handler with the answer cache and one without, over their
+// own snapshots of the demo zones (round robin counters live in the
+// snapshot), with routers that draw the same numbers and see the same
+// health.
+type fuzzPair struct {
+	fast, full *server.Handler
+	// ptrs are the handlers' snapshot pointers; snaps[k] are the two
+	// snapshots of handler k that reload alternates between.
+	ptrs   [2]*atomic.Pointer[zones.Snapshot]
+	snaps  [2][2]*zones.Snapshot
+	health *fuzzHealth
+	loaded int
+}
+
+// fuzzHealth is every endpoint up, or, while down is set, those in
+// 192.0.2.0/24 (the demo's us-east) failed.
+type fuzzHealth struct{ down atomic.Bool }
+
+var usEast = netip.MustParsePrefix("192.0.2.0/24")
+
+func (h *fuzzHealth) Endpoint(ep *zones.Endpoint) routing.EndpointState {
+	return routing.EndpointState{Up: !h.down.Load() || !usEast.Contains(ep.Address), Load: -1}
+}
+
+func (h *fuzzHealth) MinHealthy(*zones.Service, int) int { return 1 }
+
+func newFuzzPair(f *testing.F, withRRL bool) *fuzzPair {
+	f.Helper()
+	p := &fuzzPair{health: &fuzzHealth{}}
+	for k, fullOnly := range []bool{false, true} {
+		for j := range p.snaps[k] {
+			snap, err := zones.Load("../../testdata/demo/zones", nil)
+			if err != nil {
+				f.Fatal(err)
+			}
+			p.snaps[k][j] = snap
+		}
+		p.ptrs[k] = new(atomic.Pointer[zones.Snapshot])
+		p.ptrs[k].Store(p.snaps[k][0])
+		r := routing.New(nil, p.health)
+		r.SetRand(rand.New(rand.NewPCG(1, 2)).Uint64)
+		h := server.NewHandler(p.ptrs[k], r, server.Options{
+			UDPSize: fuzzUDPSize, ServerID: "fuzz-1", Chaos: true, Version: "fuzz", ECS: true,
+			DebugNetworks: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}, FullPathOnly: fullOnly,
+		}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		if withRRL {
+			stopped := time.Unix(1_800_000_000, 0)
+			h.RRL = rrl.New(rrl.Config{ResponsesPerSecond: 1, Slip: 2, Clock: func() time.Time { return stopped }})
+		}
+		if k == 0 {
+			p.fast = h
+		} else {
+			p.full = h
+		}
+	}
+	return p
+}
+
+// reload swaps both handlers to their other snapshot, as a reload does:
+// the answer cache starts again.
+func (p *fuzzPair) reload() {
+	p.loaded ^= 1
+	for k := range p.ptrs {
+		p.ptrs[k].Store(p.snaps[k][p.loaded])
+	}
+}
+
+// FuzzFastPath answers each message through a handler with the answer
+// cache and one without and requires the same bytes, four times per
+// transport: the first ask may fill the cache, the second fails every
+// us-east endpoint, the third follows a reload, the fourth brings the
+// endpoints back. A second pair does the same with response rate limiting
+// as tight as it goes, so slipped and dropped replies must agree too.
 func FuzzFastPath(f *testing.F) {
-	fast, full := fuzzHandler(f, false), fuzzHandler(f, true)
+	pairs := []*fuzzPair{newFuzzPair(f, false), newFuzzPair(f, true)}
 	for _, s := range fuzzSeeds(f) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, query []byte) {
-		for _, tr := range []server.Transport{server.UDP, server.TCP} {
-			for ask := range 2 {
-				got := fast.Serve(query, fuzzClient, tr, make([]byte, 0, 4096))
-				want := full.Serve(query, fuzzClient, tr, make([]byte, 0, 4096))
-				if !bytes.Equal(got, want) {
-					t.Fatalf("%s, ask %d of %x:\nfast %x\nfull %x", tr, ask+1, query, got, want)
+		for _, p := range pairs {
+			for _, tr := range []server.Transport{server.UDP, server.TCP} {
+				for step := range 4 {
+					switch step {
+					case 1:
+						p.health.down.Store(true)
+					case 2:
+						p.reload()
+					case 3:
+						p.health.down.Store(false)
+					}
+					got := p.fast.Serve(query, fuzzClient, tr, make([]byte, 0, 4096))
+					want := p.full.Serve(query, fuzzClient, tr, make([]byte, 0, 4096))
+					if !bytes.Equal(got, want) {
+						t.Fatalf("%s, step %d of %x:\nfast %x\nfull %x", tr, step, query, got, want)
+					}
 				}
 			}
 		}

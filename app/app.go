@@ -54,6 +54,9 @@ type App struct {
 
 	listening atomic.Bool
 	started   chan struct{}
+	// heldProcs is how many Ps the DNS server's UDP readers hold while it
+	// runs (procs.go).
+	heldProcs int
 	queryLog  *server.SampledLog
 	regionLog *routing.RegionLog
 }
@@ -144,6 +147,7 @@ func New(cfg *config.Config, logger *slog.Logger, version string) (*App, error) 
 	})
 	a.Server = server.New(server.Config{
 		Listen:            cfg.Listen,
+		UDPSockets:        baseProcs(cfg.GOMAXPROCS),
 		TCPIdleTimeout:    cfg.TCP.IdleTimeout,
 		TCPWriteTimeout:   cfg.TCP.WriteTimeout,
 		TCPMaxConns:       cfg.TCP.MaxConnections,
@@ -242,6 +246,8 @@ func (a *App) Run(ctx context.Context) error {
 	if err := a.Checker.WaitReady(ctx); err != nil {
 		return a.shutdown()
 	}
+	a.heldProcs = a.Server.ReaderProcs()
+	holdProcs(a.Config.GOMAXPROCS, a.heldProcs)
 	if err := a.Server.Start(); err != nil {
 		a.shutdown()
 		return err
@@ -335,6 +341,8 @@ func (a *App) shutdown() error {
 	defer cancel()
 	a.listening.Store(false)
 	err := a.Server.Shutdown(ctx)
+	releaseProcs(a.heldProcs)
+	a.heldProcs = 0
 	if a.Admin != nil {
 		err = errors.Join(err, a.Admin.Shutdown(ctx))
 	}

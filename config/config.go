@@ -38,6 +38,11 @@ type Config struct {
 	// Limits bounds the configuration files Meridian reads.
 	Limits Limits `mapstructure:"limits"`
 
+	// GOMAXPROCS is how many threads run Go code at once, besides the DNS
+	// server's UDP readers (one more each, on Linux); 0 for the Go
+	// runtime's default, which follows a container's CPU limit.
+	GOMAXPROCS int `mapstructure:"gomaxprocs"`
+
 	// File is the configuration file that was read, "" when none was.
 	File string `mapstructure:"-"`
 }
@@ -209,6 +214,7 @@ var defaults = map[string]any{
 	"allow_exec":                 false,
 	"admin_state":                "",
 	"startup_grace":              "5s",
+	"gomaxprocs":                 0,
 	"tcp.max_connections":        1000,
 	"tcp.max_connections_per_ip": 32,
 	"tcp.client_prefix_v4":       24,
@@ -429,6 +435,9 @@ func (c *Config) validate() error {
 	}
 	if c.RRL.ResponsesPerSecond < 0 || c.RRL.Slip < 0 || c.RRL.Window <= 0 || c.RRL.MaxEntries < 1000 {
 		return fmt.Errorf("rrl: responses_per_second and slip must not be negative, window must be positive, max_entries at least 1000")
+	}
+	if c.GOMAXPROCS < 0 {
+		return fmt.Errorf("gomaxprocs: %d must not be negative (0 for the Go runtime's default)", c.GOMAXPROCS)
 	}
 	if c.Health.StartupGrace < 0 {
 		return fmt.Errorf("startup_grace: must not be negative")

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"runtime"
 	"sync"
 	"syscall"
 	"time"
@@ -46,7 +47,7 @@ type Config struct {
 
 func (c *Config) setDefaults() {
 	if c.UDPSockets <= 0 {
-		c.UDPSockets = availableProcs()
+		c.UDPSockets = runtime.GOMAXPROCS(0)
 	}
 	if c.TCPIdleTimeout <= 0 {
 		c.TCPIdleTimeout = 10 * time.Second
@@ -123,6 +124,18 @@ func (s *Server) Start() error {
 		go s.serveTCP(l)
 	}
 	return nil
+}
+
+// ReaderProcs is how many Ps (threads running Go code) the server's UDP
+// readers hold while it serves: one per UDP socket on Linux, where a
+// reader sleeps in recvmmsg, none elsewhere. A program should run with
+// that many more than it otherwise would (GOMAXPROCS), so that its other
+// work, the garbage collector's included, keeps the Ps it had.
+func (s *Server) ReaderProcs() int {
+	if !readersHoldProcs {
+		return 0
+	}
+	return s.cfg.UDPSockets * len(s.cfg.Listen)
 }
 
 // Addrs returns the bound addresses, one per configured listen address.

@@ -27,8 +27,10 @@ import (
 //
 // A reader blocked in a raw system call keeps its P (a slot to run Go
 // code), so:
-//   - GOMAXPROCS is raised by one for every reader (holdProcs), and the
-//     rest of the program keeps the Ps it had;
+//   - the program should run with one more P for every reader
+//     (Server.ReaderProcs), so that the rest of it keeps the Ps it had:
+//     that is the caller's policy to set (app does, see docs/operations.md),
+//     since GOMAXPROCS belongs to the whole process;
 //   - the reader's descriptor is a blocking duplicate of the socket, taken
 //     out of the poller (the net.UDPConn it came from is closed), with a
 //     receive timeout. With a timeout set, a signal interrupts recvmmsg
@@ -162,7 +164,6 @@ func (s *Server) startUDP() error {
 	}
 	s.udp = nil
 	s.readers = readers
-	holdProcs(len(readers))
 	for _, r := range readers {
 		s.wg.Add(1)
 		go s.serveUDP(r)
@@ -206,7 +207,6 @@ func (r *udpReader) close() {
 // wake-ups.
 func (s *Server) serveUDP(r *udpReader) {
 	defer s.wg.Done()
-	defer releaseProcs(1)
 	defer r.close()
 	fd := uintptr(r.fd) // r.fd changes only in close, after this returns
 	quiet, err := r.quiet.SyscallConn()
@@ -383,40 +383,6 @@ func sockaddrIP(sa *unix.RawSockaddrInet6) (netip.Addr, bool) {
 	return netip.Addr{}, false
 }
 
-// procs counts the Ps held by UDP readers across every Server in the
-// process, and GOMAXPROCS as it was before any was held.
-var procs struct {
-	sync.Mutex
-	held int
-	base int
-}
-
-// holdProcs raises GOMAXPROCS by n for n readers about to start.
-func holdProcs(n int) {
-	procs.Lock()
-	defer procs.Unlock()
-	if procs.held == 0 {
-		procs.base = runtime.GOMAXPROCS(0)
-	}
-	procs.held += n
-	runtime.GOMAXPROCS(procs.base + procs.held)
-}
-
-// releaseProcs gives back n readers' Ps.
-func releaseProcs(n int) {
-	procs.Lock()
-	defer procs.Unlock()
-	procs.held -= n
-	runtime.GOMAXPROCS(procs.base + procs.held)
-}
-
-// availableProcs is GOMAXPROCS without the Ps readers hold: how many
-// threads may run Go code at once for everything else.
-func availableProcs() int {
-	procs.Lock()
-	defer procs.Unlock()
-	if procs.held > 0 {
-		return procs.base
-	}
-	return runtime.GOMAXPROCS(0)
-}
+// readersHoldProcs is set where each UDP reader holds a P while it
+// sleeps in the kernel.
+const readersHoldProcs = true

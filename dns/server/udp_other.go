@@ -5,7 +5,6 @@ package server
 import (
 	"errors"
 	"net"
-	"runtime"
 	"time"
 
 	"golang.org/x/net/ipv4"
@@ -78,8 +77,9 @@ func (s *Server) wakeUDP() {
 	}
 }
 
-// availableProcs is how many threads may run Go code at once.
-func availableProcs() int { return runtime.GOMAXPROCS(0) }
+// readersHoldProcs is set where each UDP reader holds a P while it
+// sleeps in the kernel: not with the poller.
+const readersHoldProcs = false
 
 // fragmentation leaves the platform's defaults: the options RFC 9715
 // asks for are set on Linux only.

@@ -46,6 +46,14 @@ type Health interface {
 	MinHealthy(s *zones.Service, total int) int
 }
 
+// A HealthSource is a Health that changes while the server runs (probe
+// results arrive, the operator drains). Snapshot returns its state at one
+// moment: one decision reads only that, so it never mixes two health maps.
+type HealthSource interface {
+	Health
+	Snapshot() Health
+}
+
 // AllUp is the Health used when no health checks are configured.
 type AllUp struct{}
 
@@ -68,6 +76,9 @@ type Client struct {
 type Router struct {
 	geo    Locator
 	health Health
+	// source is health when it changes over time: each decision reads one
+	// snapshot of it.
+	source HealthSource
 	rnd    func() uint64
 }
 
@@ -77,7 +88,17 @@ func New(locator Locator, health Health) *Router {
 	if health == nil {
 		health = AllUp{}
 	}
-	return &Router{geo: locator, health: health, rnd: rand.Uint64}
+	r := &Router{geo: locator, health: health, rnd: rand.Uint64}
+	r.source, _ = health.(HealthSource)
+	return r
+}
+
+// view returns the health one decision reads throughout.
+func (r *Router) view() Health {
+	if r.source != nil {
+		return r.source.Snapshot()
+	}
+	return r.health
 }
 
 // SetRand replaces the random source, for reproducible tests. The function
@@ -145,6 +166,7 @@ func (r *Router) DecideAt(s *zones.Service, qtype uint16, c Client, loc geo.Loca
 		d.NoData = true
 		return d
 	}
+	hv := r.view()
 	if !explain {
 		// Most answers come from the first choice: the failover order
 		// (distances to every region, sorted) is worked out only when it
@@ -154,21 +176,21 @@ func (r *Router) DecideAt(s *zones.Service, qtype uint16, c Client, loc geo.Loca
 		var stateBuf [stackEndpoints]EndpointState
 		var cand Candidate
 		d.Preferred = r.firstChoice(s, pools, c, &d)
-		if up := r.upEndpoints(s, countedPool(s, d.Preferred, qtype), &cand, posBuf[:0], stateBuf[:0]); cand.Up {
+		if up := upEndpoints(hv, s, countedPool(s, d.Preferred, qtype), &cand, posBuf[:0], stateBuf[:0]); cand.Up {
 			d.Region = d.Preferred
 			d.Endpoints = r.pick(s, up, c)
 			r.finish(s, c, &d)
 			return d
 		}
 	}
-	r.decideInOrder(s, pools, qtype, c, &d, explain)
+	r.decideInOrder(hv, s, pools, qtype, c, &d, explain)
 	return d
 }
 
 // decideInOrder completes d by trying every region in the failover order,
-// from the first that is up, or by the service's all_down policy when none
-// is. With explain set it reports every candidate.
-func (r *Router) decideInOrder(s *zones.Service, pools *zones.Pools, qtype uint16, c Client, d *Decision, explain bool) {
+// from the first that is up by hv, or by the service's all_down policy when
+// none is. With explain set it reports every candidate.
+func (r *Router) decideInOrder(hv Health, s *zones.Service, pools *zones.Pools, qtype uint16, c Client, d *Decision, explain bool) {
 	var posBuf [stackEndpoints]int
 	var stateBuf [stackEndpoints]EndpointState
 	var orderBuf [8]Candidate
@@ -181,7 +203,7 @@ func (r *Router) decideInOrder(s *zones.Service, pools *zones.Pools, qtype uint1
 			break
 		}
 		cand := &order[i]
-		up := r.upEndpoints(s, countedPool(s, cand.Region, qtype), cand, posBuf[:0], stateBuf[:0])
+		up := upEndpoints(hv, s, countedPool(s, cand.Region, qtype), cand, posBuf[:0], stateBuf[:0])
 		if d.Region == nil && cand.Up {
 			d.Region = cand.Region
 			d.Endpoints = r.pick(s, up, c)
@@ -218,7 +240,7 @@ func (r *Router) decideInOrder(s *zones.Service, pools *zones.Pools, qtype uint1
 			var all upSet
 			for _, cand := range order {
 				pool := pools.Region(cand.Region)
-				if pos := r.undrained(pool, posBuf[:0]); len(pos) > 0 {
+				if pos := undrained(hv, pool, posBuf[:0]); len(pos) > 0 {
 					d.Region, all = cand.Region, upSet{pool: pool, pos: pos}
 					break
 				}
@@ -285,9 +307,9 @@ func (u upSet) endpoints(idx []int) []*zones.Endpoint {
 // undrained appends to pos the positions in pool of its endpoints the
 // operator has not drained: a drain holds even when serving everything
 // blindly.
-func (r *Router) undrained(pool *zones.Pool, pos []int) []int {
+func undrained(hv Health, pool *zones.Pool, pos []int) []int {
 	for i, ep := range pool.Endpoints {
-		if !r.health.Endpoint(ep).Drained {
+		if !hv.Endpoint(ep).Drained {
 			pos = append(pos, i)
 		}
 	}
@@ -311,19 +333,19 @@ func (r *Router) RegionState(s *zones.Service, reg *zones.Region) Candidate {
 	cand := Candidate{Region: reg, Distance: -1}
 	var posBuf [stackEndpoints]int
 	var stateBuf [stackEndpoints]EndpointState
-	r.upEndpoints(s, countedPool(s, reg, 0), &cand, posBuf[:0], stateBuf[:0])
+	upEndpoints(r.view(), s, countedPool(s, reg, 0), &cand, posBuf[:0], stateBuf[:0])
 	return cand
 }
 
-// upEndpoints fills cand's health counts for the endpoints of pool (nil
-// for none) and returns those that may be answered (up and not drained)
-// with their states, appended to pos and states.
-func (r *Router) upEndpoints(s *zones.Service, pool *zones.Pool, cand *Candidate, pos []int, states []EndpointState) upSet {
+// upEndpoints fills cand's health counts, by hv, for the endpoints of pool
+// (nil for none) and returns those that may be answered (up and not
+// drained) with their states, appended to pos and states.
+func upEndpoints(hv Health, s *zones.Service, pool *zones.Pool, cand *Candidate, pos []int, states []EndpointState) upSet {
 	up := upSet{pool: pool, pos: pos, states: states}
 	if pool != nil {
 		for i, ep := range pool.Endpoints {
 			cand.Total++
-			st := r.health.Endpoint(ep)
+			st := hv.Endpoint(ep)
 			if st.Up {
 				cand.Healthy++
 				if !st.Drained {
@@ -333,7 +355,7 @@ func (r *Router) upEndpoints(s *zones.Service, pool *zones.Pool, cand *Candidate
 			}
 		}
 	}
-	cand.Up = len(up.pos) > 0 && cand.Healthy >= r.health.MinHealthy(s, cand.Total)
+	cand.Up = len(up.pos) > 0 && cand.Healthy >= hv.MinHealthy(s, cand.Total)
 	return up
 }
 

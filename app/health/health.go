@@ -19,13 +19,16 @@ import (
 type View struct {
 	status    func() *healthcheck.StatusMap
 	overrides atomic.Pointer[overrideSet]
+	// last is the latest snapshot handed out, reused while neither the
+	// status map nor the overrides changed.
+	last atomic.Pointer[snapshot]
 
 	// OnOverrides, when set before the View is shared, is called after
 	// every SetOverrides (to log the regions the overrides moved).
 	OnOverrides func()
 }
 
-var _ routing.Health = (*View)(nil)
+var _ routing.HealthSource = (*View)(nil)
 
 // overrideSet is a published set of overrides and whether it is empty:
 // looking an endpoint up builds its keys, which is not worth doing for
@@ -58,19 +61,48 @@ func (h *View) Overrides() *healthcheck.Overrides {
 	return nil
 }
 
+// snapshot is the health of every endpoint at one moment: one status map
+// and one set of overrides.
+type snapshot struct {
+	status *healthcheck.StatusMap
+	set    *overrideSet
+}
+
+// Snapshot returns the health at this moment, which one routing decision
+// reads throughout. It allocates only when the checker published a new
+// status map or the overrides changed since the last snapshot.
+func (h *View) Snapshot() routing.Health {
+	var st *healthcheck.StatusMap
+	if h.status != nil {
+		st = h.status()
+	}
+	set := h.overrides.Load()
+	if last := h.last.Load(); last != nil && last.status == st && last.set == set {
+		return last
+	}
+	s := &snapshot{status: st, set: set}
+	h.last.Store(s)
+	return s
+}
+
+// Endpoint is the endpoint's state in a snapshot of now.
+func (h *View) Endpoint(ep *zones.Endpoint) routing.EndpointState {
+	return h.Snapshot().Endpoint(ep)
+}
+
 // Endpoint combines, most decisive first: an override of the endpoint, an
 // override of its region, then its probe state. An endpoint without a check,
 // or not probed yet, counts as up.
-func (h *View) Endpoint(ep *zones.Endpoint) routing.EndpointState {
+func (h *snapshot) Endpoint(ep *zones.Endpoint) routing.EndpointState {
 	st := routing.EndpointState{Up: true, Load: -1}
 	if ep.Checked && h.status != nil {
-		if s, ok := h.status().Get(ep.CheckKey); ok {
+		if s, ok := h.status.Get(ep.CheckKey); ok {
 			st.Up = s.State != healthcheck.StateDown
 			st.Latency = s.Latency.Seconds()
 			st.Load = s.Load
 		}
 	}
-	set := h.overrides.Load()
+	set := h.set
 	if set == nil || set.empty {
 		return st
 	}
@@ -95,5 +127,11 @@ func (h *View) Endpoint(ep *zones.Endpoint) routing.EndpointState {
 // MinHealthy applies the service's min_healthy to a region of total
 // endpoints.
 func (h *View) MinHealthy(s *zones.Service, total int) int {
+	return s.MinHealthy.Required(total)
+}
+
+// MinHealthy applies the service's min_healthy to a region of total
+// endpoints.
+func (h *snapshot) MinHealthy(s *zones.Service, total int) int {
 	return s.MinHealthy.Required(total)
 }

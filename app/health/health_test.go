@@ -109,3 +109,43 @@ func TestViewDecideAllocs(t *testing.T) {
 		t.Errorf("%.1f allocations per decision, want 0", got)
 	}
 }
+
+// TestOneDecisionOneHealthMap: a decision reads the health of all its
+// endpoints from one snapshot. The checker's status is read once per
+// decision, never once per endpoint, so a status map published in the
+// middle of a decision cannot give it half old and half new health; the
+// next decision sees the new map.
+func TestOneDecisionOneHealthMap(t *testing.T) {
+	s := www(t)
+	reads := 0
+	h := NewView(func() *healthcheck.StatusMap {
+		reads++
+		return nil
+	})
+	r := routing.New(nil, h)
+	c := routing.Client{SourceBits: -1}
+	for i := range 3 {
+		before := reads
+		r.Decide(s, dns.TypeA, c, false)
+		if got := reads - before; got != 1 {
+			t.Errorf("decision %d read the status map %d times, want once", i, got)
+		}
+	}
+	// With every region down the decision walks the whole failover order:
+	// still one read.
+	o, err := healthcheck.NewOverrides().WithRegion("example.com.", "us-east", healthcheck.AdminDown)
+	if err == nil {
+		o, err = o.WithRegion("example.com.", "eu-west", healthcheck.AdminDown)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.SetOverrides(o)
+	before := reads
+	if d := r.Decide(s, dns.TypeA, c, true); !d.AllDown {
+		t.Fatalf("every region forced down, decision %+v", d)
+	}
+	if got := reads - before; got != 1 {
+		t.Errorf("a failover decision read the status map %d times, want once", got)
+	}
+}

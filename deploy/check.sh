@@ -73,6 +73,9 @@ check "kustomize build + API types: deploy/kubernetes" \
 # The configurations and zones shipped here load in Meridian itself. Paths
 # that exist only on a server or in the pod point into this checkout.
 check "go build ./cmd/meridian" go build -o "$tmp/meridian" ./cmd/meridian
+# The state directory stands for the one systemd's StateDirectory= and the
+# pod's emptyDir create before Meridian starts.
+mkdir -p "$tmp/state"
 meridian_check() {
 	local config=$1
 	shift

@@ -17,26 +17,11 @@ func TestRateLimitedReplies(t *testing.T) {
 	h.RRL = rrl.New(rrl.Config{ResponsesPerSecond: 5, Slip: 2})
 	flooder := netip.MustParseAddr("198.51.100.66")
 	q := mustPack(t, query("www.example.com.", dns.TypeA))
-	var sent, dropped, slipped int
-	for range 25 {
-		out := h.Serve(q, flooder, UDP, nil)
-		if out == nil {
-			dropped++
-			continue
+	sent, slipped, dropped := flood(t, h, q, flooder, 25, func(r *dns.Msg) {
+		if r.Truncated && (len(r.Answer)+len(r.Ns) != 0 || len(r.Question) != 1) {
+			t.Errorf("slipped reply carries records: %v", r)
 		}
-		r := new(dns.Msg)
-		if err := r.Unpack(out); err != nil {
-			t.Fatal(err)
-		}
-		if r.Truncated {
-			if len(r.Answer)+len(r.Ns) != 0 || len(r.Question) != 1 {
-				t.Errorf("slipped reply carries records: %v", r)
-			}
-			slipped++
-		} else {
-			sent++
-		}
-	}
+	})
 	if sent != 5 || slipped != 10 || dropped != 10 {
 		t.Errorf("sent=%d slipped=%d dropped=%d, want 5/10/10", sent, slipped, dropped)
 	}
@@ -88,26 +73,11 @@ func TestRateLimitedMalformedQueries(t *testing.T) {
 	header, _ := hex.DecodeString("abcd01000000000000000000")
 	unpackable, _ := hex.DecodeString("abcd0100000100000000000003777777") // a question cut short
 	for i, q := range [][]byte{header, unpackable} {
-		var sent, slipped, dropped int
-		for range 2000 {
-			out := h.Serve(q, flooder, UDP, nil)
-			if out == nil {
-				dropped++
-				continue
-			}
-			r := new(dns.Msg)
-			if err := r.Unpack(out); err != nil {
-				t.Fatalf("reply does not unpack: %v", err)
-			}
+		sent, slipped, dropped := flood(t, h, q, flooder, 2000, func(r *dns.Msg) {
 			if r.Rcode != dns.RcodeFormatError || r.Id != 0xabcd {
 				t.Fatalf("reply %v, want FORMERR with the query's ID", r)
 			}
-			if r.Truncated {
-				slipped++
-			} else {
-				sent++
-			}
-		}
+		})
 		if h.Panics.Load() != 0 {
 			t.Fatalf("%d panics answering %x", h.Panics.Load(), q)
 		}
@@ -165,4 +135,28 @@ func TestRateLimitByResponse(t *testing.T) {
 			t.Errorf("fullOnly=%v: a third ask of www.example.com in mixed case was sent: %v", fullOnly, r)
 		}
 	}
+}
+
+// flood sends q n times over UDP from client and counts the replies sent
+// whole, slipped (truncated) and dropped; check sees every reply sent.
+func flood(t *testing.T, h *Handler, q []byte, client netip.Addr, n int, check func(*dns.Msg)) (sent, slipped, dropped int) {
+	t.Helper()
+	for range n {
+		out := h.Serve(q, client, UDP, nil)
+		if out == nil {
+			dropped++
+			continue
+		}
+		r := new(dns.Msg)
+		if err := r.Unpack(out); err != nil {
+			t.Fatalf("reply does not unpack: %v", err)
+		}
+		check(r)
+		if r.Truncated {
+			slipped++
+		} else {
+			sent++
+		}
+	}
+	return sent, slipped, dropped
 }

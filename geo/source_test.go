@@ -1,7 +1,6 @@
 package geo_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -17,6 +16,7 @@ import (
 	"github.com/meridian-dns/meridian/geo"
 	"github.com/meridian-dns/meridian/geo/geotest"
 	"github.com/meridian-dns/meridian/geo/mmdbbuild"
+	"github.com/meridian-dns/meridian/internal/syncbuf"
 )
 
 // waitTimeout bounds every wait for a reload notification.
@@ -221,7 +221,7 @@ func TestSourceWatchRenameIntoPlace(t *testing.T) {
 func TestSourceWatchLogsFailureOnce(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "city.mmdb")
 	copyFile(t, geotest.WriteMMDB(t, usEntries), path)
-	var logged lockedBuffer
+	var logged syncbuf.Buffer
 	src, err := geo.NewSource(geo.Paths{City: path}, slog.New(slog.NewTextHandler(&logged, nil)))
 	if err != nil {
 		t.Fatal(err)
@@ -255,25 +255,6 @@ func TestSourceWatchLogsFailureOnce(t *testing.T) {
 	if !strings.Contains(out, "file="+path) || !strings.Contains(out, "error=") {
 		t.Errorf("failure log lacks the file and error keys:\n%s", out)
 	}
-}
-
-// lockedBuffer is a bytes.Buffer safe for the concurrent writes of a
-// logger and reads of a test.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 func TestSourceConcurrentLookupsDuringReload(t *testing.T) {

@@ -19,6 +19,7 @@ import (
 	"github.com/meridian-dns/meridian/geo"
 	"github.com/meridian-dns/meridian/geo/geotest"
 	"github.com/meridian-dns/meridian/geo/mmdbbuild"
+	"github.com/meridian-dns/meridian/internal/syncbuf"
 )
 
 // treeCorruption is how many bytes at the start of a file the corruption
@@ -260,7 +261,7 @@ func TestLookupErrorsCounted(t *testing.T) {
 	raw := writeRaw(t, unreadableRecords())
 	path := filepath.Join(t.TempDir(), "city.mmdb")
 	copyFile(t, raw, path)
-	var logged lockedBuffer
+	var logged syncbuf.Buffer
 	src, err := geo.NewSource(geo.Paths{City: path}, slog.New(slog.NewTextHandler(&logged, nil)))
 	if err != nil {
 		t.Fatalf("the database with one unreadable record past the samples did not open: %v", err)

@@ -13,6 +13,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/meridian-dns/meridian/healthcheck/check"
+	"github.com/meridian-dns/meridian/internal/syncbuf"
 )
 
 // hostile is text a probe target might send to mess with whoever reads its
@@ -155,7 +156,7 @@ func TestHostileTargetDetail(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			var logs syncBuffer
+			var logs syncbuf.Buffer
 			h := newHarness(t, Options{AllowExec: true, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 			spec := tc.spec
 			spec.Name, spec.Interval, spec.Timeout, spec.Rise, spec.Fall = "hostile", time.Hour, 2*time.Second, 1, 1

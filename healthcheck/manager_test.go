@@ -1,7 +1,6 @@
 package healthcheck
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
@@ -15,12 +14,13 @@ import (
 	"time"
 
 	"github.com/meridian-dns/meridian/healthcheck/check"
+	"github.com/meridian-dns/meridian/internal/syncbuf"
 )
 
 func TestManagerTCPDownAndUpAgain(t *testing.T) {
 	srv := listenTCP(t, "127.0.0.1:0")
 	port := srv.port()
-	var logs syncBuffer
+	var logs syncbuf.Buffer
 	h := newHarness(t, Options{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	target := check.Target{Spec: check.Spec{Name: "ssh", Type: check.TCP, Port: port, Interval: 30 * time.Millisecond, Timeout: 20 * time.Millisecond, Rise: 2, Fall: 2}, Address: loopback4}
 	key := target.Key()
@@ -67,24 +67,6 @@ func TestManagerTCPDownAndUpAgain(t *testing.T) {
 			t.Errorf("log has %d lines with %q, want 1:\n%s", n, want, logs.String())
 		}
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for concurrent writes by a logger.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // scriptedHTTP serves the statuses of a script in order, then 200 forever.

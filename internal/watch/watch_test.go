@@ -1,7 +1,6 @@
 package watch
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
@@ -15,6 +14,8 @@ import (
 	"time"
 
 	"github.com/fsnotify/fsnotify"
+
+	"github.com/meridian-dns/meridian/internal/syncbuf"
 )
 
 // waitLimit bounds every wait; no test relies on it passing for a result.
@@ -98,31 +99,13 @@ func (t *fakeTimer) resetCount() int {
 	return len(t.resets)
 }
 
-// lockedBuffer collects a logger's output for a test to read.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // harness runs a Watcher on a fake source and clock.
 type harness struct {
 	t       *testing.T
 	src     *fakeSource
 	timer   *fakeTimer
 	reloads chan Cause
-	logs    *lockedBuffer
+	logs    *syncbuf.Buffer
 	done    chan error
 	cancel  context.CancelFunc
 
@@ -135,7 +118,7 @@ type harness struct {
 func start(t *testing.T, dirs ...string) *harness {
 	t.Helper()
 	h := &harness{t: t, src: newFakeSource(), timer: &fakeTimer{c: make(chan time.Time)},
-		reloads: make(chan Cause, 100), logs: &lockedBuffer{}, done: make(chan error, 1), dirs: dirs}
+		reloads: make(chan Cause, 100), logs: &syncbuf.Buffer{}, done: make(chan error, 1), dirs: dirs}
 	w, err := newWatcher(Config{
 		Name:     "test",
 		Dirs:     h.currentDirs,

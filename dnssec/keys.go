@@ -356,14 +356,14 @@ var keyFileRe = regexp.MustCompile(`^K(.+)\+(\d{3})\+(\d{5})\.(key|private)$`)
 func zoneFiles(dir, zone string) (names []string, err error) {
 	fi, err := os.Stat(dir)
 	if err != nil {
-		return nil, err
+		return nil, Problem{File: dir, Msg: "the keys directory cannot be read: " + unwrapPath(err).Error()}
 	}
 	if !fi.IsDir() {
-		return nil, &fs.PathError{Op: "open", Path: dir, Err: errors.New("not a directory")}
+		return nil, Problem{File: dir, Msg: "the keys directory is not a directory"}
 	}
 	entries, err := os.ReadDir(dir)
 	if err != nil {
-		return nil, err
+		return nil, Problem{File: dir, Msg: "the keys directory cannot be read: " + unwrapPath(err).Error()}
 	}
 	for _, e := range entries {
 		m := keyFileRe.FindStringSubmatch(e.Name())
@@ -418,7 +418,7 @@ func LoadKeys(dir, zone string) (*KeySet, error) {
 	ks := &KeySet{Zone: zone, Dir: dir}
 	names, err := zoneFiles(dir, zone)
 	if err != nil {
-		return nil, fmt.Errorf("keys directory %w", err)
+		return nil, err
 	}
 	if len(names) == 0 {
 		return nil, Problem{File: dir, Msg: fmt.Sprintf("no key of %s (files K%s+<alg>+<tag>.key and .private): make one with meridian dnssec keygen %s --dir %s", zone, fileZone(zone), zone, dir)}
@@ -495,6 +495,9 @@ func loadKey(base, zone string, h interface{ Write([]byte) (int, error) }) (*Key
 	}
 	if !slices.Contains(Algorithms, key.Algorithm) {
 		return fail(pubFile, "algorithm %d (%s) is not supported: use %s", key.Algorithm, algName(key.Algorithm), supported())
+	}
+	if n, want := publicKeySize(key), publicKeySizes[key.Algorithm]; n != want {
+		return fail(pubFile, "malformed public key: not %d bytes of base64 as %s needs", want, algName(key.Algorithm))
 	}
 	m := keyFileRe.FindStringSubmatch(filepath.Base(pubFile))
 	if alg, _ := strconv.Atoi(m[2]); alg != int(key.Algorithm) {
@@ -619,6 +622,20 @@ func matchPrivate(key *dns.DNSKEY, pk crypto.PrivateKey) (crypto.Signer, error) 
 		return s, nil
 	}
 	return nil, errors.New("malformed private key file: not a key of a supported algorithm")
+}
+
+// publicKeySizes are the sizes of the public keys of the supported
+// algorithms: a P-256 point without its prefix, an Ed25519 key.
+var publicKeySizes = map[uint8]int{dns.ECDSAP256SHA256: 64, dns.ED25519: ed25519.PublicKeySize}
+
+// publicKeySize returns the size of the DNSKEY's public key, or -1 when it
+// is not base64.
+func publicKeySize(key *dns.DNSKEY) int {
+	pub, err := base64.StdEncoding.DecodeString(strings.Join(strings.Fields(key.PublicKey), ""))
+	if err != nil {
+		return -1
+	}
+	return len(pub)
 }
 
 // publicKeyIs reports whether the DNSKEY's public key is b.

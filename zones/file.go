@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/miekg/dns"
 	"go.yaml.in/yaml/v3"
@@ -26,6 +27,8 @@ type File struct {
 	Services Ordered[ServiceFile] `yaml:"services"`
 	// Checks are the health checks services refer to by name.
 	Checks Ordered[checkFile] `yaml:"checks"`
+	// DNSSEC is the zone's signing settings (see docs/dnssec.md).
+	DNSSEC *DNSSECFile `yaml:"dnssec"`
 }
 
 // SOAFile is the soa: block of a zone file. Serial is optional: when it is
@@ -161,8 +164,12 @@ func loadFile(path string, lim Limits) (*Zone, []error) {
 	}
 	b.addRegions(&f)
 	b.addServices(&f)
+	b.addDNSSEC(&f, root, time.Now())
 	z, errs := b.finish()
 	if z != nil {
+		if z.DNSSEC != nil {
+			h.Write(z.DNSSEC.Keys.Hash[:])
+		}
 		copy(z.Hash[:], h.Sum(nil))
 		if fi, err := os.Stat(path); err == nil {
 			z.modTime = fi.ModTime()

@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/meridian-dns/meridian/dnssec"
 	"github.com/meridian-dns/meridian/internal/watch"
 )
 
@@ -160,6 +161,13 @@ func (s *Store) unchanged(snap *Snapshot) bool {
 			}
 			h.Write(b)
 		}
+		if d := z.DNSSEC; d != nil {
+			keys, err := dnssec.DirHash(d.KeysDir, z.Origin)
+			if err != nil {
+				return false
+			}
+			h.Write(keys[:])
+		}
 		var sum [32]byte
 		copy(sum[:], h.Sum(nil))
 		if sum != z.Hash {
@@ -217,13 +225,16 @@ func (s *Store) Watch(ctx context.Context, debounce time.Duration) error {
 }
 
 // watchDirs returns the zones directory and every directory holding a file
-// the snapshot being served was built from.
+// the snapshot being served was built from, keys directories included.
 func (s *Store) watchDirs() []string {
 	dirs := []string{s.dir}
 	if snap := s.Current(); snap != nil {
 		for _, z := range snap.list {
 			for _, p := range z.inputs {
 				dirs = append(dirs, filepath.Dir(p))
+			}
+			if z.DNSSEC != nil {
+				dirs = append(dirs, z.DNSSEC.KeysDir)
 			}
 		}
 	}

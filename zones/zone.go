@@ -25,6 +25,9 @@ type Zone struct {
 	SerialFromFile bool
 	// Records counts the resource records loaded, apex SOA and NS included.
 	Records int
+	// DNSSEC is the zone's signing settings and keys, or nil when the
+	// zone is not signed.
+	DNSSEC *DNSSEC
 
 	soa     *dns.SOA
 	negTTL  uint32

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/meridian-dns/meridian/dnssec"
 )
@@ -227,5 +228,47 @@ func TestDNSSECReload(t *testing.T) {
 	}
 	if s.Current() != good {
 		t.Fatal("a failed reload replaced the snapshot")
+	}
+}
+
+// TestDNSSECDocExamplesLoad loads the zone files of docs/dnssec.md, which
+// are text blocks since a signed zone needs its keys: each is loaded with
+// a key made in the keys directory it names.
+func TestDNSSECDocExamplesLoad(t *testing.T) {
+	doc, err := os.ReadFile("../docs/dnssec.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, block := range strings.Split(string(doc), "```text\n")[1:] {
+		body, _, _ := strings.Cut(block, "```")
+		if !strings.HasPrefix(body, "zone:") {
+			continue
+		}
+		n++
+		dir := t.TempDir()
+		writeFile(t, dir, "zone.yaml", body)
+		var f struct {
+			DNSSEC DNSSECFile `yaml:"dnssec"`
+		}
+		if err := yaml.Unmarshal([]byte(body), &f); err != nil {
+			t.Fatal(err)
+		}
+		alg, err := dnssec.AlgorithmNamed(f.DNSSEC.Algorithm)
+		if err != nil {
+			t.Fatal(err)
+		}
+		makeKey(t, filepath.Join(dir, f.DNSSEC.Keys), alg)
+		snap, err := Load(dir, nil)
+		if err != nil {
+			t.Errorf("docs/dnssec.md example %d does not load: %v", n, err)
+			continue
+		}
+		if snap.Zone("example.com.").DNSSEC == nil {
+			t.Errorf("docs/dnssec.md example %d is not signed", n)
+		}
+	}
+	if n == 0 {
+		t.Fatal("docs/dnssec.md has no zone file example")
 	}
 }

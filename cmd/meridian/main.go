@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"runtime/debug"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -38,7 +39,7 @@ func root() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	cmd.AddCommand(serveCmd(), checkCmd(), explainCmd(), geoipCmd(), versionCmd())
+	cmd.AddCommand(serveCmd(), checkCmd(), explainCmd(), geoipCmd(), dnssecCmd(), versionCmd())
 	return cmd
 }
 
@@ -173,6 +174,11 @@ func printCheck(out, warn io.Writer, file string, snap *zones.Snapshot, verbose 
 	fmt.Fprintf(out, "configuration %s: ok\n", file)
 	for _, z := range snap.Zones() {
 		fmt.Fprintf(out, "zone %s: serial %d, %s (%s)\n", z.Origin, z.Serial, count(z.Records, "record"), z.File)
+	}
+	for _, z := range snap.Zones() {
+		if z.DNSSEC != nil {
+			fmt.Fprintln(out, describeKeys(z, time.Now()))
+		}
 	}
 	checked := 0
 	targets := map[check.Key]bool{}

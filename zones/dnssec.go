@@ -3,11 +3,16 @@ package zones
 import (
 	"errors"
 	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
 	"time"
 
+	"github.com/miekg/dns"
 	"go.yaml.in/yaml/v3"
 
 	"github.com/meridian-dns/meridian/dnssec"
+	"github.com/meridian-dns/meridian/dnssec/sign"
 )
 
 // DNSSECFile is the dnssec: block of a zone file.
@@ -33,6 +38,10 @@ type DNSSEC struct {
 	Algorithm uint8
 	// Denial is "compact".
 	Denial string
+	// SigningKeys sign the zone's RRsets now, and Signed holds the
+	// signatures of its static RRsets for the current window.
+	SigningKeys *sign.Keys
+	Signed      *sign.SignedSet
 }
 
 // DenialCompact is compact denial of existence (RFC 9824).
@@ -128,6 +137,135 @@ func mappingValue(n *yaml.Node, key string) *yaml.Node {
 		if n.Content[i].Value == key {
 			return n.Content[i+1]
 		}
+	}
+	return nil
+}
+
+// signer is the signature cache every signed zone in the process shares:
+// the answers of services are signed through it per window, and a reload
+// that leaves an RRset unchanged finds its signature there.
+var signer = sign.New(sign.Bounds{})
+
+// Signer returns the signature cache of signed zones, for the answers the
+// server signs per query (a service's addresses, denial of existence).
+func Signer() *sign.Signer { return signer }
+
+// sign completes a signed zone at now: it puts the DNSKEY RRset, and CDS
+// and CDNSKEY for the active key-signing keys (RFC 7344, RFC 8078), at the
+// apex with the SOA's TTL, and signs every RRset the zone is authoritative
+// for (not the NS of a delegation nor the glue below it; the DS at a cut
+// is the parent's) for the window of now.
+func (z *Zone) sign(now time.Time) error {
+	d := z.DNSSEC
+	ks, err := sign.NewKeys(z.Origin, signKeys(d.Keys.Signing(now, true)), signKeys(d.Keys.Signing(now, false)))
+	if err != nil {
+		return err
+	}
+	apex := z.nodes[z.Origin]
+	ttl := z.soa.Hdr.Ttl
+	var dnskey, cds, cdnskey []dns.RR
+	for _, k := range d.Keys.Published(now) {
+		dnskey = append(dnskey, withTTL(k, ttl))
+	}
+	for _, r := range d.Keys.CDS(now) {
+		cds = append(cds, withTTL(r, ttl))
+	}
+	for _, r := range d.Keys.CDNSKEY(now) {
+		cdnskey = append(cdnskey, withTTL(r, ttl))
+	}
+	for _, rs := range []rrset{{dns.TypeDNSKEY, dnskey}, {dns.TypeCDS, cds}, {dns.TypeCDNSKEY, cdnskey}} {
+		if len(rs.rrs) > 0 && apex.get(rs.typ) == nil {
+			apex.rrsets = append(apex.rrsets, rs)
+		}
+	}
+	sort.Slice(apex.rrsets, func(i, j int) bool { return apex.rrsets[i].typ < apex.rrsets[j].typ })
+	var sets [][]dns.RR
+	for name, n := range z.nodes {
+		if z.hasCuts && z.cutAbove(name) != "" {
+			continue // glue
+		}
+		for _, rs := range n.rrsets {
+			if n.cut && rs.typ != dns.TypeDS {
+				continue
+			}
+			sets = append(sets, rs.rrs)
+		}
+	}
+	set, err := signer.SignAll(nil, ks, sets, sign.WindowAt(now))
+	if err != nil {
+		return err
+	}
+	d.SigningKeys, d.Signed = ks, set
+	return nil
+}
+
+// signKeys converts the keys of a key set to the signer's.
+func signKeys(keys []*dnssec.Key) []sign.Key {
+	out := make([]sign.Key, len(keys))
+	for i, k := range keys {
+		out[i] = sign.Key{DNSKEY: k.DNSKEY, Signer: k.Signer}
+	}
+	return out
+}
+
+// withTTL returns a copy of rr with the given TTL.
+func withTTL(rr dns.RR, ttl uint32) dns.RR {
+	c := dns.Copy(rr)
+	c.Header().Ttl = ttl
+	return c
+}
+
+// ZoneOf returns the most specific of the snapshot's zones that holds
+// name (any case), or nil.
+func (s *Snapshot) ZoneOf(name string) *Zone { return s.findZone(strings.ToLower(name)) }
+
+// Signed reports whether the zone's answers carry signatures.
+func (z *Zone) Signed() bool { return z.DNSSEC != nil && z.DNSSEC.Signed != nil }
+
+// WildcardOwner returns the owner of the wildcard that synthesises name
+// (any case) in z, "" when name exists or no wildcard covers it.
+func (z *Zone) WildcardOwner(name string) string {
+	name = strings.ToLower(name)
+	if _, ok := z.nodes[name]; ok {
+		return ""
+	}
+	if n := z.wildcard(name); n != nil {
+		return n.name
+	}
+	return ""
+}
+
+// TypesAt returns the types of the RRsets at name (any case) in z, or at
+// the wildcard that synthesises it, for a denial that lists what exists
+// (RFC 9824 NODATA): a service counts with the address types it can answer.
+// exists is false for a name that does not exist; an empty non-terminal
+// exists with no types.
+func (z *Zone) TypesAt(name string) (types []uint16, exists bool) {
+	name = strings.ToLower(name)
+	n := z.nodes[name]
+	if n == nil {
+		if n = z.wildcard(name); n == nil {
+			return nil, false
+		}
+	}
+	for _, rs := range n.rrsets {
+		types = append(types, rs.typ)
+	}
+	if s := n.service; s != nil {
+		for _, t := range []uint16{dns.TypeA, dns.TypeAAAA} {
+			if len(s.Pools(t).Regions) > 0 && !slices.Contains(types, t) {
+				types = append(types, t)
+			}
+		}
+	}
+	slices.Sort(types)
+	return types, true
+}
+
+// DS returns the DS RRset at the delegation point cut (any case), if any.
+func (z *Zone) DS(cut string) []dns.RR {
+	if n := z.nodes[strings.ToLower(cut)]; n != nil {
+		return n.get(dns.TypeDS)
 	}
 	return nil
 }

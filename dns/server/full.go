@@ -43,8 +43,10 @@ type request struct {
 	decided *routing.Decision
 	// meta collects what finishing and counting the reply need.
 	meta *answerMeta
-	// cacheable is what the answer cache may keep of the answer.
+	// cacheable is what the answer cache may keep of the answer, and
+	// signed is set when it comes from a signed zone.
 	cacheable cacheable
+	signed    bool
 }
 
 // cacheable says what the answer cache may keep of an answer.
@@ -149,7 +151,8 @@ func (h *Handler) question(q *request, question dns.Question, resp *dns.Msg) {
 	case dns.TypeAXFR, dns.TypeIXFR:
 		resp.Rcode = dns.RcodeRefused
 		return
-	case dns.TypeOPT, dns.TypeNone:
+	case dns.TypeOPT, dns.TypeNone, dns.TypeNXNAME:
+		// NXNAME only ever appears in denial of existence (RFC 9824).
 		resp.Rcode = dns.RcodeFormatError
 		return
 	case dns.TypeTKEY, dns.TypeTSIG, dns.TypeMAILA, dns.TypeMAILB:
@@ -182,6 +185,24 @@ func (h *Handler) question(q *request, question dns.Question, resp *dns.Msg) {
 	if res.Service != nil {
 		h.service(q, res, question.Qtype, resp)
 	}
+	if res.Zone != nil && res.Zone.Signed() {
+		q.signed = true
+		if q.edns != nil && q.edns.do {
+			h.signAnswer(q, res.Zone, lastName(question.Name, resp.Answer), resp)
+		}
+	}
+}
+
+// lastName is the name an answer ends at: qname, or the target of the
+// CNAME chain that starts there.
+func lastName(qname string, answer []dns.RR) string {
+	name := qname
+	for _, rr := range answer {
+		if c, ok := rr.(*dns.CNAME); ok && strings.EqualFold(c.Hdr.Name, name) {
+			name = c.Target
+		}
+	}
+	return name
 }
 
 // service appends a service's answer for this client to resp.
@@ -385,18 +406,26 @@ func keepRRsets(resp *dns.Msg, section *[]dns.RR, limit int) []dns.RR {
 	return kept
 }
 
-// rrsets splits records into runs of the same owner, class and type.
+// rrsets splits records into runs of the same owner, class and type, each
+// with the RRSIGs that follow it and cover it, so that truncation keeps or
+// drops an RRset together with its signatures.
 func rrsets(rrs []dns.RR) [][]dns.RR {
 	var out [][]dns.RR
 	for i := 0; i < len(rrs); {
 		j := i + 1
-		for j < len(rrs) && sameSet(rrs[i], rrs[j]) {
+		for j < len(rrs) && (sameSet(rrs[i], rrs[j]) || covers(rrs[j], rrs[i])) {
 			j++
 		}
 		out = append(out, rrs[i:j])
 		i = j
 	}
 	return out
+}
+
+// covers reports whether sig is an RRSIG over the RRset of rr.
+func covers(sig, rr dns.RR) bool {
+	s, ok := sig.(*dns.RRSIG)
+	return ok && s.TypeCovered == rr.Header().Rrtype && strings.EqualFold(s.Hdr.Name, rr.Header().Name)
 }
 
 func sameSet(a, b dns.RR) bool {

@@ -19,6 +19,9 @@ type ednsInfo struct {
 	// size is the requestor's UDP payload size, at least 512.
 	size uint16
 	do   bool
+	// co is the Compact Answers OK flag (RFC 9824): the resolver takes
+	// NXDOMAIN with compact denial.
+	co   bool
 	nsid bool
 	// subnet is the query's Client Subnet option, when it has one and ECS
 	// is used for this resolver.
@@ -53,7 +56,7 @@ func parseEDNS(req *dns.Msg) (*ednsInfo, int) {
 	if opt == nil {
 		return nil, dns.RcodeSuccess
 	}
-	info := &ednsInfo{size: max(opt.UDPSize(), dns.MinMsgSize), do: opt.Do()}
+	info := &ednsInfo{size: max(opt.UDPSize(), dns.MinMsgSize), do: opt.Do(), co: opt.Co()}
 	for _, o := range opt.Option {
 		if o.Option() == dns.EDNS0NSID {
 			info.nsid = true
@@ -129,11 +132,14 @@ func (h *Handler) optLen(e *ednsInfo) int {
 func (h *Handler) appendOPT(out []byte, e *ednsInfo, rcode int, scope uint8) []byte {
 	size := h.opts.UDPSize
 	out = append(out, 0, byte(dns.TypeOPT>>8), byte(dns.TypeOPT), byte(size>>8), byte(size), byte(rcode>>4), 0)
+	var flags byte
 	if e.do {
-		out = append(out, 0x80, 0)
-	} else {
-		out = append(out, 0, 0)
+		flags = 0x80 // DO
+		if e.co {
+			flags |= 0x40 // CO: compact answers (RFC 9824)
+		}
 	}
+	out = append(out, flags, 0)
 	out = binary.BigEndian.AppendUint16(out, uint16(h.optLen(e)-11))
 	if e.nsid && h.opts.ServerID != "" {
 		out = append(out, 0, byte(dns.EDNS0NSID))

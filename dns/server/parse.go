@@ -96,6 +96,7 @@ func parsePlain(msg []byte, withECS bool) (plainQuery, bool) {
 		return q, false
 	}
 	q.edns.do = msg[off+7]&0x80 != 0
+	q.edns.co = msg[off+7]&0x40 != 0
 	rdlen := int(binary.BigEndian.Uint16(msg[off+9:]))
 	rd := msg[off+11:]
 	if len(rd) != rdlen {
@@ -135,7 +136,7 @@ func parsePlain(msg []byte, withECS bool) (plainQuery, bool) {
 func plainType(t uint16) bool {
 	switch t {
 	case 0, dns.TypeOPT, dns.TypeTKEY, dns.TypeTSIG, dns.TypeIXFR, dns.TypeAXFR,
-		dns.TypeMAILA, dns.TypeMAILB, dns.TypeANY:
+		dns.TypeMAILA, dns.TypeMAILB, dns.TypeANY, dns.TypeNXNAME:
 		return false
 	}
 	return true

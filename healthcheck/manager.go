@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -32,6 +33,9 @@ type Options struct {
 	MaxConcurrent int
 	// RootCAs verifies https checks; nil means the system roots.
 	RootCAs *x509.CertPool
+	// SourceAddress, when valid, is the local address tcp, http(s) and dns
+	// probes are sent from, for targets of its address family.
+	SourceAddress netip.Addr
 	// Now stamps results and transitions; nil means time.Now. Scheduling
 	// always uses the real clock.
 	Now func() time.Time
@@ -99,6 +103,9 @@ type Manager struct {
 	running      bool
 	runCtx       context.Context
 	wg           sync.WaitGroup // target loops of the current Run
+	// probes, when not nil, says which keys this Manager probes; the
+	// others stay Unknown (SetProbeFilter).
+	probes func(check.Key) bool
 }
 
 // entry is one probed key.
@@ -114,6 +121,12 @@ type entry struct {
 	target check.Target
 	health health
 	cancel context.CancelFunc // stops the loop; nil when not running
+	// idle is set while the probe filter leaves the key out.
+	idle bool
+	// gen counts the loops started; a loop's results apply only while
+	// it is the latest, so a loop stopped by the filter and replaced by
+	// a new one cannot apply a late result.
+	gen uint64
 }
 
 // NewManager returns a Manager with no targets. Nothing is probed until Run.
@@ -194,7 +207,7 @@ func (m *Manager) SetTargets(targets []check.Target) error {
 		if _, ok := m.entries[k]; ok {
 			continue
 		}
-		p, err := newProber(t, m.opts.RootCAs)
+		p, err := newProber(t, m.opts.RootCAs, m.opts.SourceAddress)
 		if err != nil {
 			return fmt.Errorf("healthcheck: check %q at %s: %w", t.Spec.Name, t.Address, err)
 		}
@@ -209,7 +222,7 @@ func (m *Manager) SetTargets(targets []check.Target) error {
 		if e.cancel != nil {
 			e.cancel()
 		}
-		if !e.health.probed {
+		if !e.health.probed && !e.idle {
 			m.pending--
 		}
 		delete(m.entries, k)
@@ -229,8 +242,12 @@ func (m *Manager) SetTargets(targets []check.Target) error {
 			fall:     t.Spec.Fall,
 			target:   t,
 			health:   newHealth(at),
+			idle:     m.probes != nil && !m.probes(k),
 		}
 		m.entries[k] = e
+		if e.idle {
+			continue
+		}
 		m.pending++
 		if m.running {
 			m.startLocked(e)
@@ -243,6 +260,61 @@ func (m *Manager) SetTargets(targets []check.Target) error {
 	m.log.Debug("health check targets set",
 		slog.Int("targets", len(m.entries)), slog.Int("added", len(probers)), slog.Int("removed", removed))
 	return nil
+}
+
+// SetProbeFilter limits probing to the keys for which probes returns true
+// (nil: every key), for a fleet whose instances share the probing of the
+// targets. A key left out stops being probed and its state becomes
+// Unknown at once, since this Manager no longer looks at it; a key taken
+// back in starts Unknown and is probed soon if Run is running. probes is
+// called with the Manager's lock held, for every target now and for every
+// new target later: it must be quick and must not call the Manager.
+func (m *Manager) SetProbeFilter(probes func(check.Key) bool) {
+	at := m.opts.Now()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.probes = probes
+	changed := false
+	for k, e := range m.entries {
+		idle := probes != nil && !probes(k)
+		if idle == e.idle {
+			continue
+		}
+		changed = true
+		e.idle = idle
+		if idle {
+			if e.cancel != nil {
+				e.cancel()
+				e.cancel = nil
+			}
+			if !e.health.probed {
+				m.pending--
+			}
+			e.health = newHealth(at)
+			continue
+		}
+		e.health = newHealth(at)
+		m.pending++
+		if m.running {
+			m.startLocked(e)
+		}
+	}
+	if !changed {
+		return
+	}
+	m.publishLocked()
+	if m.running && m.pending == 0 {
+		m.markReady()
+	}
+}
+
+// Probing reports whether the Manager probes the target with key k: it
+// is one of its targets and the probe filter keeps it.
+func (m *Manager) Probing(k check.Key) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	e, ok := m.entries[k]
+	return ok && !e.idle
 }
 
 // CheckTargets reports whether SetTargets would accept targets, without
@@ -314,7 +386,7 @@ func (m *Manager) Probe(ctx context.Context, t check.Target) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	p, err := newProber(nt, m.opts.RootCAs)
+	p, err := newProber(nt, m.opts.RootCAs, m.opts.SourceAddress)
 	if err != nil {
 		return Result{}, fmt.Errorf("healthcheck: check %q at %s: %w", nt.Spec.Name, nt.Address, err)
 	}
@@ -333,7 +405,9 @@ func (m *Manager) Run(ctx context.Context) error {
 	m.running = true
 	m.runCtx = ctx
 	for _, e := range m.entries {
-		m.startLocked(e)
+		if !e.idle {
+			m.startLocked(e)
+		}
 	}
 	if m.pending == 0 {
 		m.markReady()
@@ -395,14 +469,15 @@ func (m *Manager) stop() {
 func (m *Manager) startLocked(e *entry) {
 	ctx, cancel := context.WithCancel(m.runCtx)
 	e.cancel = cancel
+	e.gen++
 	m.wg.Add(1)
-	go m.loop(ctx, e)
+	go m.loop(ctx, e, e.gen)
 }
 
 // loop probes one target until ctx ends. Each target has its own goroutine
 // and timer: goroutines are cheap next to the sockets they wait on, and a
 // slow target then delays nothing but itself.
-func (m *Manager) loop(ctx context.Context, e *entry) {
+func (m *Manager) loop(ctx context.Context, e *entry, gen uint64) {
 	defer m.wg.Done()
 	// The first round starts within a second so startup is quick, spread
 	// out so that thousands of targets do not all dial at once.
@@ -428,7 +503,7 @@ func (m *Manager) loop(ctx context.Context, e *entry) {
 			// about the endpoint.
 			return
 		}
-		m.observe(e, r)
+		m.observe(e, gen, r)
 
 		now := time.Now()
 		next = next.Add(jitter(e.interval))
@@ -441,12 +516,12 @@ func (m *Manager) loop(ctx context.Context, e *entry) {
 	}
 }
 
-// observe applies a probe result of e and leaves the change for the
-// publisher.
-func (m *Manager) observe(e *entry, r Result) {
+// observe applies a probe result of e's loop number gen and leaves the
+// change for the publisher.
+func (m *Manager) observe(e *entry, gen uint64, r Result) {
 	at := m.opts.Now()
 	m.mu.Lock()
-	if m.entries[e.key] != e {
+	if m.entries[e.key] != e || e.idle || e.gen != gen {
 		m.mu.Unlock()
 		return
 	}

@@ -11,6 +11,7 @@ import (
 	"math"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/exec"
 	"slices"
@@ -66,19 +67,22 @@ func runProbe(ctx context.Context, p prober, timeout time.Duration) Result {
 }
 
 // newProber builds the prober for a validated target with defaults applied.
-func newProber(t check.Target, rootCAs *x509.CertPool) (prober, error) {
+// Its connections leave from source when source is valid and of the
+// target's address family.
+func newProber(t check.Target, rootCAs *x509.CertPool, source netip.Addr) (prober, error) {
 	s := t.Spec
 	switch s.Type {
 	case check.TCP:
-		return &tcpProber{addr: t.HostPort()}, nil
+		return &tcpProber{addr: t.HostPort(), dialer: dialerFrom(source, t.Address, "tcp")}, nil
 	case check.HTTP, check.HTTPS:
-		return newHTTPProber(t, rootCAs), nil
+		return newHTTPProber(t, rootCAs, dialerFrom(source, t.Address, "tcp")), nil
 	case check.DNS:
 		name, qtype, err := check.ParseQuery(s.Query)
 		if err != nil {
 			return nil, err
 		}
-		return &dnsProber{addr: t.HostPort(), name: name, qtype: qtype, expect: s.ExpectRcode, timeout: s.Timeout}, nil
+		return &dnsProber{addr: t.HostPort(), name: name, qtype: qtype, expect: s.ExpectRcode, timeout: s.Timeout,
+			dialer: dialerFrom(source, t.Address, "udp")}, nil
 	case check.Exec:
 		port := ""
 		if s.Port != 0 {
@@ -97,13 +101,32 @@ func newProber(t check.Target, rootCAs *x509.CertPool) (prober, error) {
 	}
 }
 
+// dialerFrom returns a dialer whose connections over network ("tcp" or
+// "udp") leave from source (the healthcheck.source_address setting), or
+// the default dialer when source is not set or is of another address
+// family than target.
+func dialerFrom(source, target netip.Addr, network string) *net.Dialer {
+	source = source.Unmap()
+	if !source.IsValid() || source.Is4() != target.Unmap().Is4() {
+		return &net.Dialer{}
+	}
+	if network == "udp" {
+		return &net.Dialer{LocalAddr: &net.UDPAddr{IP: source.AsSlice()}}
+	}
+	return &net.Dialer{LocalAddr: &net.TCPAddr{IP: source.AsSlice()}}
+}
+
 // tcpProber passes when a TCP connection can be opened.
 type tcpProber struct {
-	addr string
+	addr   string
+	dialer *net.Dialer
 }
 
 func (p *tcpProber) probe(ctx context.Context) (float64, error) {
-	var d net.Dialer
+	d := p.dialer
+	if d == nil {
+		d = &net.Dialer{}
+	}
 	conn, err := d.DialContext(ctx, "tcp", p.addr)
 	if err != nil {
 		return -1, err
@@ -123,7 +146,7 @@ type httpProber struct {
 	loadHeader string
 }
 
-func newHTTPProber(t check.Target, rootCAs *x509.CertPool) *httpProber {
+func newHTTPProber(t check.Target, rootCAs *x509.CertPool, dialer *net.Dialer) *httpProber {
 	s := t.Spec
 	tlsConfig := &tls.Config{
 		RootCAs:            rootCAs,
@@ -139,7 +162,7 @@ func newHTTPProber(t check.Target, rootCAs *x509.CertPool) *httpProber {
 	// the probe must reach the endpoint itself.
 	transport := &http.Transport{
 		Proxy:                  nil,
-		DialContext:            (&net.Dialer{}).DialContext,
+		DialContext:            dialer.DialContext,
 		TLSClientConfig:        tlsConfig,
 		DisableKeepAlives:      true,
 		DisableCompression:     true,
@@ -225,13 +248,14 @@ type dnsProber struct {
 	qtype   uint16
 	expect  []check.Rcode
 	timeout time.Duration
+	dialer  *net.Dialer
 }
 
 func (p *dnsProber) probe(ctx context.Context) (float64, error) {
 	m := new(dns.Msg)
 	m.SetQuestion(p.name, p.qtype)
 	m.RecursionDesired = false
-	c := &dns.Client{Net: "udp", Timeout: p.timeout}
+	c := &dns.Client{Net: "udp", Timeout: p.timeout, Dialer: p.dialer}
 	resp, _, err := c.ExchangeContext(ctx, m, p.addr)
 	if err != nil {
 		return -1, err

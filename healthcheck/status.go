@@ -36,6 +36,16 @@ type StatusMap struct {
 	entries map[check.Key]EndpointStatus
 }
 
+// NewStatusMap returns a map holding entries, which it keeps: the caller
+// must not change entries afterwards. The Manager builds its own maps; this
+// is for a health source that derives one, such as a fleet's verdicts.
+func NewStatusMap(entries map[check.Key]EndpointStatus) *StatusMap {
+	if entries == nil {
+		entries = map[check.Key]EndpointStatus{}
+	}
+	return &StatusMap{entries: entries}
+}
+
 // Get returns the status of the target with key k. It reports false for a
 // key the Manager does not probe. A nil map holds nothing.
 func (m *StatusMap) Get(k check.Key) (EndpointStatus, bool) {

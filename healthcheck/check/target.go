@@ -1,6 +1,8 @@
 package check
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"net/netip"
 	"strconv"
@@ -103,6 +105,18 @@ func (k Key) Port() int { return int(k.port) }
 // "dns://[2001:db8::1]:53 www.example.com. A". It is meant for people: two
 // keys that differ only in, say, expect_body print the same.
 func (k Key) String() string { return k.label }
+
+// ID returns a stable name of the key for other processes to share: 32
+// hexadecimal digits of a SHA-256 over everything the key compares, so
+// keys that differ only in, say, expect_body have different IDs while
+// String prints them the same. Meridian instances of one version derive
+// the same ID from the same check; the fleet keys its health
+// observations by it.
+func (k Key) ID() string {
+	h := sha256.New()
+	fmt.Fprintf(h, "%s\x00%s\x00%d\x00%s", k.typ, k.addr, k.port, k.params)
+	return hex.EncodeToString(h.Sum(nil)[:16])
+}
 
 // HostPort returns the address and port to dial, as "[addr]:port" for IPv6.
 func (t Target) HostPort() string {

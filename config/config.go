@@ -37,6 +37,9 @@ type Config struct {
 	Health Health `mapstructure:",squash"`
 	// Limits bounds the configuration files Meridian reads.
 	Limits Limits `mapstructure:"limits"`
+	// Cluster joins this instance to a fleet on etcd; without endpoints
+	// the instance runs alone.
+	Cluster Cluster `mapstructure:"cluster"`
 
 	// GOMAXPROCS is how many threads run Go code at once, besides the DNS
 	// server's UDP readers (one more each, on Linux); 0 for the Go
@@ -152,6 +155,68 @@ type Health struct {
 	// StartupGrace bounds how long Meridian waits for the first round of
 	// probes before it starts answering.
 	StartupGrace time.Duration `mapstructure:"startup_grace"`
+	// Probes is the healthcheck section: how probes are sent.
+	Probes Probes `mapstructure:"healthcheck"`
+}
+
+// Probes configures how health-check probes are sent.
+type Probes struct {
+	// SourceAddress, when set, is the local address tcp, http(s) and dns
+	// probes leave from (for targets of its address family).
+	SourceAddress string `mapstructure:"source_address"`
+}
+
+// SourceAddr returns SourceAddress parsed (validate has checked it); the
+// zero Addr when it is not set.
+func (p Probes) SourceAddr() netip.Addr {
+	a, _ := netip.ParseAddr(p.SourceAddress)
+	return a
+}
+
+// Cluster runs this instance as a member of a fleet that shares health
+// observations through etcd (docs/fleet.md).
+type Cluster struct {
+	Etcd Etcd `mapstructure:"etcd"`
+	// Instance is this member's unique name in the fleet; empty means
+	// server_id, else the host name (see InstanceName).
+	Instance string        `mapstructure:"instance"`
+	Health   ClusterHealth `mapstructure:"health"`
+	// ZonesFrom is where the zones come from: files (the zones
+	// directory); cluster (published to etcd) is not supported yet.
+	ZonesFrom string `mapstructure:"zones_from"`
+}
+
+// Enabled reports whether a cluster is configured.
+func (c Cluster) Enabled() bool { return len(c.Etcd.Endpoints) > 0 }
+
+// Etcd is how to reach the fleet's etcd cluster.
+type Etcd struct {
+	// Endpoints are etcd client URLs: "https://etcd1.example.net:2379".
+	Endpoints []string `mapstructure:"endpoints"`
+	// Prefix is the part of the key space the fleet uses, "/meridian/".
+	Prefix string  `mapstructure:"prefix"`
+	TLS    EtcdTLS `mapstructure:"tls"`
+	// Username and the file holding its password, for etcd's
+	// authentication; both or neither.
+	Username     string `mapstructure:"username"`
+	PasswordFile string `mapstructure:"password_file"`
+}
+
+// EtcdTLS are PEM files: the CA that signed etcd's server certificates,
+// and this instance's client certificate and key.
+type EtcdTLS struct {
+	CA   string `mapstructure:"ca"`
+	Cert string `mapstructure:"cert"`
+	Key  string `mapstructure:"key"`
+}
+
+// ClusterHealth is how the fleet decides health together.
+type ClusterHealth struct {
+	// DownWhen is how many of a target's observers must see it down for
+	// the fleet to take it down: majority, any, all, or a number.
+	DownWhen string `mapstructure:"down_when"`
+	// Observers is how many live instances probe each target; 0 for all.
+	Observers int `mapstructure:"observers"`
 }
 
 // Limits bounds what Meridian reads as configuration, so that a file it is
@@ -223,6 +288,18 @@ var defaults = map[string]any{
 	"tcp.max_in_flight":          16,
 	"limits.zone_file_bytes":     capped.DefaultBytes,
 	"limits.zone_records":        5000000,
+	"healthcheck.source_address": "",
+	"cluster.etcd.endpoints":     []string{},
+	"cluster.etcd.prefix":        "/meridian/",
+	"cluster.etcd.tls.ca":        "",
+	"cluster.etcd.tls.cert":      "",
+	"cluster.etcd.tls.key":       "",
+	"cluster.etcd.username":      "",
+	"cluster.etcd.password_file": "",
+	"cluster.instance":           "",
+	"cluster.health.down_when":   "majority",
+	"cluster.health.observers":   0,
+	"cluster.zones_from":         "files",
 }
 
 // Flags adds the command-line flags that override configuration keys.
@@ -457,7 +534,12 @@ func (c *Config) validate() error {
 	if c.TCP.ClientPrefixV6 < 1 || c.TCP.ClientPrefixV6 > 128 {
 		return fmt.Errorf("tcp.client_prefix_v6: %d is outside 1..128", c.TCP.ClientPrefixV6)
 	}
-	return nil
+	if s := c.Health.Probes.SourceAddress; s != "" {
+		if a, err := netip.ParseAddr(s); err != nil || a.Zone() != "" {
+			return fmt.Errorf("healthcheck.source_address: %q is not an IP address", s)
+		}
+	}
+	return c.validateCluster()
 }
 
 // checkHost accepts "name", "name:port", "192.0.2.1[:port]" and

@@ -29,6 +29,14 @@ func (c *Config) CheckPaths() error {
 	if c.Health.AdminState != "" {
 		settings = append(settings, setting{"admin_state", c.Health.AdminState, false})
 	}
+	if e := c.Cluster.Etcd; c.Cluster.Enabled() {
+		for _, f := range []setting{{"cluster.etcd.tls.ca", e.TLS.CA, false}, {"cluster.etcd.tls.cert", e.TLS.Cert, false},
+			{"cluster.etcd.tls.key", e.TLS.Key, false}, {"cluster.etcd.password_file", e.PasswordFile, false}} {
+			if f.path != "" {
+				settings = append(settings, f)
+			}
+		}
+	}
 	for _, s := range settings {
 		if err := c.checkPath(s.key, s.path, s.dir); err != nil {
 			return fmt.Errorf("config: %s: %w", orDefault(c.File), err)

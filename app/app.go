@@ -20,6 +20,7 @@ import (
 
 	"github.com/meridian-dns/meridian/admin"
 	"github.com/meridian-dns/meridian/app/health"
+	"github.com/meridian-dns/meridian/cluster"
 	"github.com/meridian-dns/meridian/config"
 	"github.com/meridian-dns/meridian/dns/rrl"
 	"github.com/meridian-dns/meridian/dns/server"
@@ -36,8 +37,11 @@ type App struct {
 	Logger *slog.Logger
 	Zones  *zones.Store
 	// GeoIP is nil when no database is configured.
-	GeoIP    *geo.Source
-	Checker  *healthcheck.Manager
+	GeoIP   *geo.Source
+	Checker *healthcheck.Manager
+	// Cluster is this instance's membership of a fleet on etcd; nil when
+	// no cluster is configured.
+	Cluster  *cluster.Member
 	Health   *health.View
 	Router   *routing.Router
 	Handler  *server.Handler
@@ -93,12 +97,16 @@ func New(cfg *config.Config, logger *slog.Logger, version string) (*App, error) 
 	}
 
 	a.Checker = healthcheck.NewManager(healthcheck.Options{
-		Logger:       logger,
-		AllowExec:    cfg.Health.AllowExec,
-		StartupGrace: cfg.Health.StartupGrace,
+		Logger:        logger,
+		AllowExec:     cfg.Health.AllowExec,
+		StartupGrace:  cfg.Health.StartupGrace,
+		SourceAddress: cfg.Health.Probes.SourceAddr(),
 		OnTransition: func(t healthcheck.Transition) {
 			a.Metrics.Transitions.WithLabelValues(t.Key.String(), t.To.String()).Inc()
 			a.regionLog.Kick()
+			if a.Cluster != nil {
+				a.Cluster.Kick()
+			}
 		},
 	})
 	if err := a.Checker.SetTargets(store.Current().Targets()); err != nil {
@@ -110,7 +118,15 @@ func New(cfg *config.Config, logger *slog.Logger, version string) (*App, error) 
 	store.Validate = func(s *zones.Snapshot) error { return a.Checker.CheckTargets(s.Targets()) }
 	store.Swapped = a.setTargets
 	store.OnReload = a.countReload
-	a.Health = health.NewView(a.Checker.Status)
+	if cfg.Cluster.Enabled() {
+		if a.Cluster, err = newMember(cfg, store.Current(), a.Checker, logger, version); err != nil {
+			return nil, err
+		}
+		// The fleet's verdicts, not this instance's probes alone, route.
+		a.Health = health.NewView(a.Cluster.Health)
+	} else {
+		a.Health = health.NewView(a.Checker.Status)
+	}
 	if cfg.Health.AdminState != "" {
 		o, err := healthcheck.OverridesFile{Path: cfg.Health.AdminState, MaxBytes: cfg.Limits.ZoneFileBytes}.Load()
 		if err != nil {
@@ -243,6 +259,16 @@ func (a *App) Run(ctx context.Context) error {
 		a.Checker.Run(ctx)
 	}()
 	defer func() { cancel(); <-checkerDone }()
+	if a.Cluster != nil {
+		clusterDone := make(chan struct{})
+		go func() {
+			defer close(clusterDone)
+			if err := a.Cluster.Run(ctx); err != nil {
+				a.Logger.Error("cluster stopped; health from this instance's probes alone", "error", err)
+			}
+		}()
+		defer func() { cancel(); <-clusterDone }()
+	}
 	if err := a.Checker.WaitReady(ctx); err != nil {
 		return a.shutdown()
 	}
@@ -379,6 +405,12 @@ func (a *App) metricsState() metrics.State {
 				}
 			}
 		}
+	}
+	if a.Cluster != nil {
+		c := a.Cluster.State()
+		st.Cluster = &metrics.ClusterSample{Connected: c.Connected, Instances: len(c.Instances), Targets: c.Targets,
+			Observing: c.Observing, Disagreements: c.Disagreements, DisagreementsTotal: c.DisagreementsTotal,
+			Malformed: c.Malformed, Writes: c.Writes}
 	}
 	if a.GeoIP != nil {
 		dbs := a.GeoIP.Current()

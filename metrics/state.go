@@ -20,6 +20,27 @@ type State struct {
 	GeoIP     []GeoIPSample
 	// RRL is response rate limiting's table; nil when it is off.
 	RRL *RRLSample
+	// Cluster is this instance's standing in its fleet; nil without a
+	// cluster.
+	Cluster *ClusterSample
+}
+
+// ClusterSample is this instance's standing in its fleet on etcd.
+type ClusterSample struct {
+	// Connected reports contact with etcd within the lease TTL: the
+	// fleet's observations count.
+	Connected bool
+	// Instances are the live members, this one included; Targets the
+	// check targets; Observing those this instance probes.
+	Instances, Targets, Observing int
+	// Disagreements are the targets whose fleet verdict differs from this
+	// instance's own view now; DisagreementsTotal counts how often one
+	// began to.
+	Disagreements      int
+	DisagreementsTotal uint64
+	// Malformed counts keys and values read from etcd that were ignored;
+	// Writes the etcd writes this instance made.
+	Malformed, Writes uint64
 }
 
 // RRLSample is the size of response rate limiting's table of budgets.
@@ -74,6 +95,20 @@ var (
 		"Most budgets response rate limiting's table holds (rrl.max_entries).", nil, nil)
 	rrlEvictedDesc = prometheus.NewDesc("meridian_rrl_evictions_total",
 		"Budgets still limiting their network that a full table forgot to make room for new ones.", nil, nil)
+	clusterConnectedDesc = prometheus.NewDesc("meridian_cluster_connected",
+		"1 while the instance is in contact with etcd and decides health with its fleet; 0 while it decides from its own probes alone.", nil, nil)
+	clusterInstancesDesc = prometheus.NewDesc("meridian_cluster_instances",
+		"Live instances of the fleet, this one included.", nil, nil)
+	clusterTargetsDesc = prometheus.NewDesc("meridian_cluster_targets",
+		"Health-check targets, by whether this instance probes them (observing) or not (delegated).", []string{"role"}, nil)
+	clusterDisagreementsDesc = prometheus.NewDesc("meridian_cluster_health_disagreements",
+		"Targets whose fleet verdict differs from this instance's own probes now.", nil, nil)
+	clusterDisagreementsTotalDesc = prometheus.NewDesc("meridian_cluster_health_disagreements_total",
+		"Times a target's fleet verdict began to differ from this instance's own probes.", nil, nil)
+	clusterMalformedDesc = prometheus.NewDesc("meridian_cluster_malformed_values_total",
+		"Keys and values read from etcd that were ignored because they did not pass validation.", nil, nil)
+	clusterWritesDesc = prometheus.NewDesc("meridian_cluster_etcd_writes_total",
+		"Writes this instance made to etcd: puts and deletes of its registration and observations, lease grants and revocations.", nil, nil)
 	geoipBuildDesc = prometheus.NewDesc("meridian_geoip_build_timestamp_seconds",
 		"Build time of each loaded GeoIP database.", []string{"database"}, nil)
 	geoipLookupErrorsDesc = prometheus.NewDesc("meridian_geoip_lookup_errors_total",
@@ -89,7 +124,8 @@ type stateCollector struct {
 func (m *Metrics) SetStateSource(f func() State) { m.state.source.Store(&f) }
 
 func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{endpointUpDesc, probeDurationDesc, regionHealthyDesc, zoneSerialDesc, geoipBuildDesc, geoipLookupErrorsDesc, rrlEntriesDesc, rrlCapacityDesc, rrlEvictedDesc} {
+	for _, d := range []*prometheus.Desc{endpointUpDesc, probeDurationDesc, regionHealthyDesc, zoneSerialDesc, geoipBuildDesc, geoipLookupErrorsDesc, rrlEntriesDesc, rrlCapacityDesc, rrlEvictedDesc,
+		clusterConnectedDesc, clusterInstancesDesc, clusterTargetsDesc, clusterDisagreementsDesc, clusterDisagreementsTotalDesc, clusterMalformedDesc, clusterWritesDesc} {
 		ch <- d
 	}
 }
@@ -117,6 +153,20 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(rrlEntriesDesc, prometheus.GaugeValue, float64(r.Entries))
 		ch <- prometheus.MustNewConstMetric(rrlCapacityDesc, prometheus.GaugeValue, float64(r.Capacity))
 		ch <- prometheus.MustNewConstMetric(rrlEvictedDesc, prometheus.CounterValue, float64(r.Evicted))
+	}
+	if c := st.Cluster; c != nil {
+		connected := 0.0
+		if c.Connected {
+			connected = 1
+		}
+		ch <- prometheus.MustNewConstMetric(clusterConnectedDesc, prometheus.GaugeValue, connected)
+		ch <- prometheus.MustNewConstMetric(clusterInstancesDesc, prometheus.GaugeValue, float64(c.Instances))
+		ch <- prometheus.MustNewConstMetric(clusterTargetsDesc, prometheus.GaugeValue, float64(c.Observing), "observing")
+		ch <- prometheus.MustNewConstMetric(clusterTargetsDesc, prometheus.GaugeValue, float64(max(c.Targets-c.Observing, 0)), "delegated")
+		ch <- prometheus.MustNewConstMetric(clusterDisagreementsDesc, prometheus.GaugeValue, float64(c.Disagreements))
+		ch <- prometheus.MustNewConstMetric(clusterDisagreementsTotalDesc, prometheus.CounterValue, float64(c.DisagreementsTotal))
+		ch <- prometheus.MustNewConstMetric(clusterMalformedDesc, prometheus.CounterValue, float64(c.Malformed))
+		ch <- prometheus.MustNewConstMetric(clusterWritesDesc, prometheus.CounterValue, float64(c.Writes))
 	}
 	for _, z := range st.Zones {
 		ch <- prometheus.MustNewConstMetric(zoneSerialDesc, prometheus.GaugeValue, float64(z.Serial), z.Zone)

@@ -24,15 +24,30 @@ import (
 func (h *Handler) signAnswer(q *request, z *zones.Zone, name string, resp *dns.Msg) {
 	w := sign.WindowAt(time.Now())
 	snap := q.view.snap
-	var answer []dns.RR
+	soa := z.NegativeSOA().(*dns.SOA)
+	ttl := sign.NSECTTL(soa)
+	var answer, covering []dns.RR
 	for _, set := range rrsets(resp.Answer) {
 		answer = append(answer, set...)
 		answer = append(answer, h.rrsigs(snap, set, w)...)
+		// A wildcard's answer also proves that the name asked for does not
+		// exist itself (RFC 4035 3.1.3.3).
+		owner := set[0].Header().Name
+		if oz := snap.ZoneOf(owner); oz != nil && oz.Signed() {
+			wild := oz.WildcardOwner(owner)
+			if wild == "" {
+				continue
+			}
+			nsec := sign.Covering(sign.NextCloser(owner, wild), sign.NSECTTL(oz.NegativeSOA().(*dns.SOA)))
+			covering = append(covering, nsec)
+			covering = append(covering, h.sign(oz, []dns.RR{nsec}, w, false)...)
+		}
 	}
 	resp.Answer = answer
+	if len(covering) > 0 && resp.Rcode == dns.RcodeSuccess && len(resp.Ns) == 0 {
+		resp.Ns = covering
+	}
 
-	soa := z.NegativeSOA().(*dns.SOA)
-	ttl := sign.NSECTTL(soa)
 	switch {
 	case !resp.Authoritative:
 		// A referral: the DS RRset of the cut and its signatures, or an

@@ -1,7 +1,9 @@
 package sign
 
 import (
+	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/miekg/dns"
 )
@@ -72,3 +74,103 @@ func nsec(name string, ttl uint32, bitmap []uint16) *dns.NSEC {
 		TypeBitMap: bitmap,
 	}
 }
+
+// Covering returns the NSEC that proves name, and every name below it,
+// does not exist, for a wildcard's answer (RFC 4035 3.1.3.3: name is the
+// "next closer" name, the ancestor of the query name one label below the
+// wildcard's closest encloser). It is minimally covering (RFC 4470): from
+// the name just before name in canonical order (Predecessor) to the first
+// name after name's subtree (name's first label with a \000 octet added),
+// with RRSIG and NSEC only, so it denies nothing that exists. The next
+// name is not below name, which would make name an empty non-terminal.
+func Covering(name string, ttl uint32) *dns.NSEC {
+	name = dns.CanonicalName(name)
+	next := name
+	if labels := dns.SplitDomainName(name); len(labels) > 0 {
+		next = escape(append(unescape(labels[0]), 0)) + "." + strings.TrimPrefix(name, labels[0]+".")
+	}
+	return &dns.NSEC{
+		Hdr:        dns.RR_Header{Name: Predecessor(name), Rrtype: dns.TypeNSEC, Class: dns.ClassINET, Ttl: ttl},
+		NextDomain: next,
+		TypeBitMap: []uint16{dns.TypeRRSIG, dns.TypeNSEC},
+	}
+}
+
+// NextCloser returns the ancestor of qname (or qname) with one label more
+// than the closest encloser of the wildcard whose owner is wildcard.
+func NextCloser(qname, wildcard string) string {
+	n := dns.CountLabel(wildcard)
+	labels := dns.SplitDomainName(dns.CanonicalName(qname))
+	if n >= len(labels) {
+		return dns.CanonicalName(qname)
+	}
+	return dns.Fqdn(strings.Join(labels[len(labels)-n:], "."))
+}
+
+// Predecessor returns a name just before name in canonical order (RFC 4034
+// 6.1), in the way of RFC 4471 3.1.2: the last octet of the first label
+// made one lower and the label filled up with \255 octets (or, when that
+// octet is \000, the label without it). Between the two lie only names
+// below the predecessor, which no zone has.
+func Predecessor(name string) string {
+	name = dns.CanonicalName(name)
+	labels := dns.SplitDomainName(name)
+	if len(labels) == 0 {
+		return name
+	}
+	first := unescape(labels[0])
+	rest := strings.TrimPrefix(name, labels[0]+".")
+	last := first[len(first)-1]
+	if last == 0 {
+		first = first[:len(first)-1]
+	} else {
+		first = append(first[:len(first)-1], last-1)
+		// Fill the label up to 63 octets, within the 255 octets of a name.
+		room := 255 - (len(rest) + 1) - (len(first) + 1)
+		for n := min(63-len(first), room); n > 0; n-- {
+			first = append(first, 0xff)
+		}
+	}
+	if len(first) == 0 {
+		return rest
+	}
+	return escape(first) + "." + rest
+}
+
+// unescape returns the octets of a label in presentation form.
+func unescape(label string) []byte {
+	var out []byte
+	for i := 0; i < len(label); i++ {
+		c := label[i]
+		if c == '\\' && i+1 < len(label) {
+			if i+3 < len(label) && isDigit(label[i+1]) && isDigit(label[i+2]) && isDigit(label[i+3]) {
+				out = append(out, byte((int(label[i+1]-'0')*100)+(int(label[i+2]-'0')*10)+int(label[i+3]-'0')))
+				i += 3
+				continue
+			}
+			i++
+			c = label[i]
+		}
+		out = append(out, c)
+	}
+	return out
+}
+
+// escape returns a label's octets in presentation form.
+func escape(label []byte) string {
+	var b strings.Builder
+	for _, c := range label {
+		switch {
+		case c == '.' || c == '\\' || c == '"' || c == '(' || c == ')' || c == ';' || c == '@' || c == '$':
+			b.WriteByte('\\')
+			b.WriteByte(c)
+		case c < '!' || c > '~':
+			fmt.Fprintf(&b, "\\%03d", c)
+		default:
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
+}
+
+func isDigit(c byte) bool { return '0' <= c && c <= '9' }

@@ -2,6 +2,7 @@ package sign
 
 import (
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/miekg/dns"
@@ -96,5 +97,71 @@ func TestSignUncached(t *testing.T) {
 	}
 	if st := s.Stats(); signer.n.Load() != 2 || st.Signatures != 2 || st.Entries != 0 || st.Hits+st.Misses != 0 {
 		t.Errorf("stats %+v, signer made %d: want two signatures and nothing cached", st, signer.n.Load())
+	}
+}
+
+// TestPredecessor: the predecessor sorts just before the name in canonical
+// order, and the covering NSEC covers the name and nothing before the
+// predecessor.
+func TestPredecessor(t *testing.T) {
+	for name, want := range map[string]string{
+		"x.y.example.":   "w" + strings.Repeat(`\255`, 62) + ".y.example.",
+		`\000.example.`:  "example.",
+		`a\000.example.`: "a.example.",
+		"B.Example.":     "a" + strings.Repeat(`\255`, 62) + ".example.",
+		"0.example.":     "/" + strings.Repeat(`\255`, 62) + ".example.",
+	} {
+		got := Predecessor(name)
+		if got != want {
+			t.Errorf("Predecessor(%q) = %q, want %q", name, got, want)
+		}
+		if !canonicalLess(got, dns.CanonicalName(name)) {
+			t.Errorf("Predecessor(%q) = %q does not sort before it", name, got)
+		}
+		if _, ok := dns.IsDomainName(got); !ok {
+			t.Errorf("Predecessor(%q) = %q is not a domain name", name, got)
+		}
+	}
+	n := Covering("x.y.example.", 300)
+	for _, inside := range []string{"x.y.example.", "a.x.y.example.", `\000.x.y.example.`} {
+		if !canonicalLess(n.Hdr.Name, inside) || !canonicalLess(inside, n.NextDomain) {
+			t.Errorf("NSEC %v does not cover %s", n, inside)
+		}
+	}
+	if dns.IsSubDomain("x.y.example.", n.NextDomain) {
+		t.Errorf("next name %s is below the name: it would make it an empty non-terminal", n.NextDomain)
+	}
+	// Names that may exist beside it stay outside: the wildcard, and
+	// siblings before and after.
+	for _, outside := range []string{"*.y.example.", "w.y.example.", "xa.y.example.", "y.example."} {
+		if canonicalLess(n.Hdr.Name, outside) && canonicalLess(outside, n.NextDomain) {
+			t.Errorf("NSEC %v covers %s, which may exist", n, outside)
+		}
+	}
+}
+
+// canonicalLess reports whether a sorts before b in canonical DNS name
+// order (RFC 4034 6.1): label by label from the right, octet by octet,
+// letters lower-cased.
+func canonicalLess(a, b string) bool {
+	la, lb := dns.SplitDomainName(dns.CanonicalName(a)), dns.SplitDomainName(dns.CanonicalName(b))
+	for i, j := len(la)-1, len(lb)-1; i >= 0 && j >= 0; i, j = i-1, j-1 {
+		x, y := string(unescape(la[i])), string(unescape(lb[j]))
+		if x != y {
+			return x < y
+		}
+	}
+	return len(la) < len(lb)
+}
+
+func TestNextCloser(t *testing.T) {
+	for _, c := range []struct{ qname, wildcard, want string }{
+		{"x.y.wild.example.", "*.wild.example.", "y.wild.example."},
+		{"Q.wild.example.", "*.wild.example.", "q.wild.example."},
+		{"a.b.c.example.", "*.example.", "c.example."},
+	} {
+		if got := NextCloser(c.qname, c.wildcard); got != c.want {
+			t.Errorf("NextCloser(%s, %s) = %s, want %s", c.qname, c.wildcard, got, c.want)
+		}
 	}
 }

@@ -311,6 +311,7 @@ func (a *App) watch(ctx context.Context) {
 			a.Logger.Error("zone watcher stopped", "error", err)
 		}
 	}()
+	go a.refreshSigned(ctx, time.Minute)
 	if path := a.Config.Health.AdminState; path != "" {
 		go func() {
 			file := healthcheck.OverridesFile{Path: path, MaxBytes: a.Config.Limits.ZoneFileBytes, Logger: a.Logger}
@@ -346,6 +347,32 @@ func (a *App) watch(ctx context.Context) {
 				a.Logger.Error("GeoIP watcher stopped", "error", err)
 			}
 		}()
+	}
+}
+
+// refreshSigned builds the zones again when time changes a signed zone: a
+// key changes state or the signature window ends (Snapshot.NextRefresh),
+// checking every interval. Signatures stay valid two weeks past the end of
+// their window, so a refresh that fails is retried at the next check while
+// the zones being served stay valid.
+func (a *App) refreshSigned(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			next := a.Zones.Current().NextRefresh()
+			if next.IsZero() || now.Before(next) {
+				continue
+			}
+			if err := a.Zones.Refresh(); err != nil {
+				a.Logger.Error("re-signing the zones failed; still serving the previous signatures", "error", err)
+				continue
+			}
+			a.Logger.Info("zones re-signed", "reason", "key timing or signature window", "next", a.Zones.Current().NextRefresh())
+		}
 	}
 }
 

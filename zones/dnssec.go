@@ -42,6 +42,9 @@ type DNSSEC struct {
 	// signatures of its static RRsets for the current window.
 	SigningKeys *sign.Keys
 	Signed      *sign.SignedSet
+	// signedAt is when the zone was signed: its keys' states are those of
+	// that moment.
+	signedAt time.Time
 }
 
 // DenialCompact is compact denial of existence (RFC 9824).
@@ -195,7 +198,7 @@ func (z *Zone) sign(now time.Time) error {
 	if err != nil {
 		return err
 	}
-	d.SigningKeys, d.Signed = ks, set
+	d.SigningKeys, d.Signed, d.signedAt = ks, set, now
 	return nil
 }
 
@@ -268,4 +271,23 @@ func (z *Zone) DS(cut string) []dns.RR {
 		return n.get(dns.TypeDS)
 	}
 	return nil
+}
+
+// NextRefresh returns when the snapshot must be built again although no
+// file changed: the earliest moment a signed zone's keys change state
+// (their Publish, Activate, Inactive or Delete time) or its signature
+// window ends. It is the zero time when no zone is signed.
+func (s *Snapshot) NextRefresh() time.Time {
+	var next time.Time
+	for _, z := range s.list {
+		if !z.Signed() {
+			continue
+		}
+		for _, t := range []time.Time{z.DNSSEC.Keys.NextEvent(z.DNSSEC.signedAt), z.DNSSEC.Signed.Window().End()} {
+			if !t.IsZero() && (next.IsZero() || t.Before(next)) {
+				next = t
+			}
+		}
+	}
+	return next
 }

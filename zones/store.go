@@ -103,6 +103,31 @@ func (s *Store) Reload() (changed bool, err error) {
 	return true, nil
 }
 
+// Refresh builds the snapshot again even when no file changed, for what
+// time changes in it: a signed zone's keys (their timing) and signatures
+// (their weekly window); Snapshot.NextRefresh says when. Like Reload it
+// validates the new snapshot before it swaps it in, and keeps the one
+// being served on any error.
+func (s *Store) Refresh() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	old := s.cur.Load()
+	snap, err := LoadWithLimits(s.dir, old, s.limits)
+	if err != nil {
+		return err
+	}
+	if s.Validate != nil {
+		if err := s.Validate(snap); err != nil {
+			return err
+		}
+	}
+	s.cur.Store(snap)
+	if s.Swapped != nil {
+		s.Swapped(snap)
+	}
+	return nil
+}
+
 // logNews logs, for the zones of snap that are new or changed since old
 // (nil at startup), their warnings, and a changed zone whose serial from
 // the zone file did not go up.

@@ -212,6 +212,8 @@ func exposition(t *testing.T) []byte {
 			Regions:   []metrics.RegionSample{{Service: "www.example.com.", Region: "us-east", Healthy: 1}},
 			Zones:     []metrics.ZoneSample{{Zone: "example.com.", Serial: 1}},
 			GeoIP:     []metrics.GeoIPSample{{Database: "city", BuildTime: time.Unix(1700000000, 0)}},
+			Cluster: &metrics.ClusterSample{Connected: true, Instances: 3, Targets: 10, Observing: 4,
+				Disagreements: 1, DisagreementsTotal: 2, Malformed: 1, Writes: 12},
 		}
 	})
 	mfs, err := reg.Gather()

@@ -418,6 +418,17 @@ func (a *App) metricsState() metrics.State {
 	}
 	snap := a.Zones.Current()
 	for _, z := range snap.Zones() {
+		if !z.Signed() {
+			continue
+		}
+		if st.DNSSEC == nil {
+			s := zones.Signer().Stats()
+			st.DNSSEC = &metrics.DNSSECSample{Signatures: s.Signatures, Hits: s.Hits, Misses: s.Misses,
+				Entries: s.Entries, Expiry: map[string]time.Time{}}
+		}
+		st.DNSSEC.Expiry[z.Origin] = z.Expiry()
+	}
+	for _, z := range snap.Zones() {
 		st.Zones = append(st.Zones, metrics.ZoneSample{Zone: z.Origin, Serial: z.Serial})
 		for _, svc := range z.Services() {
 			seen := map[*zones.Region]bool{}

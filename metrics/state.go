@@ -23,6 +23,21 @@ type State struct {
 	// Cluster is this instance's standing in its fleet; nil without a
 	// cluster.
 	Cluster *ClusterSample
+	// DNSSEC is the signer's work and the signed zones' expiry; nil when
+	// no zone is signed.
+	DNSSEC *DNSSECSample
+}
+
+// DNSSECSample is what signing has done, and when each signed zone's
+// answers stop validating unless it is signed again.
+type DNSSECSample struct {
+	// Signatures counts the RRSIGs made; Hits and Misses the signature
+	// cache's lookups; Entries what it holds.
+	Signatures, Hits, Misses uint64
+	Entries                  int
+	// Expiry is, per signed zone, the earliest expiration of its
+	// signatures or of its last signing key.
+	Expiry map[string]time.Time
 }
 
 // ClusterSample is this instance's standing in its fleet on etcd.
@@ -89,6 +104,14 @@ var (
 		"Healthy endpoints of a service in a region.", []string{"service", "region"}, nil)
 	zoneSerialDesc = prometheus.NewDesc("meridian_zone_serial",
 		"SOA serial being served, by zone.", []string{"zone"}, nil)
+	dnssecSignaturesDesc = prometheus.NewDesc("meridian_dnssec_signatures_total",
+		"RRSIGs made: static RRsets when zones load, service answers and denial records as they are first asked for.", nil, nil)
+	dnssecCacheDesc = prometheus.NewDesc("meridian_dnssec_signature_cache_lookups_total",
+		"Lookups of the signature cache of answers signed per query, by result (hit, miss).", []string{"result"}, nil)
+	dnssecCacheEntriesDesc = prometheus.NewDesc("meridian_dnssec_signature_cache_entries",
+		"Signatures the signature cache holds.", nil, nil)
+	dnssecExpiryDesc = prometheus.NewDesc("meridian_dnssec_expiry_timestamp_seconds",
+		"When the zone's answers stop validating unless it is signed again: the earliest expiration of its signatures or of its last signing key.", []string{"zone"}, nil)
 	rrlEntriesDesc = prometheus.NewDesc("meridian_rrl_table_entries",
 		"Budgets (client network, category, response) in response rate limiting's table.", nil, nil)
 	rrlCapacityDesc = prometheus.NewDesc("meridian_rrl_table_capacity",
@@ -125,6 +148,7 @@ func (m *Metrics) SetStateSource(f func() State) { m.state.source.Store(&f) }
 
 func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{endpointUpDesc, probeDurationDesc, regionHealthyDesc, zoneSerialDesc, geoipBuildDesc, geoipLookupErrorsDesc, rrlEntriesDesc, rrlCapacityDesc, rrlEvictedDesc,
+		dnssecSignaturesDesc, dnssecCacheDesc, dnssecCacheEntriesDesc, dnssecExpiryDesc,
 		clusterConnectedDesc, clusterInstancesDesc, clusterTargetsDesc, clusterDisagreementsDesc, clusterDisagreementsTotalDesc, clusterMalformedDesc, clusterWritesDesc} {
 		ch <- d
 	}
@@ -148,6 +172,15 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	for _, r := range st.Regions {
 		ch <- prometheus.MustNewConstMetric(regionHealthyDesc, prometheus.GaugeValue, float64(r.Healthy), r.Service, r.Region)
+	}
+	if d := st.DNSSEC; d != nil {
+		ch <- prometheus.MustNewConstMetric(dnssecSignaturesDesc, prometheus.CounterValue, float64(d.Signatures))
+		ch <- prometheus.MustNewConstMetric(dnssecCacheDesc, prometheus.CounterValue, float64(d.Hits), "hit")
+		ch <- prometheus.MustNewConstMetric(dnssecCacheDesc, prometheus.CounterValue, float64(d.Misses), "miss")
+		ch <- prometheus.MustNewConstMetric(dnssecCacheEntriesDesc, prometheus.GaugeValue, float64(d.Entries))
+		for zone, t := range d.Expiry {
+			ch <- prometheus.MustNewConstMetric(dnssecExpiryDesc, prometheus.GaugeValue, float64(t.Unix()), zone)
+		}
 	}
 	if r := st.RRL; r != nil {
 		ch <- prometheus.MustNewConstMetric(rrlEntriesDesc, prometheus.GaugeValue, float64(r.Entries))

@@ -291,3 +291,32 @@ func (s *Snapshot) NextRefresh() time.Time {
 	}
 	return next
 }
+
+// Expiry returns when the signed zone's answers stop validating unless it
+// is signed again: the earliest of its signatures' expiration and the time
+// the last of its keys able to sign a role goes inactive (a rollover's old
+// key going inactive while its successor signs does not count). It is the
+// zero time for an unsigned zone.
+func (z *Zone) Expiry() time.Time {
+	if !z.Signed() {
+		return time.Time{}
+	}
+	d := z.DNSSEC
+	expiry := d.Signed.Window().Expiration
+	for _, forDNSKEY := range []bool{true, false} {
+		var last time.Time
+		for _, k := range d.Keys.Signing(d.signedAt, forDNSKEY) {
+			if k.Inactive.IsZero() || k.Legacy {
+				last = time.Time{}
+				break
+			}
+			if k.Inactive.After(last) {
+				last = k.Inactive
+			}
+		}
+		if !last.IsZero() && last.Before(expiry) {
+			expiry = last
+		}
+	}
+	return expiry
+}

@@ -136,6 +136,9 @@ type fleetOptions struct {
 	rule      Rule
 	observers int
 	prefix    string
+	// conn, when set, is the connection to use instead of the server's
+	// endpoint under prefix.
+	conn *Connection
 }
 
 // startNode runs a member named name against etcd until the test ends.
@@ -145,8 +148,12 @@ func startNode(t *testing.T, srv *etcdtest.Server, name string, keys []check.Key
 		o.prefix = "/meridian/"
 	}
 	f := newFakeChecker(keys)
+	conn := Connection{Endpoints: []string{srv.Endpoint()}, Prefix: o.prefix}
+	if o.conn != nil {
+		conn = *o.conn
+	}
 	m, err := New(Options{
-		Connection:     Connection{Endpoints: []string{srv.Endpoint()}, Prefix: o.prefix},
+		Connection:     conn,
 		Instance:       name,
 		Rule:           o.rule,
 		Observers:      o.observers,
@@ -254,6 +261,9 @@ func TestMajority(t *testing.T) {
 	}
 
 	// a's path breaks: every member reads a's "down", and nobody moves.
+	// a writes that once: one change, one put.
+	settled(t, a)
+	writes := a.m.State().Writes
 	a.f.see(k, down)
 	for _, n := range nodes {
 		waitFor(t, n.name+" reads a's down", func() bool { return sees(n, k, "a", down) })
@@ -261,6 +271,9 @@ func TestMajority(t *testing.T) {
 		if v := verdict(n, k); v != up {
 			t.Errorf("%s: verdict %s after one of three observers saw it down, want up (observers %v)", n.name, v, observers(n, k))
 		}
+	}
+	if w := a.m.State().Writes - writes; w != 1 {
+		t.Errorf("a made %d etcd writes for one change of its view, want 1", w)
 	}
 	if st := a.m.State(); st.Disagreements != 1 || st.DisagreementsTotal != 1 {
 		t.Errorf("a's disagreements: %d now, %d in all; want 1 and 1", st.Disagreements, st.DisagreementsTotal)

@@ -145,7 +145,8 @@ func BenchmarkReplayService(b *testing.B) {
 	}
 	h.Serve(q, testClient, UDP, nil) // the full path makes the template
 	v := h.loadView()
-	tpl := v.cache.get(pq.question)
+	var kb [maxCacheKey]byte
+	tpl := v.cache.get(pq.cacheKey(&kb))
 	if tpl == nil || tpl.service == nil {
 		b.Fatal("no service template")
 	}

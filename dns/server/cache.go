@@ -66,10 +66,7 @@ type template struct {
 	record []byte
 	// service is the service a question names; nil for a static answer.
 	service *zones.Service
-	// signed is set for an answer from a signed zone: a query with DO
-	// takes the full path, which signs.
-	signed bool
-	meta   answerMeta
+	meta    answerMeta
 }
 
 // answerMeta is what finishing a reply needs of its answer: metric labels,
@@ -222,15 +219,18 @@ func (h *Handler) cacheFor(snap *zones.Snapshot) *answerCache {
 // the view's answer cache, when later asks may replay it: body is the
 // packed reply (without our OPT record) to q.
 func (h *Handler) remember(v *view, pq *plainQuery, q *request, resp *dns.Msg, body []byte) {
-	if !pq.lower || resp.Truncated || q.meta.rcode > 0xf || v.cache == nil || (q.signed && pq.edns.do) {
+	if !pq.lower || resp.Truncated || q.meta.rcode > 0xf || v.cache == nil {
 		return
 	}
-	t := &template{signed: q.signed, meta: answerMeta{zone: q.meta.zone, qtype: q.meta.qtype, qtypeLabel: q.meta.qtypeLabel,
+	t := &template{meta: answerMeta{zone: q.meta.zone, qtype: q.meta.qtype, qtypeLabel: q.meta.qtypeLabel,
 		rcode: q.meta.rcode, rrl: q.meta.rrl}}
 	switch q.cacheable {
 	case staticAnswer:
 		t.body = append([]byte(nil), body...)
 	case serviceAnswer:
+		if q.signed && pq.edns.do {
+			return // its signatures depend on the addresses chosen per client
+		}
 		if !t.serviceShape(body, pq) {
 			return
 		}
@@ -238,7 +238,8 @@ func (h *Handler) remember(v *view, pq *plainQuery, q *request, resp *dns.Msg, b
 	default:
 		return
 	}
-	v.cache.put(pq.question, t, h.opts.AnswerCacheSize)
+	var kb [maxCacheKey]byte
+	v.cache.put(pq.cacheKey(&kb), t, h.opts.AnswerCacheSize)
 }
 
 // recordHeader is the length of an answer record up to RDLENGTH with its
@@ -313,9 +314,6 @@ func (h *Handler) replay(v *view, t *template, pq *plainQuery, query []byte, res
 	var e *ednsInfo
 	if pq.hasEDNS {
 		e = &pq.edns
-		if t.signed && e.do {
-			return h.full(v, query, resolver, tr, buf, start, nil, nil) // signed answers are not cached
-		}
 	}
 	limit := 65535
 	if tr == UDP {

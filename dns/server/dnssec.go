@@ -15,8 +15,10 @@ import (
 // of existence (RFC 9824). Static RRsets were signed with the snapshot
 // (zones); a service's addresses and denial records are signed here
 // through the process's signature cache, so a service's finite set of
-// answers is signed once per window. Signed answers are not kept in the
-// answer cache: the cache replays only unsigned ones.
+// answers is signed once per window. The answer cache keeps a signed zone's
+// static and negative answers to DO queries under their own key (question,
+// DO and CO) and replays them like any other; a service's signed answers
+// take the full path, since their signatures follow the addresses chosen.
 
 // signAnswer adds the DNSSEC records of a reply to a DO query for the
 // signed zone z. name is the last name of the answer (the question's, or

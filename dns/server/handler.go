@@ -184,7 +184,8 @@ func (h *Handler) serveAt(query []byte, client netip.Addr, t Transport, buf []by
 	v := h.loadView()
 	if !h.opts.FullPathOnly && v.cache != nil {
 		if pq, ok := parsePlain(query, h.useECS(resolver)); ok {
-			if tpl := v.cache.get(pq.question); tpl != nil {
+			var kb [maxCacheKey]byte
+			if tpl := v.cache.get(pq.cacheKey(&kb)); tpl != nil {
 				return h.replay(&v, tpl, &pq, query, resolver, t, buf, start)
 			}
 			return h.full(&v, query, resolver, t, buf, start, &pq, nil)

@@ -131,6 +131,25 @@ func parsePlain(msg []byte, withECS bool) (plainQuery, bool) {
 	return q, true
 }
 
+// cacheKey returns the answer cache's key for q in buf: the question as
+// received, and, when the query has the DO bit, one more byte with DO and
+// CO, since a signed zone answers such a query differently.
+func (q *plainQuery) cacheKey(buf *[maxCacheKey]byte) []byte {
+	key := append(buf[:0], q.question...)
+	if q.hasEDNS && q.edns.do {
+		flags := byte(0x80)
+		if q.edns.co {
+			flags |= 0x40
+		}
+		key = append(key, flags)
+	}
+	return key
+}
+
+// maxCacheKey is the longest cache key: a question (a name of at most 255
+// octets, type and class) and the flags byte.
+const maxCacheKey = 255 + 4 + 1
+
 // plainType reports whether a plain query may ask for qtype. Meta types
 // and ANY take the full path.
 func plainType(t uint16) bool {

@@ -66,7 +66,52 @@ type template struct {
 	record []byte
 	// service is the service a question names; nil for a static answer.
 	service *zones.Service
-	meta    answerMeta
+	// signed, for a signed zone's service asked with DO, holds the answers
+	// the full path has made, one per routing decision; body is then the
+	// header and question only.
+	signed *signedAnswers
+	meta   answerMeta
+}
+
+// signedAnswers are a signed service's answers to DO queries: for each
+// routing decision the full path has made (its TTL and addresses), the
+// sections after the question as the full path packed them, addresses and
+// their RRSIGs. A service's decisions are a finite set (per region,
+// selection and TTL), and the signatures stay valid for the snapshot's
+// window; the set is bounded all the same.
+type signedAnswers struct {
+	mu sync.RWMutex
+	m  map[string]signedAnswer
+}
+
+// signedAnswer is one decision's answer: the bytes after the question and
+// the counts of the answer and authority sections.
+type signedAnswer struct {
+	sections []byte
+	an, ns   uint16
+}
+
+// maxSignedAnswers bounds the answers kept per signed service question.
+const maxSignedAnswers = 256
+
+// maxDecisionKey is the longest decision key: a TTL and 32 IPv6 addresses.
+const maxDecisionKey = 4 + 32*16
+
+// decisionKey returns the key of a routing decision's answer in buf: its
+// TTL and addresses in order; nil when it has too many to keep.
+func decisionKey(d *routing.Decision, buf *[maxDecisionKey]byte) []byte {
+	if len(d.Endpoints) > 32 {
+		return nil
+	}
+	key := binary.BigEndian.AppendUint32(buf[:0], d.TTL)
+	for _, ep := range d.Endpoints {
+		if ep.CNAME != "" {
+			return nil
+		}
+		a := ep.Address.As16()
+		key = append(key, a[:]...)
+	}
+	return key
 }
 
 // answerMeta is what finishing a reply needs of its answer: metric labels,
@@ -229,7 +274,8 @@ func (h *Handler) remember(v *view, pq *plainQuery, q *request, resp *dns.Msg, b
 		t.body = append([]byte(nil), body...)
 	case serviceAnswer:
 		if q.signed && pq.edns.do {
-			return // its signatures depend on the addresses chosen per client
+			h.rememberSigned(v, pq, q, body)
+			return
 		}
 		if !t.serviceShape(body, pq) {
 			return
@@ -240,6 +286,35 @@ func (h *Handler) remember(v *view, pq *plainQuery, q *request, resp *dns.Msg, b
 	}
 	var kb [maxCacheKey]byte
 	v.cache.put(pq.cacheKey(&kb), t, h.opts.AnswerCacheSize)
+}
+
+// rememberSigned keeps the full path's signed answer to a DO query for a
+// service, under the decision it answers, in the question's template
+// (made on the first such answer).
+func (h *Handler) rememberSigned(v *view, pq *plainQuery, q *request, body []byte) {
+	var db [maxDecisionKey]byte
+	dk := decisionKey(q.decision, &db)
+	if dk == nil || binary.BigEndian.Uint16(body[10:]) != 0 {
+		return
+	}
+	var kb [maxCacheKey]byte
+	key := pq.cacheKey(&kb)
+	t := v.cache.get(key)
+	if t == nil || t.signed == nil {
+		qend := headerLen + len(pq.question)
+		t = &template{body: append([]byte(nil), body[:qend]...), service: q.meta.service,
+			signed: &signedAnswers{m: map[string]signedAnswer{}},
+			meta: answerMeta{zone: q.meta.zone, qtype: q.meta.qtype, qtypeLabel: q.meta.qtypeLabel,
+				rcode: q.meta.rcode, rrl: q.meta.rrl, service: q.meta.service}}
+		v.cache.put(key, t, h.opts.AnswerCacheSize)
+	}
+	a := signedAnswer{sections: append([]byte(nil), body[len(t.body):]...),
+		an: binary.BigEndian.Uint16(body[6:]), ns: binary.BigEndian.Uint16(body[8:])}
+	t.signed.mu.Lock()
+	if len(t.signed.m) < maxSignedAnswers {
+		t.signed.m[string(dk)] = a
+	}
+	t.signed.mu.Unlock()
 }
 
 // recordHeader is the length of an answer record up to RDLENGTH with its
@@ -335,13 +410,33 @@ func (h *Handler) replay(v *view, t *template, pq *plainQuery, query []byte, res
 			c = routing.Client{Addr: e.subnet.Addr, SourceBits: int(e.subnet.SourceBits)}
 		}
 		d := h.router.Decide(t.service, pq.qtype, c, false)
-		if d.NoData || t.serviceLen(len(d.Endpoints))+h.optLen(e) > limit {
-			decided := d // escapes: only on this rare path
-			return h.full(v, query, resolver, tr, buf, start, nil, &decided)
+		if t.signed != nil {
+			var db [maxDecisionKey]byte
+			var a signedAnswer
+			var ok bool
+			if dk := decisionKey(&d, &db); dk != nil {
+				t.signed.mu.RLock()
+				a, ok = t.signed.m[string(dk)]
+				t.signed.mu.RUnlock()
+			}
+			if !ok || len(t.body)+len(a.sections)+h.optLen(e) > limit {
+				decided := d // escapes: only on this rare path
+				return h.full(v, query, resolver, tr, buf, start, pq, &decided)
+			}
+			h.observeDecision(&t.meta, t.service, &d)
+			out = append(append(out, t.body...), a.sections...)
+			binary.BigEndian.PutUint16(out[6:], a.an)
+			binary.BigEndian.PutUint16(out[8:], a.ns)
+			o.scope, o.region = uint8(d.Scope), d.Region
+		} else {
+			if d.NoData || t.serviceLen(len(d.Endpoints))+h.optLen(e) > limit {
+				decided := d // escapes: only on this rare path
+				return h.full(v, query, resolver, tr, buf, start, nil, &decided)
+			}
+			h.observeDecision(&t.meta, t.service, &d)
+			out = t.appendService(out, &d)
+			o.scope, o.region = uint8(d.Scope), d.Region
 		}
-		h.observeDecision(&t.meta, t.service, &d)
-		out = t.appendService(out, &d)
-		o.scope, o.region = uint8(d.Scope), d.Region
 	}
 	// The query's ID, and RD and CD, which a QUERY's reply copies.
 	out[0], out[1] = query[0], query[1]

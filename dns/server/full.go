@@ -39,8 +39,9 @@ type request struct {
 	zone   string
 	region *zones.Region
 	// decided is a routing decision already made for this query, on the
-	// same view.
-	decided *routing.Decision
+	// same view; decision is the one the answer used.
+	decided  *routing.Decision
+	decision *routing.Decision
 	// meta collects what finishing and counting the reply need.
 	meta *answerMeta
 	// cacheable is what the answer cache may keep of the answer, and
@@ -218,6 +219,7 @@ func (h *Handler) service(q *request, res zones.Result, qtype uint16, resp *dns.
 		d = h.router.Decide(s, qtype, q.client, false)
 	}
 	q.meta.service = s
+	q.decision = &d
 	h.observeDecision(q.meta, s, &d)
 	if d.NoData {
 		resp.Ns = append(resp.Ns, s.Zone.NegativeSOA())

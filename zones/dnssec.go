@@ -157,8 +157,10 @@ func Signer() *sign.Signer { return signer }
 // and CDNSKEY for the active key-signing keys (RFC 7344, RFC 8078), at the
 // apex with the SOA's TTL, and signs every RRset the zone is authoritative
 // for (not the NS of a delegation nor the glue below it; the DS at a cut
-// is the parent's) for the window of now.
-func (z *Zone) sign(now time.Time) error {
+// is the parent's) for the window of now, reusing prev's signatures of the
+// RRsets that did not change (prev is the zone's set in the snapshot
+// served before, or nil).
+func (z *Zone) sign(now time.Time, prev *sign.SignedSet) error {
 	d := z.DNSSEC
 	ks, err := sign.NewKeys(z.Origin, signKeys(d.Keys.Signing(now, true)), signKeys(d.Keys.Signing(now, false)))
 	if err != nil {
@@ -194,7 +196,7 @@ func (z *Zone) sign(now time.Time) error {
 			sets = append(sets, rs.rrs)
 		}
 	}
-	set, err := signer.SignAll(nil, ks, sets, sign.WindowAt(now))
+	set, err := signer.SignAll(prev, ks, sets, sign.WindowAt(now)) // another window than prev's: all signed again
 	if err != nil {
 		return err
 	}

@@ -164,14 +164,8 @@ func loadFile(path string, lim Limits) (*Zone, []error) {
 	}
 	b.addRegions(&f)
 	b.addServices(&f)
-	now := time.Now()
-	b.addDNSSEC(&f, root, now)
+	b.addDNSSEC(&f, root, time.Now())
 	z, errs := b.finish()
-	if z != nil && z.DNSSEC != nil {
-		if err := z.sign(now); err != nil {
-			return nil, []error{&fileError{file: path, err: fmt.Errorf("signing: %w", err)}}
-		}
-	}
 	if z != nil {
 		if z.DNSSEC != nil {
 			h.Write(z.DNSSEC.Keys.Hash[:])

@@ -8,8 +8,11 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/meridian-dns/meridian/dnssec/sign"
 )
 
 // Snapshot is everything a query can see: all zones, immutable once built.
@@ -98,8 +101,25 @@ func loadFiles(paths []string, prev *Snapshot, lim Limits) (*Snapshot, error) {
 	}
 	copy(s.Hash[:], h.Sum(nil))
 	sort.Slice(s.list, func(i, j int) bool { return s.list[i].Origin < s.list[j].Origin })
+	now := time.Now()
 	for _, z := range s.list {
 		z.assignSerial(prev)
+		// Signed last, once the serial is final, with the previous
+		// snapshot's signatures of unchanged RRsets reused.
+		if z.DNSSEC != nil {
+			var prevSet *sign.SignedSet
+			if prev != nil {
+				if old := prev.zones[z.Origin]; old != nil && old.Signed() {
+					prevSet = old.DNSSEC.Signed
+				}
+			}
+			if err := z.sign(now, prevSet); err != nil {
+				errs = append(errs, fmt.Errorf("%s: signing zone %s: %w", z.File, z.Origin, err))
+			}
+		}
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
 	}
 	return s, nil
 }

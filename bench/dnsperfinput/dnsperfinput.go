@@ -28,6 +28,9 @@ type Query struct {
 	Type   uint16
 	Subnet netip.Prefix // the zero Prefix when the line has none
 	Line   int
+	// DO sets the DNSSEC OK bit (RFC 3225), asking for signed answers.
+	// Specs have no column for it: a whole file asks with it or without.
+	DO bool
 }
 
 // ReadSpec parses a query spec file; see bench/queries/README.md.
@@ -89,13 +92,13 @@ func ParseSpec(r io.Reader) ([]Query, error) {
 	return out, nil
 }
 
-// Msg returns q as a DNS query with EDNS0 and, when q has a subnet, an ECS
-// option carrying it.
+// Msg returns q as a DNS query with EDNS0 (with the DO bit when q.DO) and,
+// when q has a subnet, an ECS option carrying it.
 func (q Query) Msg() *dns.Msg {
 	m := new(dns.Msg)
 	m.SetQuestion(q.Name, q.Type)
 	m.RecursionDesired = false
-	m.SetEdns0(EDNSSize, false)
+	m.SetEdns0(EDNSSize, q.DO)
 	if q.Subnet.IsValid() {
 		family := uint16(1)
 		if q.Subnet.Addr().Is6() {

@@ -65,6 +65,7 @@ func TestWriteDnsperfBinary(t *testing.T) {
 		{Name: "www.example.com.", Type: dns.TypeA},
 		{Name: "api.example.com.", Type: dns.TypeAAAA, Subnet: netip.MustParsePrefix("185.0.65.0/24")},
 		{Name: "docs.example.com.", Type: dns.TypeA, Subnet: netip.MustParsePrefix("2001:db8:2::/56")},
+		{Name: "www.example.com.", Type: dns.TypeAAAA, Subnet: netip.MustParsePrefix("185.0.65.0/24"), DO: true},
 	}
 	var buf bytes.Buffer
 	if err := WriteBinary(&buf, qs); err != nil {
@@ -85,6 +86,9 @@ func TestWriteDnsperfBinary(t *testing.T) {
 		opt := m.IsEdns0()
 		if opt == nil || opt.UDPSize() != EDNSSize {
 			t.Fatalf("message %d: no EDNS0 with size %d: %v", i, EDNSSize, opt)
+		}
+		if opt.Do() != q.DO {
+			t.Errorf("message %d: DO bit %t, want %t", i, opt.Do(), q.DO)
 		}
 		var ecs *dns.EDNS0_SUBNET
 		for _, o := range opt.Option {

@@ -12,12 +12,14 @@
 // of the GeoIP CSV given with -networks (bench/perf/geoip.csv, the
 // benchmark's database), spread over all of them, and one in ten in none.
 // The mix depends only on the CSV, N and -seed: the same inputs give the
-// same bytes. -spec also writes the mix as a readable query spec.
+// same bytes. -spec also writes the mix as a readable query spec. With -do
+// every query sets the DNSSEC OK bit, asking for signed answers
+// (bench/dnssec.sh); the spec is the same with or without it.
 //
 // Usage:
 //
-//	genqueries -o queries.bin spec.txt
-//	genqueries -ecs-mix 10000 [-networks bench/perf/geoip.csv] [-seed 13] [-spec mix.txt] -o queries.bin
+//	genqueries [-do] -o queries.bin spec.txt
+//	genqueries -ecs-mix 10000 [-networks bench/perf/geoip.csv] [-seed 13] [-spec mix.txt] [-do] -o queries.bin
 package main
 
 import (
@@ -56,9 +58,10 @@ func run(args []string, stderr io.Writer) error {
 	seed := fs.Uint64("seed", 13, "with -ecs-mix: the seed of the draws")
 	name := fs.String("name", "www.example.com.", "with -ecs-mix: the question name")
 	spec := fs.String("spec", "", "with -ecs-mix: also write the mix as a query spec to this file")
+	do := fs.Bool("do", false, "set the DNSSEC OK bit in every query")
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "usage: genqueries -o queries.bin spec.txt\n"+
-			"       genqueries -ecs-mix N [-networks geoip.csv] [-seed S] [-spec mix.txt] -o queries.bin\n")
+		fmt.Fprintf(fs.Output(), "usage: genqueries [-do] -o queries.bin spec.txt\n"+
+			"       genqueries -ecs-mix N [-networks geoip.csv] [-seed S] [-spec mix.txt] [-do] -o queries.bin\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -77,11 +80,14 @@ func run(args []string, stderr io.Writer) error {
 	}
 
 	if *mix == 0 {
-		n, err := dnsperfinput.WriteFile(fs.Arg(0), *out)
+		qs, err := dnsperfinput.ReadSpec(fs.Arg(0))
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(stderr, "genqueries: %d queries from %s to %s\n", n, fs.Arg(0), *out)
+		if err := writeBinary(*out, qs, *do); err != nil {
+			return err
+		}
+		fmt.Fprintf(stderr, "genqueries: %d queries%s from %s to %s\n", len(qs), withDO(*do), fs.Arg(0), *out)
 		return nil
 	}
 
@@ -103,15 +109,32 @@ func run(args []string, stderr io.Writer) error {
 			return err
 		}
 	}
+	if err := writeBinary(*out, qs, *do); err != nil {
+		return err
+	}
+	fmt.Fprintf(stderr, "genqueries: %d ECS queries%s (seed %d) over the networks of %s to %s\n", len(qs), withDO(*do), *seed, *networks, *out)
+	return nil
+}
+
+// writeBinary writes qs as dnsperf binary input to the file path, every
+// query with the DO bit when do is set.
+func writeBinary(path string, qs []dnsperfinput.Query, do bool) error {
+	for i := range qs {
+		qs[i].DO = do
+	}
 	var b bytes.Buffer
 	if err := dnsperfinput.WriteBinary(&b, qs); err != nil {
 		return err
 	}
-	if err := os.WriteFile(*out, b.Bytes(), 0o644); err != nil {
-		return err
+	return os.WriteFile(path, b.Bytes(), 0o644)
+}
+
+// withDO is how the summary line says that the queries set the DO bit.
+func withDO(do bool) string {
+	if do {
+		return " with the DO bit"
 	}
-	fmt.Fprintf(stderr, "genqueries: %d ECS queries (seed %d) over the networks of %s to %s\n", len(qs), *seed, *networks, *out)
-	return nil
+	return ""
 }
 
 // readNetworks reads the entries of a GeoIP CSV (the format of

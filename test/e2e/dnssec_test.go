@@ -26,7 +26,8 @@ records: |
   insecure  IN NS    ns1.elsewhere.test.
 regions:
   us-east: { location: [39.04, -77.49] }
-  eu-west: { location: [53.35, -6.26] }
+  eu-west: { location: [48.86, 2.35] }
+  ap-south: { location: [1.35, 103.82] }
 services:
   www:
     ttl: 30

@@ -40,6 +40,24 @@ func TestUnboundValidates(t *testing.T) {
 		t.Fatalf("dnssec ds: %v", err)
 	}
 	ds := strings.TrimSpace(strings.SplitN(string(out), "\n", 2)[0])
+	// Locate clients with the demo GeoIP database, and force the failover
+	// service's eu-west endpoint down.
+	adminState := filepath.Join(in.dir, "admin-state.yaml")
+	if err := os.WriteFile(adminState, []byte("endpoints:\n  \"failover.signed.test./198.51.100.20\": down\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := os.ReadFile(in.config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg = append(cfg, fmt.Sprintf("geoip:\n  city: %q\nadmin_state: %q\n",
+		filepath.Join(moduleRoot, "testdata", "geoip", "demo-city.mmdb"), adminState)...)
+	if err := os.WriteFile(in.config, cfg, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(in.zoneFile("signed.test.yaml"), []byte(signedZoneFile+geoServices), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	p := startServer(t, in)
 
 	good := startUnbound(t, unbound, ds, p.addr)
@@ -62,6 +80,37 @@ func TestUnboundValidates(t *testing.T) {
 		if r.Rcode != c.rcode || !r.AuthenticatedData {
 			t.Errorf("%s %s through Unbound: %s, AD %v; want %s, validated", c.name, dns.TypeToString[c.qtype],
 				dns.RcodeToString[r.Rcode], r.AuthenticatedData, dns.RcodeToString[c.rcode])
+		}
+	}
+
+	// Service answers for clients in three regions, their subnets carried
+	// by Unbound to Meridian as Client Subnet (Unbound's subnetcache), and
+	// a failover answer with its degraded TTL: each validated.
+	for _, c := range []struct {
+		subnet, name, want string
+		ttl                uint32
+	}{
+		{"185.0.64.0/24", "geo.signed.test.", "198.51.100.10", 30},   // Paris: eu-west
+		{"64.1.0.0/24", "geo.signed.test.", "192.0.2.10", 30},        // San Jose: us-east
+		{"103.0.0.0/24", "geo.signed.test.", "203.0.113.10", 30},     // Singapore: ap-south
+		{"185.0.64.0/24", "failover.signed.test.", "192.0.2.20", 10}, // eu-west down: us-east, degraded
+	} {
+		r := resolveFrom(t, good, c.name, dns.TypeA, c.subnet)
+		if r.Rcode != dns.RcodeSuccess || !r.AuthenticatedData || len(r.Answer) == 0 {
+			t.Errorf("%s for %s through Unbound: %s, AD %v, answer %v", c.name, c.subnet, dns.RcodeToString[r.Rcode], r.AuthenticatedData, r.Answer)
+			continue
+		}
+		var got []string
+		for _, rr := range r.Answer {
+			if a, ok := rr.(*dns.A); ok {
+				got = append(got, a.A.String())
+				if a.Hdr.Ttl > c.ttl {
+					t.Errorf("%s for %s: TTL %d, want at most %d", c.name, c.subnet, a.Hdr.Ttl, c.ttl)
+				}
+			}
+		}
+		if len(got) != 1 || got[0] != c.want {
+			t.Errorf("%s for %s: %v, want %s", c.name, c.subnet, got, c.want)
 		}
 	}
 
@@ -93,7 +142,10 @@ func startUnbound(t *testing.T, bin, ds string, server netip.AddrPort) netip.Add
   pidfile: ""
   do-not-query-localhost: no
   access-control: 127.0.0.0/8 allow
-  module-config: "validator iterator"
+  module-config: "subnetcache validator iterator"
+  send-client-subnet: %s
+  client-subnet-always-forward: yes
+  max-client-subnet-ipv4: 24
   local-zone: "test." nodefault
   trust-anchor: %q
   qname-minimisation: no
@@ -102,7 +154,7 @@ func startUnbound(t *testing.T, bin, ds string, server netip.AddrPort) netip.Add
 stub-zone:
   name: "signed.test"
   stub-addr: %s@%d
-`, port, dir, ds, server.Addr(), server.Port())
+`, port, dir, server.Addr(), ds, server.Addr(), server.Port())
 	path := filepath.Join(dir, "unbound.conf")
 	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
 		t.Fatal(err)
@@ -134,6 +186,43 @@ stub-zone:
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// geoServices are services of signed.test. routed by the client's
+// location: the demo GeoIP database places 185.0.64.0/24 in Paris,
+// 64.1.0.0/24 in San Jose and 103.0.0.0/24 in Singapore.
+const geoServices = `  geo:
+    ttl: 30
+    routing: nearest
+    endpoints:
+      - { region: us-east, address: 192.0.2.10 }
+      - { region: eu-west, address: 198.51.100.10 }
+      - { region: ap-south, address: 203.0.113.10 }
+  failover:
+    ttl: 30
+    degraded_ttl: 10
+    routing: nearest
+    endpoints:
+      - { region: us-east, address: 192.0.2.20 }
+      - { region: eu-west, address: 198.51.100.20 }
+`
+
+// resolveFrom asks the resolver at addr with DO set and a Client Subnet
+// option for subnet.
+func resolveFrom(t *testing.T, addr netip.AddrPort, name string, qtype uint16, subnet string) *dns.Msg {
+	t.Helper()
+	p := netip.MustParsePrefix(subnet)
+	q := new(dns.Msg)
+	q.SetQuestion(name, qtype)
+	q.SetEdns0(1232, true)
+	q.IsEdns0().Option = append(q.IsEdns0().Option, &dns.EDNS0_SUBNET{Code: dns.EDNS0SUBNET, Family: 1,
+		SourceNetmask: uint8(p.Bits()), Address: net.IP(p.Addr().AsSlice())})
+	c := &dns.Client{Timeout: 5 * time.Second}
+	r, _, err := c.Exchange(q, addr.String())
+	if err != nil {
+		t.Fatalf("%s for %s: %v", name, subnet, err)
+	}
+	return r
 }
 
 // resolve asks the resolver at addr with DO set and returns the reply.

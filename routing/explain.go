@@ -35,6 +35,9 @@ func Explain(s *zones.Service, qtype uint16, c Client, d Decision) []string {
 		}
 		add("candidate %d: %s, %s, %s (%d/%d endpoints healthy)", i+1, cand.Region.Name, dist, state, cand.Healthy, cand.Total)
 	}
+	for _, note := range d.HealthNotes {
+		add("%s", note)
+	}
 	switch {
 	case d.AllDown:
 		add("every region is down: serving %s as if healthy", d.Region.Name)
@@ -68,4 +71,38 @@ func answersText(n int) string {
 		return "all"
 	}
 	return itoa(n)
+}
+
+// EndpointExplainer is a Health that can say more about a checked
+// endpoint's state than up or down: where the verdict came from, such as
+// the fleet's decision and each observer's view. Explanations ask for it
+// when the Health implements it; ExplainEndpoint returns "" when it has
+// nothing to add.
+type EndpointExplainer interface {
+	ExplainEndpoint(ep *zones.Endpoint) string
+}
+
+// healthNotes asks hv, when it is an EndpointExplainer, about the checked
+// endpoints of every candidate region, as "endpoint IDENT (REGION): NOTE".
+func healthNotes(hv Health, s *zones.Service, qtype uint16, candidates []Candidate) []string {
+	ex, ok := hv.(EndpointExplainer)
+	if !ok {
+		return nil
+	}
+	var notes []string
+	for _, cand := range candidates {
+		pool := countedPool(s, cand.Region, qtype)
+		if pool == nil {
+			continue
+		}
+		for _, ep := range pool.Endpoints {
+			if !ep.Checked {
+				continue
+			}
+			if note := ex.ExplainEndpoint(ep); note != "" {
+				notes = append(notes, fmt.Sprintf("endpoint %s (%s): %s", ep.Ident, cand.Region.Name, note))
+			}
+		}
+	}
+	return notes
 }

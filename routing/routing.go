@@ -144,6 +144,9 @@ type Decision struct {
 	AllDown bool
 	// NoData is true when no region has endpoints of the asked family.
 	NoData bool
+	// HealthNotes say more about the candidates' checked endpoints than up
+	// or down, when explaining with a Health that is an EndpointExplainer.
+	HealthNotes []string
 }
 
 // Decide picks the answer of service s to a qtype (A or AAAA) query from
@@ -215,6 +218,7 @@ func (r *Router) decideInOrder(hv Health, s *zones.Service, pools *zones.Pools, 
 	}
 	if explain {
 		d.Candidates = slices.Clone(order)
+		d.HealthNotes = healthNotes(hv, s, qtype, d.Candidates)
 	}
 	if d.Region == nil {
 		d.AllDown, d.Degraded = true, true

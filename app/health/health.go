@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 
 	"github.com/meridian-dns/meridian/healthcheck"
+	"github.com/meridian-dns/meridian/healthcheck/check"
 	"github.com/meridian-dns/meridian/routing"
 	"github.com/meridian-dns/meridian/zones"
 )
@@ -26,9 +27,16 @@ type View struct {
 	// OnOverrides, when set before the View is shared, is called after
 	// every SetOverrides (to log the regions the overrides moved).
 	OnOverrides func()
+	// ExplainCheck, when set before the View is shared, says where a
+	// checked endpoint's state came from (the fleet's verdict and each
+	// observer's view), for explanations; "" when it has nothing to add.
+	ExplainCheck func(check.Key) string
 }
 
-var _ routing.HealthSource = (*View)(nil)
+var (
+	_ routing.HealthSource      = (*View)(nil)
+	_ routing.EndpointExplainer = (*snapshot)(nil)
+)
 
 // overrideSet is a published set of overrides and whether it is empty:
 // looking an endpoint up builds its keys, which is not worth doing for
@@ -64,8 +72,9 @@ func (h *View) Overrides() *healthcheck.Overrides {
 // snapshot is the health of every endpoint at one moment: one status map
 // and one set of overrides.
 type snapshot struct {
-	status *healthcheck.StatusMap
-	set    *overrideSet
+	status  *healthcheck.StatusMap
+	set     *overrideSet
+	explain func(check.Key) string
 }
 
 // Snapshot returns the health at this moment, which one routing decision
@@ -80,7 +89,7 @@ func (h *View) Snapshot() routing.Health {
 	if last := h.last.Load(); last != nil && last.status == st && last.set == set {
 		return last
 	}
-	s := &snapshot{status: st, set: set}
+	s := &snapshot{status: st, set: set, explain: h.ExplainCheck}
 	h.last.Store(s)
 	return s
 }
@@ -122,6 +131,15 @@ func (h *snapshot) Endpoint(ep *zones.Endpoint) routing.EndpointState {
 		}
 	}
 	return st
+}
+
+// ExplainEndpoint says where a checked endpoint's state came from, when
+// the View has an ExplainCheck.
+func (h *snapshot) ExplainEndpoint(ep *zones.Endpoint) string {
+	if !ep.Checked || h.explain == nil {
+		return ""
+	}
+	return h.explain(ep.CheckKey)
 }
 
 // MinHealthy applies the service's min_healthy to a region of total

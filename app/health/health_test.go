@@ -3,11 +3,13 @@ package health
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/miekg/dns"
 
 	"github.com/meridian-dns/meridian/healthcheck"
+	"github.com/meridian-dns/meridian/healthcheck/check"
 	"github.com/meridian-dns/meridian/routing"
 	"github.com/meridian-dns/meridian/zones"
 )
@@ -147,5 +149,29 @@ func TestOneDecisionOneHealthMap(t *testing.T) {
 	}
 	if got := reads - before; got != 1 {
 		t.Errorf("a failover decision read the status map %d times, want once", got)
+	}
+}
+
+// TestViewExplainsChecks: a View with ExplainCheck puts what it says about
+// each checked endpoint into explanations, through routing's optional
+// EndpointExplainer.
+func TestViewExplainsChecks(t *testing.T) {
+	s := www(t)
+	v := NewView(nil)
+	v.ExplainCheck = func(k check.Key) string { return "fleet: up (" + k.String() + ")" }
+	r := routing.New(nil, v)
+	c, err := routing.ParseClient("192.0.2.99")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := r.Decide(s, dns.TypeA, c, true)
+	text := strings.Join(routing.Explain(s, dns.TypeA, c, d), "\n")
+	for _, want := range []string{"endpoint 192.0.2.10 (us-east): fleet: up (tcp://192.0.2.10:80)", "endpoint 198.51.100.10 (eu-west): fleet: up (tcp://198.51.100.10:80)"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("explanation lacks %q:\n%s", want, text)
+		}
+	}
+	if d := routing.New(nil, NewView(nil)).Decide(s, dns.TypeA, c, true); len(d.HealthNotes) != 0 {
+		t.Errorf("a View without ExplainCheck adds notes: %q", d.HealthNotes)
 	}
 }

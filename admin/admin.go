@@ -39,7 +39,10 @@ type Deps struct {
 	// Reload re-reads zones and GeoIP.
 	Reload func(reason string) error
 	// Ready reports what is not ready yet (nil or empty: ready).
-	Ready    func() []string
+	Ready func() []string
+	// Fleet is this instance's membership of a fleet; nil without a
+	// cluster section.
+	Fleet    Fleet
 	Version  string
 	ServerID string
 	Logger   *slog.Logger
@@ -232,11 +235,16 @@ func (s *Server) readyz(w http.ResponseWriter, _ *http.Request) {
 	if s.deps.Ready != nil {
 		waiting = s.deps.Ready()
 	}
+	body := map[string]any{"ready": len(waiting) == 0}
+	if detail := readyDetail(s.deps.Fleet); detail != "" {
+		body["cluster"] = detail
+	}
 	if len(waiting) > 0 {
-		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"ready": false, "waiting_for": waiting})
+		body["waiting_for"] = waiting
+		writeJSON(w, http.StatusServiceUnavailable, body)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"ready": true})
+	writeJSON(w, http.StatusOK, body)
 }
 
 // reload re-reads the zones and GeoIP databases. A failure's error is

@@ -21,6 +21,8 @@ type Status struct {
 	Ready    bool         `json:"ready"`
 	Waiting  []string     `json:"waiting_for,omitempty"`
 	Zones    []ZoneStatus `json:"zones"`
+	// Cluster is this instance's standing in its fleet; nil without one.
+	Cluster *ClusterStatus `json:"cluster,omitempty"`
 }
 
 // ZoneStatus is one zone.
@@ -77,6 +79,9 @@ type EndpointStatus struct {
 	LastError string     `json:"last_error,omitempty"`
 	LastProbe *time.Time `json:"last_probe,omitempty"`
 	Since     *time.Time `json:"since,omitempty"`
+	// Fleet is the fleet's verdict and each observer's view of the
+	// endpoint's check, with a cluster configured.
+	Fleet *FleetView `json:"fleet,omitempty"`
 }
 
 func (s *Server) status(w http.ResponseWriter, _ *http.Request) {
@@ -90,6 +95,9 @@ func BuildStatus(deps Deps) Status {
 		st.Waiting = deps.Ready()
 	}
 	st.Ready = len(st.Waiting) == 0
+	if deps.Fleet != nil {
+		st.Cluster = clusterStatus(deps.Fleet.State())
+	}
 	var probes *healthcheck.StatusMap
 	if deps.Checker != nil {
 		probes = deps.Checker.Status()
@@ -151,6 +159,9 @@ func serviceStatus(deps Deps, svc *zones.Service, probes *healthcheck.StatusMap,
 					es.Load = &l
 				}
 			}
+		}
+		if ep.Checked {
+			es.Fleet = fleetView(deps.Fleet, ep.CheckKey)
 		}
 		ss.Endpoints = append(ss.Endpoints, es)
 		if !seen[ep.Region] {

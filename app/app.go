@@ -12,6 +12,7 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -41,7 +42,10 @@ type App struct {
 	Checker *healthcheck.Manager
 	// Cluster is this instance's membership of a fleet on etcd; nil when
 	// no cluster is configured.
-	Cluster  *cluster.Member
+	Cluster *cluster.Member
+	// Operator is the fleet's drains and weights in etcd; nil when no
+	// cluster is configured (they live in the admin_state file).
+	Operator *cluster.Operator
 	Health   *health.View
 	Router   *routing.Router
 	Handler  *server.Handler
@@ -49,6 +53,10 @@ type App struct {
 	Metrics  *metrics.Metrics
 	Registry *prometheus.Registry
 	Admin    *admin.Server
+
+	// Follower follows the zones published to the fleet and publishes
+	// this instance's status there; nil when no cluster is configured.
+	Follower *cluster.Follower
 
 	// Version is reported by CH TXT version.bind when chaos is enabled.
 	Version string
@@ -63,6 +71,12 @@ type App struct {
 	heldProcs int
 	queryLog  *server.SampledLog
 	regionLog *routing.RegionLog
+
+	// overridesMu guards the two layers of operator overrides put in
+	// force together (operator.go).
+	overridesMu    sync.Mutex
+	fileOverrides  *healthcheck.Overrides
+	fleetOverrides *healthcheck.Overrides
 }
 
 // Started is closed once the DNS listeners answer; Server.Addrs and
@@ -122,17 +136,26 @@ func New(cfg *config.Config, logger *slog.Logger, version string) (*App, error) 
 		if a.Cluster, err = newMember(cfg, store.Current(), a.Checker, logger, version); err != nil {
 			return nil, err
 		}
+		if a.Follower, err = a.newFollower(); err != nil {
+			return nil, err
+		}
 		// The fleet's verdicts, not this instance's probes alone, route.
 		a.Health = health.NewView(a.Cluster.Health)
+		a.Health.ExplainCheck = a.explainCheck
 	} else {
 		a.Health = health.NewView(a.Checker.Status)
+	}
+	if cfg.Cluster.Enabled() {
+		if a.Operator, err = a.newOperator(cfg); err != nil {
+			return nil, err
+		}
 	}
 	if cfg.Health.AdminState != "" {
 		o, err := healthcheck.OverridesFile{Path: cfg.Health.AdminState, MaxBytes: cfg.Limits.ZoneFileBytes}.Load()
 		if err != nil {
 			return nil, err
 		}
-		a.Health.SetOverrides(o)
+		a.setFileOverrides(o)
 	}
 	a.Router = routing.New(locator, a.Health)
 	a.regionLog = routing.NewRegionLog(a.Router, logger)
@@ -183,7 +206,7 @@ func New(cfg *config.Config, logger *slog.Logger, version string) (*App, error) 
 			AllowedHosts: cfg.HTTP.AllowedHosts,
 		}, admin.Deps{
 			Zones: store, Router: a.Router, Health: a.Health, Checker: a.Checker, Gatherer: a.Registry,
-			AdminState: cfg.Health.AdminState, Reload: a.Reload, Ready: a.NotReady,
+			AdminState: cfg.Health.AdminState, Operator: a.operatorState(), Reload: a.Reload, Ready: a.NotReady, Fleet: a.fleet(),
 			Version: version, ServerID: cfg.DNS.ServerID, Logger: logger,
 		})
 	}
@@ -268,6 +291,22 @@ func (a *App) Run(ctx context.Context) error {
 			}
 		}()
 		defer func() { cancel(); <-clusterDone }()
+		followerDone := make(chan struct{})
+		go func() {
+			defer close(followerDone)
+			if err := a.Follower.Run(ctx); err != nil {
+				a.Logger.Error("zone publishing and fleet status stopped", "error", err)
+			}
+		}()
+		defer func() { cancel(); <-followerDone }()
+	}
+	if a.Operator != nil {
+		operatorDone := make(chan struct{})
+		go func() {
+			defer close(operatorDone)
+			a.Operator.Run(ctx)
+		}()
+		defer func() { cancel(); <-operatorDone }()
 	}
 	if err := a.Checker.WaitReady(ctx); err != nil {
 		return a.shutdown()
@@ -320,7 +359,7 @@ func (a *App) watch(ctx context.Context) {
 					a.Logger.Error("admin_state reload failed; keeping the previous overrides", "file", path, "error", err)
 					return
 				}
-				a.Health.SetOverrides(o)
+				a.setFileOverrides(o)
 			})
 			if err != nil {
 				a.Logger.Error("admin_state watcher stopped", "error", err)
@@ -449,6 +488,10 @@ func (a *App) metricsState() metrics.State {
 		st.Cluster = &metrics.ClusterSample{Connected: c.Connected, Instances: len(c.Instances), Targets: c.Targets,
 			Observing: c.Observing, Disagreements: c.Disagreements, DisagreementsTotal: c.DisagreementsTotal,
 			Malformed: c.Malformed, Writes: c.Writes}
+		st.Cluster.ZoneRevision, st.Cluster.ZoneRevisionsRejected = a.Follower.Revision()
+		if a.Operator != nil {
+			st.Cluster.Malformed += a.Operator.Malformed()
+		}
 	}
 	if a.GeoIP != nil {
 		dbs := a.GeoIP.Current()

@@ -5,9 +5,11 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/meridian-dns/meridian/admin"
 	"github.com/meridian-dns/meridian/cluster"
 	"github.com/meridian-dns/meridian/config"
 	"github.com/meridian-dns/meridian/healthcheck"
+	"github.com/meridian-dns/meridian/healthcheck/check"
 	"github.com/meridian-dns/meridian/zones"
 )
 
@@ -45,4 +47,23 @@ func slowestInterval(snap *zones.Snapshot) time.Duration {
 		slowest = max(slowest, t.Spec.WithDefaults().Interval)
 	}
 	return slowest
+}
+
+// fleet is the membership the admin interface shows: nil, not a nil
+// *cluster.Member, without a cluster.
+func (a *App) fleet() admin.Fleet {
+	if a.Cluster == nil {
+		return nil
+	}
+	return a.Cluster
+}
+
+// explainCheck says how the fleet decided a check target, for
+// explanations.
+func (a *App) explainCheck(k check.Key) string {
+	v, ok := a.Cluster.Target(k)
+	if !ok {
+		return ""
+	}
+	return v.Text()
 }

@@ -262,6 +262,9 @@ type State struct {
 	// Writes counts the etcd operations this member has written (puts,
 	// deletes, lease grants and revocations; not lease renewals).
 	Writes uint64
+	// LeaseTTL is how long this member's observations outlive its last
+	// contact with etcd.
+	LeaseTTL time.Duration
 }
 
 // State returns the member's standing now.
@@ -276,6 +279,7 @@ func (m *Member) State() State {
 		LastContact: m.lastContact,
 		LastError:   m.lastErr,
 		Instances:   m.liveLocked(fresh),
+		LeaseTTL:    m.ttl,
 	}
 	m.mu.Unlock()
 	st.Targets = int(m.targets.Load())

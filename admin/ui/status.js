@@ -285,6 +285,7 @@ function problems(st) {
   const out = [];
   const add = (level, kind, textContent) => out.push({ level, kind, text: textContent });
   if (!st.ready) add("bad", "not-ready", `Not answering yet: waiting for ${(st.waiting_for || []).join(", ") || "startup"}`);
+  if (st.cluster && !st.cluster.fresh) add("warn", "cluster-alone", st.cluster.detail);
   for (const z of st.zones || []) {
     for (const r of z.regions) {
       if (r.admin === "down") add("bad", "region-admin", `Region ${r.name} is forced down by an operator`);
@@ -302,6 +303,10 @@ function problems(st) {
       for (const e of s.endpoints) {
         if (e.probe === "down") {
           add("bad", "probe-down", `${e.address} (${s.name}, ${e.region}): check failing${e.last_error ? " — " + e.last_error : ""}${e.since ? ", since " + ago(new Date(e.since)) : ""}`);
+        }
+        const f = e.fleet;
+        if (f && f.own !== "unknown" && f.own !== f.verdict) {
+          add("warn", "fleet-disagrees", `${e.address} (${s.name}): this instance's probes say ${f.own}, the fleet says ${f.verdict} — ${observersText(f)}`);
         }
         if (e.admin === "down" || e.admin === "drain") {
           add("warn", "endpoint-admin", `${e.address} (${s.name}) is ${e.admin === "drain" ? "drained" : "forced down"} by an operator`);
@@ -492,6 +497,11 @@ function renderServices(st) {
   }));
 }
 
+// observersText lists each observer's view of an endpoint's check.
+function observersText(fleet) {
+  return fleet.observers.map((o) => `${o.instance} ${o.state}`).join(", ") || "no fresh observations";
+}
+
 function renderEndpoints(st) {
   const body = document.querySelector("#endpoints tbody");
   const rows = [];
@@ -508,7 +518,8 @@ function renderEndpoints(st) {
         el("td", { class: "num" }, String(e.weight)),
         el("td", { class: "state", "data-state": e.state }, healthPill(e.state === "drained" ? "drained" : e.state, e.state)),
         el("td", { class: "admin", "data-admin": admin }, adminText),
-        el("td", { class: "probe " + e.probe, "data-probe": e.probe }, e.probe),
+        el("td", { class: "probe " + e.probe, "data-probe": e.probe }, e.probe,
+          e.fleet ? el("span", { class: "fleet", "data-fleet": e.fleet.verdict }, `fleet ${e.fleet.verdict}: ${observersText(e.fleet)}`) : null),
         el("td", { class: "num" }, e.latency_ms ? `${e.latency_ms.toFixed(1)} ms` : "–"),
         el("td", { class: "num" }, typeof e.load === "number" ? `${Math.round(e.load * 100)}%` : "–"),
         el("td", { class: "error" }, e.last_error || ""),

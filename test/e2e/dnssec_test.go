@@ -1,12 +1,16 @@
 package e2e
 
 import (
+	"encoding/base64"
 	"fmt"
+	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/miekg/dns"
 )
@@ -105,10 +109,66 @@ func TestDNSSECValidates(t *testing.T) {
 		}
 	}
 
+	// Negative control: the same answers with one signature tampered with
+	// on the way, through a proxy on loopback.
+	// The same proxy without tampering validates, so it is the flipped bit
+	// that fails.
+	for _, tamper := range []bool{false, true} {
+		proxy := tamperingProxy(t, p.addr, tamper)
+		out, _ := exec.Command("delv", "@"+proxy.Addr().String(), "-p", fmt.Sprint(proxy.Port()),
+			"-a", good, "+root=signed.test", "static.signed.test.", "A").CombinedOutput()
+		if validated := strings.Contains(string(out), "fully validated"); validated == tamper {
+			t.Errorf("through the proxy, tampering %v: validated %v\n%s", tamper, validated, out)
+		}
+	}
+
 	// Negative control: a zone signed with another key than the anchor.
 	other := *key
 	other.PublicKey = strings.Repeat("A", len(key.PublicKey)-2) + "=="
 	if out := delv(anchor(&other), "static.signed.test.", "A"); strings.Contains(out, "fully validated") {
 		t.Errorf("validated against the wrong key:\n%s", out)
 	}
+}
+
+// tamperingProxy relays UDP queries to server and, with tamper, flips a bit
+// in the signature of every RRSIG over an A RRset in the replies. It stops
+// when the test ends.
+func tamperingProxy(t *testing.T, server netip.AddrPort, tamper bool) netip.AddrPort {
+	t.Helper()
+	pc, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pc.Close() })
+	go func() {
+		buf := make([]byte, 65535)
+		for {
+			n, from, err := pc.ReadFromUDP(buf)
+			if err != nil {
+				return
+			}
+			q := new(dns.Msg)
+			if q.Unpack(buf[:n]) != nil {
+				continue
+			}
+			c := &dns.Client{Timeout: 2 * time.Second}
+			r, _, err := c.Exchange(q, server.String())
+			if err != nil {
+				continue
+			}
+			for _, rr := range r.Answer {
+				if s, ok := rr.(*dns.RRSIG); ok && tamper && s.TypeCovered == dns.TypeA {
+					sig, err := base64.StdEncoding.DecodeString(s.Signature)
+					if err == nil && len(sig) > 0 {
+						sig[len(sig)/2] ^= 0x01
+						s.Signature = base64.StdEncoding.EncodeToString(sig)
+					}
+				}
+			}
+			if out, err := r.Pack(); err == nil {
+				pc.WriteToUDP(out, from)
+			}
+		}
+	}()
+	return pc.LocalAddr().(*net.UDPAddr).AddrPort()
 }

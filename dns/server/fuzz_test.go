@@ -8,6 +8,8 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -18,6 +20,7 @@ import (
 
 	"github.com/meridian-dns/meridian/dns/rrl"
 	"github.com/meridian-dns/meridian/dns/server"
+	"github.com/meridian-dns/meridian/dnssec"
 	"github.com/meridian-dns/meridian/metrics"
 	"github.com/meridian-dns/meridian/routing"
 	"github.com/meridian-dns/meridian/zones"
@@ -50,7 +53,7 @@ func fuzzHandler(f *testing.F, fullPathOnly bool) *server.Handler {
 // every query with a header gets a reply.
 func fuzzHandlerNoRRL(f *testing.F, fullPathOnly bool) *server.Handler {
 	f.Helper()
-	snap, err := zones.Load("../../testdata/demo/zones", nil)
+	snap, err := zones.Load(fuzzZones(f), nil)
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -67,6 +70,64 @@ func fuzzHandlerNoRRL(f *testing.F, fullPathOnly bool) *server.Handler {
 		DebugNetworks: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")},
 		FullPathOnly:  fullPathOnly,
 	}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+}
+
+// fuzzSignedZone is a signed zone beside the demo's, so that queries with
+// DO are answered with signatures and denial records.
+const fuzzSignedZone = `zone: signed.test.
+soa: {mname: ns1.signed.test., rname: h.signed.test., serial: 1}
+ns: [ns1.signed.test.]
+dnssec: {enabled: true, keys: keys, algorithm: ED25519}
+records: |
+  ns1     IN A     192.0.2.53
+  static  IN A     192.0.2.80
+  *.wild  IN A     192.0.2.99
+  alias   IN CNAME www
+  a.b.ent IN TXT   "x"
+  cut     IN NS    ns1.elsewhere.test.
+regions:
+  us-east: { location: [39.04, -77.49] }
+services:
+  www:
+    endpoints:
+      - { region: us-east, address: 192.0.2.10 }
+`
+
+// fuzzZones returns a directory with the demo zones and fuzzSignedZone,
+// made once per fuzz target.
+func fuzzZones(f *testing.F) string {
+	f.Helper()
+	dir := f.TempDir()
+	entries, err := os.ReadDir("../../testdata/demo/zones")
+	if err != nil {
+		f.Fatal(err)
+	}
+	for _, e := range entries {
+		b, err := os.ReadFile(filepath.Join("../../testdata/demo/zones", e.Name()))
+		if err != nil {
+			f.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, e.Name()), b, 0o644); err != nil {
+			f.Fatal(err)
+		}
+	}
+	keys := filepath.Join(dir, "keys")
+	if err := os.Mkdir(keys, 0o700); err != nil {
+		f.Fatal(err)
+	}
+	// Ed25519 signatures are deterministic: two snapshots of these files,
+	// one per handler of FuzzFastPath, sign to the same bytes.
+	k, err := dnssec.Generate("signed.test.", dns.ED25519, 257, time.Now().Add(-time.Hour))
+	if err != nil {
+		f.Fatal(err)
+	}
+	if err := k.WriteFiles(keys); err != nil {
+		f.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "signed.test.yaml"), []byte(fuzzSignedZone), 0o644); err != nil {
+		f.Fatal(err)
+	}
+	return dir
 }
 
 // fuzzPack packs a query, failing the fuzz setup when it does not pack.
@@ -157,6 +218,26 @@ func fuzzSeeds(f *testing.F) [][]byte {
 
 	m = fuzzQuery("example.com.", dns.TypeA)
 	m.Response = true // a response: dropped
+	add(m)
+
+	// Queries with DO for the signed zone: answers, a wildcard, a CNAME
+	// into a service, denial of each kind, a referral; and with CO.
+	for _, q := range []struct {
+		name  string
+		qtype uint16
+	}{
+		{"static.signed.test.", dns.TypeA}, {"x.wild.signed.test.", dns.TypeA}, {"alias.signed.test.", dns.TypeA},
+		{"www.signed.test.", dns.TypeA}, {"nope.signed.test.", dns.TypeA}, {"static.signed.test.", dns.TypeMX},
+		{"b.ent.signed.test.", dns.TypeA}, {"x.cut.signed.test.", dns.TypeA}, {"signed.test.", dns.TypeDNSKEY},
+		{"signed.test.", dns.TypeNXNAME},
+	} {
+		m = fuzzQuery(q.name, q.qtype)
+		m.SetEdns0(1232, true)
+		add(m)
+	}
+	m = fuzzQuery("nope.signed.test.", dns.TypeA)
+	m.SetEdns0(1232, true)
+	m.IsEdns0().SetCo()
 	add(m)
 
 	// A header cut short, and a header alone.
@@ -353,9 +434,10 @@ func (h *fuzzHealth) MinHealthy(*zones.Service, int) int { return 1 }
 func newFuzzPair(f *testing.F, withRRL bool) *fuzzPair {
 	f.Helper()
 	p := &fuzzPair{health: &fuzzHealth{}}
+	dir := fuzzZones(f)
 	for k, fullOnly := range []bool{false, true} {
 		for j := range p.snaps[k] {
-			snap, err := zones.Load("../../testdata/demo/zones", nil)
+			snap, err := zones.Load(dir, nil)
 			if err != nil {
 				f.Fatal(err)
 			}

@@ -36,6 +36,9 @@ type Deps struct {
 	// AdminState is the overrides file drains are persisted to; empty means
 	// drains cannot be made through the API.
 	AdminState string
+	// FleetStatus reads the fleet's live instances, zone revisions and
+	// serials from etcd (GET /api/v1/fleet); nil without a cluster.
+	FleetStatus FleetReader
 	// Reload re-reads zones and GeoIP.
 	Reload func(reason string) error
 	// Ready reports what is not ready yet (nil or empty: ready).
@@ -129,6 +132,7 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("POST /api/v1/drain", s.auth(s.drain(healthcheck.AdminDrain)))
 	mux.Handle("POST /api/v1/undrain", s.auth(s.drain("")))
 	mux.Handle("POST /api/v1/reload", s.auth(s.reload))
+	mux.Handle("GET /api/v1/fleet", s.auth(s.fleetStatus))
 	// The page and its files hold no data: they are served without the
 	// token, and the page asks for it when the API answers 401.
 	mux.HandleFunc("GET /{$}", statusPage)

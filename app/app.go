@@ -207,7 +207,7 @@ func New(cfg *config.Config, logger *slog.Logger, version string) (*App, error) 
 		}, admin.Deps{
 			Zones: store, Router: a.Router, Health: a.Health, Checker: a.Checker, Gatherer: a.Registry,
 			AdminState: cfg.Health.AdminState, Operator: a.operatorState(), Reload: a.Reload, Ready: a.NotReady, Fleet: a.fleet(),
-			Version: version, ServerID: cfg.DNS.ServerID, Logger: logger,
+			Version: version, ServerID: cfg.DNS.ServerID, Logger: logger, FleetStatus: a.fleetReader(),
 		})
 	}
 	return a, nil

@@ -17,13 +17,14 @@ const MaxInstanceName = 63
 func (c *Config) validateCluster() error {
 	cl := &c.Cluster
 	switch cl.ZonesFrom {
-	case "files":
-	case "cluster":
-		return fmt.Errorf("cluster.zones_from: cluster is not supported yet; zones come from the zones directory (files)")
+	case "files", "cluster":
 	default:
 		return fmt.Errorf("cluster.zones_from: %q is not files or cluster", cl.ZonesFrom)
 	}
 	if !cl.Enabled() {
+		if cl.ZonesFrom == "cluster" {
+			return fmt.Errorf("cluster.zones_from: cluster needs cluster.etcd.endpoints, the etcd the zones are published to")
+		}
 		return nil
 	}
 	for _, e := range cl.Etcd.Endpoints {

@@ -64,6 +64,17 @@ func TestClusterInstanceDefaultsToHostName(t *testing.T) {
 	}
 }
 
+// TestZonesFromCluster: zones_from: cluster is accepted with a cluster.
+func TestZonesFromCluster(t *testing.T) {
+	c, err := Load(writeConfig(t, "cluster:\n  etcd: {endpoints: [\"http://127.0.0.1:2379\"]}\n  instance: a\n  zones_from: cluster\n"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Cluster.ZonesFrom != "cluster" {
+		t.Errorf("zones_from %q", c.Cluster.ZonesFrom)
+	}
+}
+
 func TestClusterInvalid(t *testing.T) {
 	// cluster builds a cluster section with one endpoint, instance a, and
 	// the lines given under etcd and under cluster.
@@ -71,7 +82,7 @@ func TestClusterInvalid(t *testing.T) {
 		return "cluster:\n  etcd:\n    endpoints: [\"http://127.0.0.1:2379\"]\n" + etcd + "  instance: a\n" + rest
 	}
 	cases := []struct{ name, body, want string }{
-		{"zones from cluster", "cluster: {zones_from: cluster}\n", "not supported yet"},
+		{"zones from cluster without etcd", "cluster: {zones_from: cluster}\n", "zones_from: cluster needs cluster.etcd.endpoints"},
 		{"zones from elsewhere", "cluster: {zones_from: git}\n", `"git" is not files or cluster`},
 		{"endpoint without scheme", "cluster: {etcd: {endpoints: [\"127.0.0.1:2379\"]}, instance: a}\n", "not an etcd client URL"},
 		{"endpoint with a path", "cluster: {etcd: {endpoints: [\"http://e:2379/v3\"]}, instance: a}\n", "not an etcd client URL"},

@@ -182,7 +182,8 @@ type Cluster struct {
 	Instance string        `mapstructure:"instance"`
 	Health   ClusterHealth `mapstructure:"health"`
 	// ZonesFrom is where the zones come from: files (the zones
-	// directory); cluster (published to etcd) is not supported yet.
+	// directory) or cluster (the revision meridian publish wrote to
+	// etcd; the zones directory serves until it is read).
 	ZonesFrom string `mapstructure:"zones_from"`
 }
 

@@ -56,6 +56,10 @@ type ClusterSample struct {
 	// Malformed counts keys and values read from etcd that were ignored;
 	// Writes the etcd writes this instance made.
 	Malformed, Writes uint64
+	// ZoneRevision is the published zone revision served (0: none, or
+	// zones from files); ZoneRevisionsRejected counts published revisions
+	// this instance refused.
+	ZoneRevision, ZoneRevisionsRejected uint64
 }
 
 // RRLSample is the size of response rate limiting's table of budgets.
@@ -132,6 +136,10 @@ var (
 		"Keys and values read from etcd that were ignored because they did not pass validation.", nil, nil)
 	clusterWritesDesc = prometheus.NewDesc("meridian_cluster_etcd_writes_total",
 		"Writes this instance made to etcd: puts and deletes of its registration and observations, lease grants and revocations.", nil, nil)
+	clusterZoneRevisionDesc = prometheus.NewDesc("meridian_cluster_zone_revision",
+		"The published zone revision this instance serves; 0 when its zones come from files or none was applied yet.", nil, nil)
+	clusterZoneRejectedDesc = prometheus.NewDesc("meridian_cluster_zone_revisions_rejected_total",
+		"Published zone revisions this instance refused (malformed in etcd, or zones that do not build); it kept serving its previous zones.", nil, nil)
 	geoipBuildDesc = prometheus.NewDesc("meridian_geoip_build_timestamp_seconds",
 		"Build time of each loaded GeoIP database.", []string{"database"}, nil)
 	geoipLookupErrorsDesc = prometheus.NewDesc("meridian_geoip_lookup_errors_total",
@@ -149,7 +157,8 @@ func (m *Metrics) SetStateSource(f func() State) { m.state.source.Store(&f) }
 func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{endpointUpDesc, probeDurationDesc, regionHealthyDesc, zoneSerialDesc, geoipBuildDesc, geoipLookupErrorsDesc, rrlEntriesDesc, rrlCapacityDesc, rrlEvictedDesc,
 		dnssecSignaturesDesc, dnssecCacheDesc, dnssecCacheEntriesDesc, dnssecExpiryDesc,
-		clusterConnectedDesc, clusterInstancesDesc, clusterTargetsDesc, clusterDisagreementsDesc, clusterDisagreementsTotalDesc, clusterMalformedDesc, clusterWritesDesc} {
+		clusterConnectedDesc, clusterInstancesDesc, clusterTargetsDesc, clusterDisagreementsDesc, clusterDisagreementsTotalDesc, clusterMalformedDesc, clusterWritesDesc,
+		clusterZoneRevisionDesc, clusterZoneRejectedDesc} {
 		ch <- d
 	}
 }
@@ -200,6 +209,8 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(clusterDisagreementsTotalDesc, prometheus.CounterValue, float64(c.DisagreementsTotal))
 		ch <- prometheus.MustNewConstMetric(clusterMalformedDesc, prometheus.CounterValue, float64(c.Malformed))
 		ch <- prometheus.MustNewConstMetric(clusterWritesDesc, prometheus.CounterValue, float64(c.Writes))
+		ch <- prometheus.MustNewConstMetric(clusterZoneRevisionDesc, prometheus.GaugeValue, float64(c.ZoneRevision))
+		ch <- prometheus.MustNewConstMetric(clusterZoneRejectedDesc, prometheus.CounterValue, float64(c.ZoneRevisionsRejected))
 	}
 	for _, z := range st.Zones {
 		ch <- prometheus.MustNewConstMetric(zoneSerialDesc, prometheus.GaugeValue, float64(z.Serial), z.Zone)

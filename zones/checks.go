@@ -41,6 +41,10 @@ func (z *Zone) Check(name string) *Check {
 // loads and is served.
 func (z *Zone) Warnings() []string { return z.warnings }
 
+// Inputs returns the files the zone was built from: its zone file, then
+// its records_file when it has one (not its DNSSEC keys).
+func (z *Zone) Inputs() []string { return z.inputs }
+
 // addChecks records the checks of f.
 func (b *builder) addChecks(f *File) {
 	for _, name := range f.Checks.Keys {

@@ -19,7 +19,8 @@ import (
 // Store holds the snapshot being served and replaces it on reload. Queries
 // read it with one atomic load (Current or Pointer); reloads are serialised.
 type Store struct {
-	dir    string
+	// dir is the zones directory; ReloadFrom replaces it.
+	dir    atomic.Pointer[string]
 	limits Limits
 	logger *slog.Logger
 	cur    atomic.Pointer[Snapshot]
@@ -57,7 +58,8 @@ func NewStoreWithLimits(dir string, logger *slog.Logger, lim Limits) (*Store, er
 	if err != nil {
 		return nil, err
 	}
-	s := &Store{dir: dir, limits: lim, logger: logger}
+	s := &Store{limits: lim, logger: logger}
+	s.dir.Store(&dir)
 	s.cur.Store(snap)
 	s.logNews(nil, snap)
 	return s, nil
@@ -70,7 +72,7 @@ func (s *Store) Current() *Snapshot { return s.cur.Load() }
 func (s *Store) Pointer() *atomic.Pointer[Snapshot] { return &s.cur }
 
 // Dir returns the zones directory.
-func (s *Store) Dir() string { return s.dir }
+func (s *Store) Dir() string { return *s.dir.Load() }
 
 // Reload builds a new snapshot from the zones directory aside, validates
 // it, swaps it in and then calls Swapped. On any error the snapshot being
@@ -83,7 +85,7 @@ func (s *Store) Reload() (changed bool, err error) {
 	if old != nil && s.unchanged(old) {
 		return false, nil
 	}
-	snap, err := LoadWithLimits(s.dir, old, s.limits)
+	snap, err := LoadWithLimits(s.Dir(), old, s.limits)
 	if err != nil {
 		return false, err
 	}
@@ -103,6 +105,36 @@ func (s *Store) Reload() (changed bool, err error) {
 	return true, nil
 }
 
+// ReloadFrom builds a new snapshot from the zone files in dir, as Reload
+// does from the zones directory, and on success makes dir the zones
+// directory: later reloads, refreshes and the watcher read it. On any
+// error the snapshot being served and the zones directory stay. It serves
+// zones published to a fleet (cluster.zones_from: cluster), each revision
+// materialised in a directory of its own.
+func (s *Store) ReloadFrom(dir string) (changed bool, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	old := s.cur.Load()
+	snap, err := LoadWithLimits(dir, old, s.limits)
+	if err != nil {
+		return false, err
+	}
+	if s.Validate != nil {
+		if err := s.Validate(snap); err != nil {
+			return false, err
+		}
+	}
+	// The snapshot is swapped in even when its content is the one being
+	// served, so that its files are those of the new zones directory.
+	s.dir.Store(&dir)
+	s.cur.Store(snap)
+	if s.Swapped != nil {
+		s.Swapped(snap)
+	}
+	s.logNews(old, snap)
+	return old == nil || snap.Hash != old.Hash, nil
+}
+
 // Refresh builds the snapshot again even when no file changed, for what
 // time changes in it: a signed zone's keys (their timing) and signatures
 // (their weekly window); Snapshot.NextRefresh says when. Like Reload it
@@ -112,7 +144,7 @@ func (s *Store) Refresh() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	old := s.cur.Load()
-	snap, err := LoadWithLimits(s.dir, old, s.limits)
+	snap, err := LoadWithLimits(s.Dir(), old, s.limits)
 	if err != nil {
 		return err
 	}
@@ -153,14 +185,15 @@ func (s *Store) logNews(old, snap *Snapshot) {
 // unchanged reports whether the zones directory holds exactly the files the
 // snapshot was built from, with the same content.
 func (s *Store) unchanged(snap *Snapshot) bool {
-	entries, err := os.ReadDir(s.dir)
+	dir := s.Dir()
+	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return false
 	}
 	var files []string
 	for _, e := range entries {
 		if ext := filepath.Ext(e.Name()); !e.IsDir() && e.Name()[0] != '.' && (ext == ".yaml" || ext == ".yml") {
-			files = append(files, filepath.Join(s.dir, e.Name()))
+			files = append(files, filepath.Join(dir, e.Name()))
 		}
 	}
 	var had []string
@@ -172,15 +205,15 @@ func (s *Store) unchanged(snap *Snapshot) bool {
 	if fmt.Sprint(files) != fmt.Sprint(had) {
 		return false
 	}
-	dir, err := openZoneDir(s.dir, s.limits.FileBytes)
+	zd, err := openZoneDir(dir, s.limits.FileBytes)
 	if err != nil {
 		return false
 	}
-	defer dir.Close()
+	defer zd.Close()
 	for _, z := range snap.list {
 		h := sha256.New()
 		for _, p := range z.inputs {
-			b, err := dir.read(p)
+			b, err := zd.read(p)
 			if err != nil {
 				return false
 			}
@@ -252,7 +285,7 @@ func (s *Store) Watch(ctx context.Context, debounce time.Duration) error {
 // watchDirs returns the zones directory and every directory holding a file
 // the snapshot being served was built from, keys directories included.
 func (s *Store) watchDirs() []string {
-	dirs := []string{s.dir}
+	dirs := []string{s.Dir()}
 	if snap := s.Current(); snap != nil {
 		for _, z := range snap.list {
 			for _, p := range z.inputs {

@@ -39,7 +39,7 @@ func root() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	cmd.AddCommand(serveCmd(), checkCmd(), explainCmd(), geoipCmd(), dnssecCmd(), versionCmd())
+	cmd.AddCommand(serveCmd(), checkCmd(), explainCmd(), geoipCmd(), dnssecCmd(), publishCmd(), fleetCmd(), versionCmd())
 	return cmd
 }
 
@@ -144,17 +144,8 @@ each.`,
 			if err != nil {
 				return err
 			}
-			logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-			a, err := app.New(cfg, logger, versionString())
+			a, err := checkedApp(cmd, cfg)
 			if err != nil {
-				var joined interface{ Unwrap() []error }
-				if errors.As(err, &joined) {
-					errs := joined.Unwrap()
-					for _, e := range errs {
-						fmt.Fprintln(cmd.ErrOrStderr(), e)
-					}
-					return fmt.Errorf("%s found", count(len(errs), "problem"))
-				}
 				return err
 			}
 			verbose, _ := cmd.Flags().GetBool("verbose")
@@ -166,6 +157,26 @@ each.`,
 	cmd.Flags().BoolP("verbose", "v", false, "list every target each health check will probe")
 	config.Flags(cmd.Flags())
 	return cmd
+}
+
+// checkedApp loads everything cfg names as serve would, without serving
+// (what check and publish do). On errors it prints every problem, as
+// file:line: message, to standard error and returns their count.
+func checkedApp(cmd *cobra.Command, cfg *config.Config) (*app.App, error) {
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	a, err := app.New(cfg, logger, versionString())
+	if err != nil {
+		var joined interface{ Unwrap() []error }
+		if errors.As(err, &joined) {
+			errs := joined.Unwrap()
+			for _, e := range errs {
+				fmt.Fprintln(cmd.ErrOrStderr(), e)
+			}
+			return nil, fmt.Errorf("%s found", count(len(errs), "problem"))
+		}
+		return nil, err
+	}
+	return a, nil
 }
 
 // printCheck writes what check found in snap to out, and its warnings to

@@ -13,7 +13,6 @@ import (
 	"net/http"
 	"net/netip"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -33,9 +32,14 @@ type Deps struct {
 	Health   *health.View
 	Checker  *healthcheck.Manager
 	Gatherer prometheus.Gatherer
-	// AdminState is the overrides file drains are persisted to; empty means
-	// drains cannot be made through the API.
+	// AdminState is the overrides file drains and weights are persisted
+	// to; empty means they cannot be made through the API, unless Operator
+	// is set.
 	AdminState string
+	// Operator, when set, keeps the operator state instead of AdminState
+	// (a fleet's, in etcd); nil means the AdminState file, with changes
+	// recorded in memory.
+	Operator OperatorState
 	// FleetStatus reads the fleet's live instances, zone revisions and
 	// serials from etcd (GET /api/v1/fleet); nil without a cluster.
 	FleetStatus FleetReader
@@ -76,8 +80,8 @@ type Server struct {
 	hosts hostPolicy
 	srv   *http.Server
 	ln    net.Listener
-	// mu serialises drains so concurrent requests do not lose updates.
-	mu sync.Mutex
+	// operator keeps drains and weights and records their changes.
+	operator OperatorState
 }
 
 // New returns an admin server.
@@ -88,7 +92,11 @@ func New(cfg Config, deps Deps) *Server {
 	if deps.Logger == nil {
 		deps.Logger = slog.Default()
 	}
-	return &Server{cfg: cfg, deps: deps, hosts: newHostPolicy(cfg.AllowedHosts, cfg.Listen)}
+	s := &Server{cfg: cfg, deps: deps, hosts: newHostPolicy(cfg.AllowedHosts, cfg.Listen), operator: deps.Operator}
+	if s.operator == nil {
+		s.operator = &fileState{path: deps.AdminState, health: deps.Health, log: healthcheck.NewChangeLog(0)}
+	}
+	return s
 }
 
 // Start binds the listener and serves in the background.
@@ -131,6 +139,8 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("GET /api/v1/explain", s.auth(s.explain))
 	mux.Handle("POST /api/v1/drain", s.auth(s.drain(healthcheck.AdminDrain)))
 	mux.Handle("POST /api/v1/undrain", s.auth(s.drain("")))
+	mux.Handle("POST /api/v1/weight", s.auth(s.weight))
+	mux.Handle("GET /api/v1/changes", s.auth(s.changes))
 	mux.Handle("POST /api/v1/reload", s.auth(s.reload))
 	mux.Handle("GET /api/v1/fleet", s.auth(s.fleetStatus))
 	// The page and its files hold no data: they are served without the
@@ -155,6 +165,7 @@ func (s *Server) Handler() http.Handler {
 var apiMethods = map[string]string{
 	"/api/v1/status": "GET", "/api/v1/map": "GET", "/api/v1/explain": "GET",
 	"/api/v1/drain": "POST", "/api/v1/undrain": "POST", "/api/v1/reload": "POST",
+	"/api/v1/weight": "POST", "/api/v1/changes": "GET",
 }
 
 // allowed refuses clients outside the allowed networks.
@@ -275,11 +286,7 @@ func (s *Server) reload(w http.ResponseWriter, r *http.Request) {
 // asked (client address, and "token" when the bearer token was required and
 // given, else "none"), the action and what it changed.
 func (s *Server) changed(r *http.Request, action string, attrs ...any) {
-	auth := "none"
-	if s.cfg.Token != "" {
-		auth = "token"
-	}
-	s.deps.Logger.Info("admin state changed", append([]any{"client", r.RemoteAddr, "auth", auth, "action", action}, attrs...)...)
+	s.deps.Logger.Info("admin state changed", append([]any{"client", r.RemoteAddr, "auth", s.authName(), "action", action}, attrs...)...)
 }
 
 // drainRequest names an endpoint of a service or a region of a zone.
@@ -291,91 +298,52 @@ type drainRequest struct {
 }
 
 // drain returns the handler that sets (state non-empty) or clears an
-// override, persists it to the admin_state file and applies it at once.
+// override, stores it (the admin_state file, or the fleet's etcd) and
+// applies it at once.
 func (s *Server) drain(state healthcheck.AdminState) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		var req drainRequest
-		dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10))
-		dec.DisallowUnknownFields()
-		err := dec.Decode(&req)
-		if err == nil && dec.More() {
-			err = errors.New("trailing data after the JSON object")
-		}
-		if err != nil {
+		if err := decodeBody(w, r, &req); err != nil {
 			writeError(w, http.StatusBadRequest, "body must be JSON {\"service\":..., \"endpoint\":...} or {\"zone\":..., \"region\":...}: %s", jsonProblem(err))
 			return
 		}
-		if s.deps.AdminState == "" {
-			writeError(w, http.StatusConflict, "admin_state is not configured, so drains cannot be persisted; set admin_state in the configuration")
+		if fs, ok := s.operator.(*fileState); ok && fs.path == "" {
+			writeError(w, http.StatusConflict, "%v", ErrNotStored)
 			return
 		}
 		snap := s.deps.Zones.Current()
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		cur := s.deps.Health.Overrides()
-		if cur == nil {
-			cur = healthcheck.NewOverrides()
-		}
-		var next *healthcheck.Overrides
-		var what string
+		var e healthcheck.Edit
 		var target []any
-		var old healthcheck.AdminState
 		switch {
 		case req.Service != "" && req.Endpoint != "" && req.Zone == "" && req.Region == "":
 			if findEndpoint(snap, req.Service, req.Endpoint) == nil {
 				writeError(w, http.StatusNotFound, "no endpoint %s in service %s", req.Endpoint, req.Service)
 				return
 			}
-			what = "endpoint " + req.Service + "/" + req.Endpoint
+			e = healthcheck.Edit{Kind: healthcheck.EditEndpoint, Name: req.Service, Item: req.Endpoint, State: state}
 			target = []any{"service", req.Service, "endpoint", req.Endpoint}
-			old, _ = cur.Endpoint(req.Service, req.Endpoint)
-			if state == "" {
-				next = cur.WithoutEndpoint(req.Service, req.Endpoint)
-			} else {
-				next, err = cur.WithEndpoint(req.Service, req.Endpoint, state)
-			}
 		case req.Zone != "" && req.Region != "" && req.Service == "" && req.Endpoint == "":
 			z := snap.Zone(req.Zone)
 			if z == nil || z.Region(req.Region) == nil {
 				writeError(w, http.StatusNotFound, "no region %s in zone %s", req.Region, req.Zone)
 				return
 			}
-			what = "region " + req.Zone + "/" + req.Region
+			e = healthcheck.Edit{Kind: healthcheck.EditRegion, Name: req.Zone, Item: req.Region, State: state}
 			target = []any{"zone", req.Zone, "region", req.Region}
-			old, _ = cur.Region(req.Zone, req.Region)
-			if state == "" {
-				next = cur.WithoutRegion(req.Zone, req.Region)
-			} else {
-				next, err = cur.WithRegion(req.Zone, req.Region, state)
-			}
 		default:
 			writeError(w, http.StatusBadRequest, "name either service and endpoint, or zone and region")
 			return
 		}
-		if err != nil {
-			writeError(w, http.StatusBadRequest, "%v", err)
-			return
-		}
-		if err := next.Save(s.deps.AdminState); err != nil {
-			writeError(w, http.StatusInternalServerError, "persisting to %s: %v", s.deps.AdminState, err)
-			return
-		}
-		s.deps.Health.SetOverrides(next)
 		action, result := "drain", "drained"
 		if state == "" {
 			action, result = "undrain", "undrained"
 		}
-		s.changed(r, action, append(target, "from", stateName(old), "to", stateName(state))...)
-		writeJSON(w, http.StatusOK, map[string]string{"result": result, "target": what})
+		c, ok := s.edit(w, r, action, e, target)
+		if !ok {
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]string{"result": result, "target": c.Target})
 	}
-}
-
-// stateName names an override for the log: its state, or "none".
-func stateName(st healthcheck.AdminState) string {
-	if st == "" {
-		return "none"
-	}
-	return string(st)
 }
 
 // findEndpoint returns the endpoint ident (address or CNAME target) of the

@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -54,15 +55,102 @@ func ParseAdminState(s string) (AdminState, error) {
 // by service FQDN and address ("www.example.com./198.51.100.10"), and per
 // region, keyed by zone and region ("example.com./eu-west"). Names are
 // compared without regard to case or a trailing dot, and addresses in their
-// canonical form. A nil *Overrides holds no overrides.
+// canonical form. It also holds runtime weights of endpoints, keyed like
+// the endpoint overrides. A nil *Overrides holds no overrides.
 type Overrides struct {
 	endpoints map[string]AdminState
 	regions   map[string]AdminState
+	weights   map[string]int
 }
+
+// MaxWeight is the largest endpoint weight, as in a zone file.
+const MaxWeight = 1_000_000
 
 // NewOverrides returns an empty set of overrides.
 func NewOverrides() *Overrides {
-	return &Overrides{endpoints: map[string]AdminState{}, regions: map[string]AdminState{}}
+	return &Overrides{endpoints: map[string]AdminState{}, regions: map[string]AdminState{}, weights: map[string]int{}}
+}
+
+// Empty reports whether o holds no override and no weight.
+func (o *Overrides) Empty() bool {
+	return o == nil || len(o.endpoints)+len(o.regions)+len(o.weights) == 0
+}
+
+// EndpointEntry returns, with one lookup of the endpoint's key, the
+// override of the endpoint at addr in service and its runtime weight, if
+// any. The DNS path uses it.
+func (o *Overrides) EndpointEntry(service, addr string) (st AdminState, hasState bool, weight int, hasWeight bool) {
+	if o == nil {
+		return "", false, 0, false
+	}
+	k, err := endpointKey(service, addr)
+	if err != nil {
+		return "", false, 0, false
+	}
+	st, hasState = o.endpoints[k]
+	weight, hasWeight = o.weights[k]
+	return st, hasState, weight, hasWeight
+}
+
+// Weight returns the runtime weight of the endpoint at addr in service, if
+// any.
+func (o *Overrides) Weight(service, addr string) (int, bool) {
+	_, _, w, ok := o.EndpointEntry(service, addr)
+	return w, ok
+}
+
+// Weights returns a copy of the runtime weights by canonical endpoint key.
+func (o *Overrides) Weights() map[string]int {
+	if o == nil {
+		return map[string]int{}
+	}
+	return maps.Clone(o.weights)
+}
+
+// WithWeight returns a copy of o in which the endpoint at addr in service
+// has runtime weight w (0 to MaxWeight).
+func (o *Overrides) WithWeight(service, addr string, w int) (*Overrides, error) {
+	k, err := endpointKey(service, addr)
+	if err != nil {
+		return nil, err
+	}
+	if err := CheckWeight(w); err != nil {
+		return nil, err
+	}
+	c := o.clone()
+	c.weights[k] = w
+	return c, nil
+}
+
+// WithoutWeight returns a copy of o without a runtime weight of the
+// endpoint at addr in service.
+func (o *Overrides) WithoutWeight(service, addr string) *Overrides {
+	c := o.clone()
+	if k, err := endpointKey(service, addr); err == nil {
+		delete(c.weights, k)
+	}
+	return c
+}
+
+// CheckWeight accepts an endpoint weight: 0 to MaxWeight.
+func CheckWeight(w int) error {
+	if w < 0 || w > MaxWeight {
+		return fmt.Errorf("weight %d is outside 0..%d", w, MaxWeight)
+	}
+	return nil
+}
+
+// Merge returns the overrides of o with those of over added; where both
+// name the same endpoint, region or weight, over's entry wins.
+func (o *Overrides) Merge(over *Overrides) *Overrides {
+	c := o.clone()
+	if over == nil {
+		return c
+	}
+	maps.Copy(c.endpoints, over.endpoints)
+	maps.Copy(c.regions, over.regions)
+	maps.Copy(c.weights, over.weights)
+	return c
 }
 
 // Endpoint returns the override of the endpoint at addr in service, if any.
@@ -159,12 +247,19 @@ func (o *Overrides) clone() *Overrides {
 	if o == nil {
 		return NewOverrides()
 	}
-	return &Overrides{endpoints: maps.Clone(o.endpoints), regions: maps.Clone(o.regions)}
+	return &Overrides{endpoints: maps.Clone(o.endpoints), regions: maps.Clone(o.regions), weights: maps.Clone(o.weights)}
 }
 
 func canonicalName(name string) string {
 	return strings.ToLower(dns.Fqdn(strings.TrimSpace(name)))
 }
+
+// EndpointKey returns the canonical "service./address" key of an endpoint,
+// or an error when service is not a domain name or addr not an address.
+func EndpointKey(service, addr string) (string, error) { return endpointKey(service, addr) }
+
+// RegionKey returns the canonical "zone./region" key of a region.
+func RegionKey(zone, region string) (string, error) { return regionKey(zone, region) }
 
 // endpointKey returns the canonical "service./address" key.
 func endpointKey(service, addr string) (string, error) {
@@ -258,7 +353,7 @@ func ParseOverrides(data []byte, name string) (*Overrides, error) {
 		return o, nil
 	}
 	if root.Kind != yaml.MappingNode {
-		return nil, fmt.Errorf("%s:%d: admin_state must be a mapping with endpoints and regions", name, root.Line)
+		return nil, fmt.Errorf("%s:%d: admin_state must be a mapping with endpoints, regions and weights", name, root.Line)
 	}
 	for i := 0; i+1 < len(root.Content); i += 2 {
 		k, v := root.Content[i], root.Content[i+1]
@@ -267,13 +362,19 @@ func ParseOverrides(data []byte, name string) (*Overrides, error) {
 			keyOf func(a, b string) (string, error)
 			what  string
 		)
+		if k.Value == "weights" {
+			if err := parseWeightSection(v, o.weights, name); err != nil {
+				return nil, err
+			}
+			continue
+		}
 		switch k.Value {
 		case "endpoints":
 			into, keyOf, what = o.endpoints, endpointKey, `"service./address"`
 		case "regions":
 			into, keyOf, what = o.regions, regionKey, `"zone./region"`
 		default:
-			return nil, fmt.Errorf("%s:%d: unknown key %q (want endpoints or regions)", name, k.Line, k.Value)
+			return nil, fmt.Errorf("%s:%d: unknown key %q (want endpoints, regions or weights)", name, k.Line, k.Value)
 		}
 		if err := parseOverrideSection(v, into, keyOf, what, name); err != nil {
 			return nil, err
@@ -315,7 +416,44 @@ func parseOverrideSection(node *yaml.Node, into map[string]AdminState, keyOf fun
 	return nil
 }
 
-// Marshal returns o in the admin_state file format, keys sorted.
+// parseWeightSection reads the "service./address: weight" mapping.
+func parseWeightSection(node *yaml.Node, into map[string]int, name string) error {
+	if node.Kind == yaml.ScalarNode && node.Tag == "!!null" {
+		return nil
+	}
+	if node.Kind != yaml.MappingNode {
+		return fmt.Errorf("%s:%d: expected a mapping of \"service./address\" to a weight", name, node.Line)
+	}
+	for i := 0; i+1 < len(node.Content); i += 2 {
+		k, v := node.Content[i], node.Content[i+1]
+		if k.Kind != yaml.ScalarNode || v.Kind != yaml.ScalarNode {
+			return fmt.Errorf("%s:%d: expected \"service./address\": weight", name, k.Line)
+		}
+		left, right, ok := strings.Cut(k.Value, "/")
+		if !ok {
+			return fmt.Errorf("%s:%d: key %q must be \"service./address\"", name, k.Line, k.Value)
+		}
+		key, err := endpointKey(left, right)
+		if err != nil {
+			return fmt.Errorf("%s:%d: key %q: %w", name, k.Line, k.Value, err)
+		}
+		w, err := strconv.Atoi(v.Value)
+		if err != nil || v.Tag != "!!int" || strconv.Itoa(w) != v.Value {
+			return fmt.Errorf("%s:%d: %q: weight %q is not a whole number", name, v.Line, k.Value, v.Value)
+		}
+		if err := CheckWeight(w); err != nil {
+			return fmt.Errorf("%s:%d: %q: %w", name, v.Line, k.Value, err)
+		}
+		if _, dup := into[key]; dup {
+			return fmt.Errorf("%s:%d: %q is listed twice", name, k.Line, key)
+		}
+		into[key] = w
+	}
+	return nil
+}
+
+// Marshal returns o in the admin_state file format, keys sorted. The
+// weights section is written only when o holds a weight.
 func (o *Overrides) Marshal() ([]byte, error) {
 	o = o.clone()
 	section := func(m map[string]AdminState) *yaml.Node {
@@ -337,6 +475,16 @@ func (o *Overrides) Marshal() ([]byte, error) {
 			{Kind: yaml.ScalarNode, Value: "endpoints"}, section(o.endpoints),
 			{Kind: yaml.ScalarNode, Value: "regions"}, section(o.regions),
 		},
+	}
+	if len(o.weights) > 0 {
+		n := &yaml.Node{Kind: yaml.MappingNode}
+		for _, k := range slices.Sorted(maps.Keys(o.weights)) {
+			n.Content = append(n.Content,
+				&yaml.Node{Kind: yaml.ScalarNode, Value: k, Style: yaml.DoubleQuotedStyle},
+				&yaml.Node{Kind: yaml.ScalarNode, Tag: "!!int", Value: strconv.Itoa(o.weights[k])})
+		}
+		root.Content = append(root.Content, &yaml.Node{Kind: yaml.ScalarNode, Value: "weights"}, n)
+		root.HeadComment = "Operator overrides of endpoint and region health (up, down or drain), and runtime endpoint weights."
 	}
 	var buf bytes.Buffer
 	enc := yaml.NewEncoder(&buf)

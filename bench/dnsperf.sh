@@ -67,6 +67,9 @@ Environment (defaults in brackets):
                REV=HEAD to leave uncommitted changes out []
   KEEP         "1" keeps the temporary directory (logs, dnsperf output, the
                database, and the ECS mix as ecs.txt) [0]
+  LATENCY      "0" leaves dnsperf -v out of the measured runs: no p99
+               figures, but -v moves where the kernel charges its network
+               work on the servers' core (docs/performance.md) [1]
 
 Runs take about 6 x ROUNDS x (DURATION + WARMUP) seconds plus the build and
 startup (twice that with RATE). MERIDIAN_* variables and the Go runtime's

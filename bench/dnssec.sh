@@ -71,6 +71,9 @@ Environment (defaults in brackets):
                working tree, e.g. REV=HEAD []
   KEEP         "1" keeps the temporary directory (logs, keys, the zones,
                Knot's configuration and database, the query files) [0]
+  LATENCY      "0" leaves dnsperf -v out of the measured runs: no p99
+               figures, but -v moves where the kernel charges its network
+               work on the servers' core (docs/performance.md) [1]
 
 Runs take about 8 x ROUNDS x (DURATION + WARMUP) seconds plus the build
 and startup. MERIDIAN_* variables and GOMAXPROCS, GOGC, GOMEMLIMIT and

@@ -30,8 +30,10 @@ bench_settings() {
 	GO=${GO:-go}
 	KEEP=${KEEP:-0}
 	REV=${REV:-}
+	LATENCY=${LATENCY:-1}
 
 	local v
+	[[ $LATENCY == 0 || $LATENCY == 1 ]] || fail "LATENCY must be 0 or 1, got '$LATENCY'"
 	for v in DURATION ROUNDS WARMUP PORT PORT2 HTTP_PORT CLIENTS OUTSTANDING TIMEOUT SERVER_CPU CLIENT_CPU; do
 		[[ ${!v} =~ ^[0-9]+$ ]] || fail "$v must be a whole number, got '${!v}'"
 	done
@@ -250,6 +252,10 @@ $(grep -v '^>' "$out" | tail -n 20)"
 # flags). It writes one result line to $tmp/result:
 #   server qps proc_us core_us server% core_busy% avg_us p99_us completed lost resp_bytes srv_p99
 # where server% is the share of the core's time the server process used.
+# With LATENCY=0 the measured run leaves out dnsperf -v, which prints every
+# query's latency for the p99 but also moves where the kernel charges its
+# network work on the server's core (docs/performance.md); p99_us is then
+# "-".
 measure() {
 	local name=$1 pid=$2 file=$3 port=$4 format=$5 rate=$6 flags=${7:-}
 	local args=(-p "$port" -d "$file")
@@ -274,7 +280,10 @@ measure() {
 	fi
 	p0=$(proc_ns "$pid")
 	c0=$(core_ticks)
-	dnsperf_run "$tmp/run.out" "${args[@]}" -l "$DURATION" -v
+	if ((LATENCY)); then
+		args+=(-v)
+	fi
+	dnsperf_run "$tmp/run.out" "${args[@]}" -l "$DURATION"
 	p1=$(proc_ns "$pid")
 	c1=$(core_ticks)
 	if [[ $name == meridian ]]; then
@@ -294,8 +303,8 @@ measure() {
 			if (done == "" || done == 0) { print "no completed queries" > "/dev/stderr"; exit 1 }
 			split(c0, a, " "); split(c1, b, " ")
 			busy = b[1] - a[1]; total = b[2] - a[2]
-			want = n * 0.99; seen = 0; p99 = 0
-			for (i = 0; i <= max; i++) if (i in h) { seen += h[i]; if (seen >= want) { p99 = i; break } }
+			want = n * 0.99; seen = 0; p99 = "-"
+			for (i = 0; n > 0 && i <= max; i++) if (i in h) { seen += h[i]; if (seen >= want) { p99 = i; break } }
 			# Meridian own p99: the upper bound of the first bucket of its
 			# request-duration histogram (cumulative) holding 99 % of the
 			# run, from receipt to reply handed to the kernel.
@@ -306,7 +315,7 @@ measure() {
 				all = d[nb - 1]
 				for (i = 1; i < nb; i++) if (all > 0 && d[i] >= 0.99 * all) { srv = (le[i] == "+Inf" ? ">100000" : sprintf("%.0f", le[i] * 1e6)); break }
 			}
-			printf "%s %.0f %.2f %.2f %.0f %.0f %.0f %.0f %d %d %d %s\n", name, qps,
+			printf "%s %.0f %.2f %.2f %.0f %.0f %.0f %s %d %d %d %s\n", name, qps,
 				(p1 - p0) / 1e3 / done, busy * 1e6 / hz / done,
 				(total > 0 ? 100 * (p1 - p0) / 1e9 * hz / total : 0), (total > 0 ? 100 * busy / total : 0),
 				avg, p99, done, lost, size, srv

@@ -122,6 +122,10 @@ func decideCases() []decideCase {
 		{name: "weighted-routing", service: "wr", qtype: dns.TypeA, client: ecs},
 		{name: "failover-after-down", service: "near", qtype: dns.TypeA, client: ecs,
 			health: newTestHealth("near", []string{"198.51.100.30"}, nil)},
+		{name: "select/weighted-16-1/reweighted", service: "weighted-16-1", qtype: dns.TypeA,
+			client: client("30.0.0.0", 24), health: reweighted{"10.16.1.1": 0, "10.16.1.2": 50}},
+		{name: "select/hash-16-1/reweighted", service: "hash-16-1", qtype: dns.TypeA,
+			client: client("30.0.0.0", 24), health: reweighted{"10.16.1.1": 0, "10.16.1.2": 50}},
 	}
 	for _, p := range policies {
 		var health Health

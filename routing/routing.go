@@ -33,6 +33,20 @@ type EndpointState struct {
 	Latency float64
 	// Load is the endpoint's reported load from 0 to 1, or -1 when unknown.
 	Load float64
+	// Reweighted is set when an operator changed the endpoint's weight at
+	// runtime: selection then uses Weight instead of the zone file's.
+	Reweighted bool
+	// Weight is the runtime weight, when Reweighted.
+	Weight int
+}
+
+// weight is the weight selection gives ep in state st: the runtime
+// weight when an operator set one, else the zone file's.
+func (st *EndpointState) weight(ep *zones.Endpoint) int {
+	if st.Reweighted {
+		return st.Weight
+	}
+	return ep.Weight
 }
 
 // Health answers "is this endpoint up?". Implementations must be safe for
@@ -178,7 +192,7 @@ func (r *Router) DecideAt(s *zones.Service, qtype uint16, c Client, loc geo.Loca
 		var posBuf [stackEndpoints]int
 		var stateBuf [stackEndpoints]EndpointState
 		var cand Candidate
-		d.Preferred = r.firstChoice(s, pools, c, &d)
+		d.Preferred = r.firstChoice(hv, s, pools, c, &d)
 		if up := upEndpoints(hv, s, countedPool(s, d.Preferred, qtype), &cand, posBuf[:0], stateBuf[:0]); cand.Up {
 			d.Region = d.Preferred
 			d.Endpoints = r.pick(s, up, c)
@@ -197,7 +211,7 @@ func (r *Router) decideInOrder(hv Health, s *zones.Service, pools *zones.Pools, 
 	var posBuf [stackEndpoints]int
 	var stateBuf [stackEndpoints]EndpointState
 	var orderBuf [8]Candidate
-	order := r.regionOrder(s, pools, c, d, orderBuf[:0])
+	order := r.regionOrder(hv, s, pools, c, d, orderBuf[:0])
 	if explain {
 		d.Preferred = order[0].Region
 	}
@@ -257,10 +271,12 @@ func (r *Router) decideInOrder(hv Health, s *zones.Service, pools *zones.Pools, 
 					all.pos = append(all.pos, i)
 				}
 			}
-			// Blind answers know nothing of the endpoints' health.
+			// Blind answers know nothing of the endpoints' health, but
+			// keep the operator's runtime weights.
 			all.states = stateBuf[:0]
-			for range all.pos {
-				all.states = append(all.states, EndpointState{})
+			for _, p := range all.pos {
+				st := hv.Endpoint(all.pool.Endpoints[p])
+				all.states = append(all.states, EndpointState{Reweighted: st.Reweighted, Weight: st.Weight})
 			}
 			d.Endpoints = r.pick(s, all, c)
 		}
@@ -366,7 +382,7 @@ func upEndpoints(hv Health, s *zones.Service, pool *zones.Pool, cand *Candidate,
 // firstChoice returns the region the service's routing mode prefers for
 // the client among those with endpoints in pools, and records in d the
 // rule that chose it.
-func (r *Router) firstChoice(s *zones.Service, pools *zones.Pools, c Client, d *Decision) *zones.Region {
+func (r *Router) firstChoice(hv Health, s *zones.Service, pools *zones.Pools, c Client, d *Decision) *zones.Region {
 	loc := d.Location
 	switch s.Routing {
 	case zones.RouteFailover:
@@ -378,7 +394,7 @@ func (r *Router) firstChoice(s *zones.Service, pools *zones.Pools, c Client, d *
 		}
 	case zones.RouteWeighted:
 		d.Rule = "weighted draw"
-		return r.drawRegion(pools)
+		return r.drawRegion(hv, pools)
 	default:
 		d.Rule, d.Network = "", netip.Prefix{}
 		if m := explicit(s.Zone, c, loc, pools); m != nil {
@@ -411,8 +427,8 @@ func (r *Router) firstChoice(s *zones.Service, pools *zones.Pools, c Client, d *
 // regionOrder appends to order the regions that have endpoints in pools,
 // in the order they are tried: the rule's choice first, then the fallback
 // list, then the rest by distance.
-func (r *Router) regionOrder(s *zones.Service, pools *zones.Pools, c Client, d *Decision, order []Candidate) []Candidate {
-	first := r.firstChoice(s, pools, c, d)
+func (r *Router) regionOrder(hv Health, s *zones.Service, pools *zones.Pools, c Client, d *Decision, order []Candidate) []Candidate {
+	first := r.firstChoice(hv, s, pools, c, d)
 	loc := d.Location
 	add := func(reg *zones.Region) {
 		if pools.Region(reg) == nil {
@@ -489,15 +505,55 @@ func explicit(z *zones.Zone, c Client, loc geo.Location, pools *zones.Pools) *zo
 	return nil
 }
 
+// Reweighter is a Health in which an operator may have changed endpoint
+// weights at runtime (EndpointState.Reweighted). Reweighted reports
+// whether any weight is changed, so that a weighted draw of regions adds
+// up its endpoints' states only then.
+type Reweighter interface {
+	Reweighted() bool
+}
+
 // drawRegion draws a region with probability proportional to the total
-// weight of its endpoints for the family (a global weighted pool).
-func (r *Router) drawRegion(pools *zones.Pools) *zones.Region {
+// weight of its endpoints for the family (a global weighted pool), with
+// the runtime weights of hv when it has any.
+func (r *Router) drawRegion(hv Health, pools *zones.Pools) *zones.Region {
+	if rw, ok := hv.(Reweighter); ok && rw.Reweighted() {
+		return r.drawReweighted(hv, pools)
+	}
 	if pools.Weight == 0 {
 		return pools.Regions[0].Region
 	}
 	x := int(r.rnd() % uint64(pools.Weight))
 	for i := range pools.Regions {
 		w := pools.Regions[i].Weight
+		if x < w {
+			return pools.Regions[i].Region
+		}
+		x -= w
+	}
+	return pools.Regions[len(pools.Regions)-1].Region
+}
+
+// drawReweighted is drawRegion with each region's weight added up from
+// its endpoints' states in hv.
+func (r *Router) drawReweighted(hv Health, pools *zones.Pools) *zones.Region {
+	var weightBuf [stackEndpoints]int
+	weights := weightBuf[:0]
+	total := 0
+	for i := range pools.Regions {
+		w := 0
+		for _, ep := range pools.Regions[i].Endpoints {
+			st := hv.Endpoint(ep)
+			w += st.weight(ep)
+		}
+		weights = append(weights, w)
+		total += w
+	}
+	if total == 0 {
+		return pools.Regions[0].Region
+	}
+	x := int(r.rnd() % uint64(total))
+	for i, w := range weights {
 		if x < w {
 			return pools.Regions[i].Region
 		}

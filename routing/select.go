@@ -11,7 +11,8 @@ import (
 // pick chooses up to s.Answers endpoints among up (the region's up
 // endpoints, in file order, with their states) with the service's selection
 // policy. Endpoints of weight 0 are used only when no endpoint of positive
-// weight is up.
+// weight is up. An endpoint's weight is the operator's runtime weight when
+// its state carries one, else the zone file's.
 //
 // The policies work on indexes into up, in arrays on the stack for pools of
 // up to stackEndpoints; an answer that is a run of the region's pool is a
@@ -20,7 +21,7 @@ func (r *Router) pick(s *zones.Service, up upSet, c Client) []*zones.Endpoint {
 	var poolBuf [stackEndpoints]int
 	pool := poolBuf[:0]
 	for i, p := range up.pos {
-		if up.pool.Endpoints[p].Weight > 0 {
+		if up.states[i].weight(up.pool.Endpoints[p]) > 0 {
 			pool = append(pool, i)
 		}
 	}
@@ -74,7 +75,7 @@ func weights(up upSet, pool []int, zeroOnly bool, w []int) []int {
 		if zeroOnly {
 			w = append(w, 1)
 		} else {
-			w = append(w, up.pool.Endpoints[up.pos[i]].Weight)
+			w = append(w, up.states[i].weight(up.pool.Endpoints[up.pos[i]]))
 		}
 	}
 	return w
@@ -199,7 +200,7 @@ func rendezvous(up upSet, pool []int, client netip.Addr, n int, zeroOnly bool, o
 	scores := scoreBuf[:0]
 	for _, i := range pool {
 		ep := up.pool.Endpoints[up.pos[i]]
-		w := ep.Weight
+		w := up.states[i].weight(ep)
 		if zeroOnly {
 			w = 1
 		}

@@ -1,12 +1,15 @@
 package routing
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"net/netip"
 	"slices"
 	"sort"
 	"testing"
+
+	"github.com/miekg/dns"
 
 	"github.com/meridian-dns/meridian/zones"
 )
@@ -130,5 +133,107 @@ func TestStickyHashIsStable(t *testing.T) {
 	net := netip.MustParseAddr("20.4.1.0").As16()
 	if got := mix(fnv1aString(fnv1a(fnvOffset, net[:]), "www.example.com./192.0.2.1")); got != 0x7f97e4723a47e71e {
 		t.Errorf("hash %#x", got)
+	}
+}
+
+// reweighted is a Health in which every endpoint is up and an operator
+// set the weights of those it lists, by address.
+type reweighted map[string]int
+
+func (h reweighted) Endpoint(ep *zones.Endpoint) EndpointState {
+	st := EndpointState{Up: true, Load: -1}
+	if w, ok := h[ep.Ident]; ok {
+		st.Reweighted, st.Weight = true, w
+	}
+	return st
+}
+
+func (reweighted) MinHealthy(*zones.Service, int) int { return 1 }
+
+// TestRuntimeWeights holds selection to the operator's runtime weights
+// over the zone file's: an endpoint set to 0 is not answered while others
+// are up, one set high takes its share, for weighted draws and sticky
+// hashing alike; every endpoint set to 0 shares equally, as weights of 0
+// in the zone file do.
+func TestRuntimeWeights(t *testing.T) {
+	z := selectionZone(t)
+	const n = 2000
+	count := func(svc string, h Health, varyClient bool) map[string]int {
+		r := newRouter(t, nil, h)
+		s := service(t, z, svc)
+		got := map[string]int{}
+		for i := range n {
+			c := client("30.0.0.0", 24)
+			if varyClient {
+				c = client(fmt.Sprintf("30.%d.%d.0", i/256, i%256), 24)
+			}
+			d := r.Decide(s, dns.TypeA, c, false)
+			for _, ep := range d.Endpoints {
+				got[ep.Ident]++
+			}
+		}
+		return got
+	}
+	// weighted-4-1 has 10.4.1.1 to .4 at zone weights 1, 2, 3, 1.
+	for _, tc := range []struct {
+		svc   string
+		vary  bool
+		extra string
+	}{{"weighted-4-1", false, ""}, {"hash-4-1", true, " (sticky)"}} {
+		base := count(tc.svc, nil, tc.vary)
+		if base["10.4.1.1"] == 0 || base["10.4.1.3"] == 0 {
+			t.Fatalf("%s by zone weights: %v", tc.svc, base)
+		}
+		got := count(tc.svc, reweighted{"10.4.1.3": 0, "10.4.1.1": 94}, tc.vary)
+		if got["10.4.1.3"] != 0 {
+			t.Errorf("%s%s: endpoint at runtime weight 0 answered %d times: %v", tc.svc, tc.extra, got["10.4.1.3"], got)
+		}
+		// 94 of 97: about 1938 of 2000; 1800 is far below.
+		if got["10.4.1.1"] < 1800 {
+			t.Errorf("%s%s: endpoint at runtime weight 94 of 97 answered %d of %d: %v", tc.svc, tc.extra, got["10.4.1.1"], n, got)
+		}
+	}
+	all := count("weighted-4-1", reweighted{"10.4.1.1": 0, "10.4.1.2": 0, "10.4.1.3": 0, "10.4.1.4": 0}, false)
+	for _, a := range []string{"10.4.1.1", "10.4.1.2", "10.4.1.3", "10.4.1.4"} {
+		if all[a] < n/4-200 || all[a] > n/4+200 {
+			t.Errorf("every endpoint at weight 0: %s answered %d of %d, want about a quarter: %v", a, all[a], n, all)
+		}
+	}
+}
+
+// reweightedAll is reweighted that says it changes weights, as the
+// running server's health view does when an operator set one.
+type reweightedAll struct{ reweighted }
+
+func (reweightedAll) Reweighted() bool { return true }
+
+// TestRuntimeWeightsDrawRegions: with routing weighted, a region is drawn
+// by its endpoints' runtime weights: one whose endpoints are all at 0 is
+// not drawn while another has weight.
+func TestRuntimeWeightsDrawRegions(t *testing.T) {
+	z := selectionZone(t)
+	s := service(t, z, "wr")
+	count := func(h Health) map[string]int {
+		r := newRouter(t, nil, h)
+		got := map[string]int{}
+		for range 1000 {
+			got[r.Decide(s, dns.TypeA, client("30.0.0.0", 24), false).Region.Name]++
+		}
+		return got
+	}
+	if base := count(nil); base["us-east"] == 0 || base["eu-west"] == 0 {
+		t.Fatalf("by zone weights: %v", base)
+	}
+	h := reweighted{"192.0.2.50": 0, "192.0.2.51": 0, "203.0.113.50": 0}
+	if got := count(reweightedAll{h}); got["eu-west"] != 1000 {
+		t.Errorf("us-east and ap-south at weight 0: regions drawn %v, want only eu-west", got)
+	}
+	// A Health that does not say it changes weights is drawn by the zone's.
+	if got := count(h); got["us-east"] == 0 {
+		t.Errorf("without Reweighted, regions drawn %v", got)
+	}
+	r := newRouter(t, nil, reweightedAll{h})
+	if a := testing.AllocsPerRun(100, func() { r.Decide(s, dns.TypeA, client("30.0.0.0", 24), false) }); a != 0 {
+		t.Errorf("a reweighted draw allocates %.1f times", a)
 	}
 }

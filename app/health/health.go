@@ -44,6 +44,8 @@ var (
 type overrideSet struct {
 	o     *healthcheck.Overrides
 	empty bool
+	// weights is set when o changes an endpoint's weight.
+	weights bool
 }
 
 // NewView returns a View reading probe results from status (usually
@@ -55,7 +57,7 @@ func NewView(status func() *healthcheck.StatusMap) *View {
 
 // SetOverrides publishes a new set of operator overrides (nil for none).
 func (h *View) SetOverrides(o *healthcheck.Overrides) {
-	h.overrides.Store(&overrideSet{o: o, empty: len(o.Endpoints())+len(o.Regions()) == 0})
+	h.overrides.Store(&overrideSet{o: o, empty: o.Empty(), weights: len(o.Weights()) > 0})
 	if h.OnOverrides != nil {
 		h.OnOverrides()
 	}
@@ -101,7 +103,8 @@ func (h *View) Endpoint(ep *zones.Endpoint) routing.EndpointState {
 
 // Endpoint combines, most decisive first: an override of the endpoint, an
 // override of its region, then its probe state. An endpoint without a check,
-// or not probed yet, counts as up.
+// or not probed yet, counts as up. A runtime weight of the endpoint comes
+// with the state.
 func (h *snapshot) Endpoint(ep *zones.Endpoint) routing.EndpointState {
 	st := routing.EndpointState{Up: true, Load: -1}
 	if ep.Checked && h.status != nil {
@@ -116,7 +119,8 @@ func (h *snapshot) Endpoint(ep *zones.Endpoint) routing.EndpointState {
 		return st
 	}
 	o := set.o
-	admin, ok := o.Endpoint(ep.Service, ep.Ident)
+	admin, ok, w, reweighted := o.EndpointEntry(ep.Service, ep.Ident)
+	st.Reweighted, st.Weight = reweighted, w
 	if !ok && ep.Region != nil && ep.Region.Zone != nil {
 		admin, ok = o.Region(ep.Region.Zone.Origin, ep.Region.Name)
 	}
@@ -147,6 +151,10 @@ func (h *snapshot) ExplainEndpoint(ep *zones.Endpoint) string {
 func (h *View) MinHealthy(s *zones.Service, total int) int {
 	return s.MinHealthy.Required(total)
 }
+
+// Reweighted reports whether the operator changed an endpoint's weight
+// in this snapshot (routing.Reweighter).
+func (h *snapshot) Reweighted() bool { return h.set != nil && h.set.weights }
 
 // MinHealthy applies the service's min_healthy to a region of total
 // endpoints.

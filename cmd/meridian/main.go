@@ -40,6 +40,7 @@ func root() *cobra.Command {
 		SilenceErrors: true,
 	}
 	cmd.AddCommand(serveCmd(), checkCmd(), explainCmd(), geoipCmd(), dnssecCmd(), publishCmd(), fleetCmd(), versionCmd())
+	cmd.AddCommand(operatorCmds()...)
 	return cmd
 }
 

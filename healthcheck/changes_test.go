@@ -2,6 +2,7 @@ package healthcheck
 
 import (
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -151,5 +152,26 @@ func TestChangeLog(t *testing.T) {
 	}
 	if r := l.Recent(1); len(r) != 1 || r[0].New != "4" {
 		t.Errorf("recent 1: %v", r)
+	}
+}
+
+// TestOperationsAdminStateExample loads the admin_state example of
+// docs/operations.md, weights included.
+func TestOperationsAdminStateExample(t *testing.T) {
+	b, err := os.ReadFile("../docs/operations.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok := strings.Cut(string(b), "# /var/lib/meridian/admin_state.yaml\n")
+	if !ok {
+		t.Fatal("docs/operations.md has no admin_state example")
+	}
+	example, _, _ := strings.Cut(rest, "```")
+	o, err := ParseOverrides([]byte(example), "docs/operations.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(o.Endpoints()) == 0 || len(o.Regions()) == 0 || len(o.Weights()) == 0 {
+		t.Errorf("the example sets %v %v %v; want an endpoint, a region and a weight", o.Endpoints(), o.Regions(), o.Weights())
 	}
 }

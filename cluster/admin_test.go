@@ -279,3 +279,66 @@ func TestParseAdminEntry(t *testing.T) {
 		}
 	}
 }
+
+// TestOperatorLockedDown sets etcd's roles up as docs/fleet.md says: an
+// instance granted admin/ and changes/ drains for the fleet, one that may
+// only read the prefix follows the drain but cannot make one.
+func TestOperatorLockedDown(t *testing.T) {
+	srv := etcdtest.Start(t)
+	root := srv.Client()
+	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+	defer cancel()
+	must := func(_ any, err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	read, _ := clientv3.StrToPermissionType("READ")
+	readwrite, _ := clientv3.StrToPermissionType("READWRITE")
+	must(root.UserAdd(ctx, "root", "root-secret"))
+	must(root.UserGrantRole(ctx, "root", "root"))
+	for _, name := range []string{"a", "b"} {
+		role := "meridian-" + name
+		must(root.RoleAdd(ctx, role))
+		must(root.RoleGrantPermission(ctx, role, "/meridian/", clientv3.GetPrefixRangeEnd("/meridian/"), read))
+		if name == "a" {
+			for _, dir := range []string{"/meridian/admin/", "/meridian/changes/"} {
+				must(root.RoleGrantPermission(ctx, role, dir, clientv3.GetPrefixRangeEnd(dir), readwrite))
+			}
+		}
+		must(root.UserAdd(ctx, name, name+"-secret"))
+		must(root.UserGrantRole(ctx, name, role))
+	}
+	must(root.AuthEnable(ctx))
+	start := func(name string) *Operator {
+		o, err := NewOperator(OperatorOptions{
+			Connection: Connection{Endpoints: []string{srv.Endpoint()}, Prefix: "/meridian/", Username: name, Password: name + "-secret"},
+			Instance:   name,
+			Logger:     slog.New(slog.NewTextHandler(io.Discard, nil)),
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		octx, stop := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { defer close(done); o.Run(octx) }()
+		t.Cleanup(func() { stop(); <-done })
+		return o
+	}
+	a, b := start("a"), start("b")
+	who := healthcheck.Change{Client: "127.0.0.1:1", Auth: "none", Action: "drain"}
+	if _, err := b.Apply(ctx, drainEdit("192.0.2.10", healthcheck.AdminDrain), who); err == nil || !strings.Contains(err.Error(), "permission denied") {
+		t.Errorf("b draining: %v, want permission denied", err)
+	}
+	if _, err := a.Apply(ctx, drainEdit("192.0.2.10", healthcheck.AdminDrain), who); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "b follows a's drain", func() bool {
+		_, ok := b.Overrides().Endpoint("www.example.com.", "192.0.2.10")
+		return ok
+	})
+	if list, err := b.Changes(ctx, 0); err != nil || len(list) != 1 || list[0].Instance != "a" {
+		t.Errorf("b lists %+v, %v; want a's one change", list, err)
+	}
+}

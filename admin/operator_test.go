@@ -3,6 +3,7 @@ package admin
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"os"
 	"strings"
@@ -25,6 +26,9 @@ func TestWeight(t *testing.T) {
 	if w, ok := f.deps.Health.Overrides().Weight("www.example.com.", "192.0.2.10"); !ok || w != 7 {
 		t.Errorf("weight in force %d %v, want 7", w, ok)
 	}
+	if got := endpointWeights(t, f, "192.0.2.10"); got != "7 from 1" {
+		t.Errorf("status shows weight %s, want 7 from 1", got)
+	}
 	saved, err := healthcheck.LoadOverrides(f.deps.AdminState)
 	if err != nil {
 		t.Fatal(err)
@@ -38,6 +42,9 @@ func TestWeight(t *testing.T) {
 	}
 	if _, ok := f.deps.Health.Overrides().Weight("www.example.com.", "192.0.2.10"); ok {
 		t.Error("the weight is still in force")
+	}
+	if got := endpointWeights(t, f, "192.0.2.10"); got != "1" {
+		t.Errorf("status shows weight %s after clearing, want 1", got)
 	}
 	expect(t, f.do("POST", "/api/v1/drain", drainUSEast), http.StatusOK, nil)
 
@@ -179,4 +186,37 @@ func TestOperatorDeps(t *testing.T) {
 	if f.deps.Health.Overrides() != nil {
 		t.Error("the health view's overrides were set directly")
 	}
+}
+
+// endpointWeights reads the www endpoint at addr's weight from the status
+// API: "W", or "W from Z" when an operator replaced the zone's weight Z.
+func endpointWeights(t *testing.T, f *fixture, addr string) string {
+	t.Helper()
+	var st struct {
+		Zones []struct {
+			Services []struct {
+				Name      string `json:"name"`
+				Endpoints []struct {
+					Address    string `json:"address"`
+					Weight     int    `json:"weight"`
+					ZoneWeight *int   `json:"zone_weight"`
+				} `json:"endpoints"`
+			} `json:"services"`
+		} `json:"zones"`
+	}
+	expect(t, f.do("GET", "/api/v1/status", ""), http.StatusOK, &st)
+	for _, z := range st.Zones {
+		for _, s := range z.Services {
+			for _, ep := range s.Endpoints {
+				if s.Name == "www.example.com." && ep.Address == addr {
+					if ep.ZoneWeight != nil {
+						return fmt.Sprintf("%d from %d", ep.Weight, *ep.ZoneWeight)
+					}
+					return fmt.Sprint(ep.Weight)
+				}
+			}
+		}
+	}
+	t.Fatalf("no endpoint %s in the status", addr)
+	return ""
 }

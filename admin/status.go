@@ -82,6 +82,9 @@ type EndpointStatus struct {
 	// Fleet is the fleet's verdict and each observer's view of the
 	// endpoint's check, with a cluster configured.
 	Fleet *FleetView `json:"fleet,omitempty"`
+	// ZoneWeight is the zone file's weight when an operator set Weight at
+	// runtime.
+	ZoneWeight *int `json:"zone_weight,omitempty"`
 }
 
 func (s *Server) status(w http.ResponseWriter, _ *http.Request) {
@@ -143,6 +146,10 @@ func serviceStatus(deps Deps, svc *zones.Service, probes *healthcheck.StatusMap,
 		}
 		if a, ok := overrides.Endpoint(ep.Service, ep.Ident); ok {
 			es.Admin = string(a)
+		}
+		if h.Reweighted {
+			zone := ep.Weight
+			es.Weight, es.ZoneWeight = h.Weight, &zone
 		}
 		if ep.Checked && probes != nil {
 			es.Probe = "unknown"

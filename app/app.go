@@ -304,7 +304,9 @@ func (a *App) Run(ctx context.Context) error {
 		operatorDone := make(chan struct{})
 		go func() {
 			defer close(operatorDone)
-			a.Operator.Run(ctx)
+			if err := a.Operator.Run(ctx); err != nil {
+				a.Logger.Error("fleet operator state stopped; drains and weights from admin_state alone", "error", err)
+			}
 		}()
 		defer func() { cancel(); <-operatorDone }()
 	}

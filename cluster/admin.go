@@ -66,7 +66,12 @@ type Operator struct {
 	opts   OperatorOptions
 	log    *slog.Logger
 	prefix string
-	cli    *clientv3.Client
+
+	// cliMu guards cli, the etcd client while Run runs; started is
+	// closed when Run has made it.
+	cliMu   sync.Mutex
+	cli     *clientv3.Client
+	started chan struct{}
 
 	malformed atomic.Uint64
 
@@ -87,9 +92,8 @@ type adminEntry struct {
 	edit healthcheck.Edit
 }
 
-// NewOperator returns an Operator. It makes the etcd client, which
-// connects in the background; Run follows the fleet's state and closes the
-// client when it ends.
+// NewOperator returns an Operator. It does not contact etcd: Run does,
+// and Apply and Changes work while Run runs.
 func NewOperator(opts OperatorOptions) (*Operator, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
@@ -104,22 +108,11 @@ func NewOperator(opts OperatorOptions) (*Operator, error) {
 	if !strings.HasSuffix(c.Prefix, "/") {
 		return nil, fmt.Errorf("cluster: prefix %q does not end in /", c.Prefix)
 	}
-	cli, err := clientv3.New(clientv3.Config{
-		Endpoints:   c.Endpoints,
-		TLS:         c.TLS,
-		Username:    c.Username,
-		Password:    c.Password,
-		DialTimeout: 2 * time.Second,
-		Logger:      zap.NewNop(),
-	})
-	if err != nil {
-		return nil, fmt.Errorf("cluster: etcd client: %w", err)
-	}
 	return &Operator{
 		opts:    opts,
 		log:     opts.Logger.With("instance", opts.Instance),
 		prefix:  c.Prefix,
-		cli:     cli,
+		started: make(chan struct{}),
 		entries: map[string]adminEntry{},
 		current: healthcheck.NewOverrides(),
 		applied: make(chan struct{}),
@@ -136,17 +129,58 @@ func (o *Operator) Overrides() *healthcheck.Overrides {
 // Malformed counts the values read from etcd that were ignored.
 func (o *Operator) Malformed() uint64 { return o.malformed.Load() }
 
+// errNotRunning answers Apply and Changes outside Run.
+var errNotRunning = errors.New("not following the fleet's etcd")
+
+// client returns the etcd client while Run runs, waiting for Run to make
+// it as long as ctx allows.
+func (o *Operator) client(ctx context.Context) (*clientv3.Client, error) {
+	select {
+	case <-o.started:
+	case <-ctx.Done():
+		return nil, errNotRunning
+	}
+	o.cliMu.Lock()
+	defer o.cliMu.Unlock()
+	if o.cli == nil {
+		return nil, errNotRunning
+	}
+	return o.cli, nil
+}
+
 // Run follows the fleet's operator state until ctx ends, reconnecting
-// when etcd goes away; meanwhile the last state read stays in force.
-func (o *Operator) Run(ctx context.Context) {
-	defer o.cli.Close()
+// when etcd goes away; meanwhile the last state read stays in force. It
+// returns an error only when it cannot make an etcd client at all.
+func (o *Operator) Run(ctx context.Context) error {
+	c := o.opts.Connection
+	cli, err := clientv3.New(clientv3.Config{
+		Endpoints:   c.Endpoints,
+		TLS:         c.TLS,
+		Username:    c.Username,
+		Password:    c.Password,
+		DialTimeout: 2 * time.Second,
+		Logger:      zap.NewNop(),
+	})
+	if err != nil {
+		return fmt.Errorf("cluster: etcd client: %w", err)
+	}
+	o.cliMu.Lock()
+	o.cli = cli
+	o.cliMu.Unlock()
+	close(o.started)
+	defer func() {
+		o.cliMu.Lock()
+		o.cli = nil
+		o.cliMu.Unlock()
+		cli.Close()
+	}()
 	wait := retryMin
 	lastMsg := ""
 	for ctx.Err() == nil {
 		began := time.Now()
-		err := o.follow(ctx)
+		err := o.follow(ctx, cli)
 		if ctx.Err() != nil {
-			return
+			return nil
 		}
 		if msg := fmt.Sprint(err); msg != lastMsg {
 			o.log.Warn("lost the fleet's operator state in etcd; keeping the last read", "error", msg)
@@ -161,20 +195,21 @@ func (o *Operator) Run(ctx context.Context) {
 		}
 		wait = min(2*wait, retryMax)
 	}
+	return nil
 }
 
 // follow reads admin/ whole, then applies its changes as they come.
-func (o *Operator) follow(ctx context.Context) error {
+func (o *Operator) follow(ctx context.Context, cli *clientv3.Client) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	rctx, done := context.WithTimeout(ctx, 2*time.Second)
-	resp, err := o.cli.Get(rctx, o.prefix+adminDir, clientv3.WithPrefix())
+	resp, err := cli.Get(rctx, o.prefix+adminDir, clientv3.WithPrefix())
 	done()
 	if err != nil {
 		return fmt.Errorf("reading %s%s: %w", o.prefix, adminDir, err)
 	}
 	o.load(resp.Kvs, resp.Header.Revision)
-	watch := o.cli.Watch(clientv3.WithRequireLeader(ctx), o.prefix+adminDir, clientv3.WithPrefix(),
+	watch := cli.Watch(clientv3.WithRequireLeader(ctx), o.prefix+adminDir, clientv3.WithPrefix(),
 		clientv3.WithRev(resp.Header.Revision+1))
 	for {
 		select {
@@ -379,12 +414,16 @@ func (o *Operator) Apply(ctx context.Context, e healthcheck.Edit, c healthcheck.
 			return c, err
 		}
 	}
-	c.Target, _ = e.Target()
-	key := o.prefix + rel
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
+	cli, err := o.client(ctx)
+	if err != nil {
+		return c, err
+	}
+	c.Target, _ = e.Target()
+	key := o.prefix + rel
 	for range casAttempts {
-		resp, err := o.cli.Get(ctx, key)
+		resp, err := cli.Get(ctx, key)
 		if err != nil {
 			return c, fmt.Errorf("etcd: %w", err)
 		}
@@ -405,14 +444,14 @@ func (o *Operator) Apply(ctx context.Context, e healthcheck.Edit, c healthcheck.
 		}
 		c.Time, c.Instance, c.Old, c.New = time.Now().UTC(), o.opts.Instance, old, e.Value()
 		record := clientv3.OpPut(o.changeKey(c.Time), string(MarshalChange(c)))
-		txn, err := o.cli.Txn(ctx).If(cmp).Then(op, record).Commit()
+		txn, err := cli.Txn(ctx).If(cmp).Then(op, record).Commit()
 		if err != nil {
 			return c, fmt.Errorf("etcd: %w", err)
 		}
 		if !txn.Succeeded {
 			continue
 		}
-		if err := o.trim(ctx); err != nil {
+		if err := o.trim(ctx, cli); err != nil {
 			o.log.Warn("could not trim the record of changes", "error", err)
 		}
 		o.waitApplied(ctx, txn.Header.Revision)
@@ -427,9 +466,9 @@ func (o *Operator) changeKey(t time.Time) string {
 }
 
 // trim deletes the oldest changes beyond the last Keep.
-func (o *Operator) trim(ctx context.Context) error {
+func (o *Operator) trim(ctx context.Context, cli *clientv3.Client) error {
 	dir := o.prefix + changesDir
-	n, err := o.cli.Get(ctx, dir, clientv3.WithPrefix(), clientv3.WithCountOnly())
+	n, err := cli.Get(ctx, dir, clientv3.WithPrefix(), clientv3.WithCountOnly())
 	if err != nil {
 		return err
 	}
@@ -437,13 +476,13 @@ func (o *Operator) trim(ctx context.Context) error {
 	if excess <= 0 {
 		return nil
 	}
-	old, err := o.cli.Get(ctx, dir, clientv3.WithPrefix(), clientv3.WithKeysOnly(),
+	old, err := cli.Get(ctx, dir, clientv3.WithPrefix(), clientv3.WithKeysOnly(),
 		clientv3.WithSort(clientv3.SortByKey, clientv3.SortAscend), clientv3.WithLimit(excess))
 	if err != nil || len(old.Kvs) == 0 {
 		return err
 	}
 	last := string(old.Kvs[len(old.Kvs)-1].Key)
-	_, err = o.cli.Delete(ctx, string(old.Kvs[0].Key), clientv3.WithRange(last+"\x00"))
+	_, err = cli.Delete(ctx, string(old.Kvs[0].Key), clientv3.WithRange(last+"\x00"))
 	return err
 }
 
@@ -477,7 +516,11 @@ func (o *Operator) Changes(ctx context.Context, n int) ([]healthcheck.Change, er
 	}
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	resp, err := o.cli.Get(ctx, o.prefix+changesDir, clientv3.WithPrefix(),
+	cli, err := o.client(ctx)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := cli.Get(ctx, o.prefix+changesDir, clientv3.WithPrefix(),
 		clientv3.WithSort(clientv3.SortByKey, clientv3.SortDescend), clientv3.WithLimit(int64(n)))
 	if err != nil {
 		return nil, fmt.Errorf("etcd: %w", err)

@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -30,7 +31,12 @@ func startOperator(t *testing.T, srv *etcdtest.Server, name string, keep int) *O
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	go func() { defer close(done); o.Run(ctx) }()
+	go func() {
+		defer close(done)
+		if err := o.Run(ctx); err != nil {
+			t.Error(err)
+		}
+	}()
 	t.Cleanup(func() { cancel(); <-done })
 	return o
 }
@@ -322,7 +328,12 @@ func TestOperatorLockedDown(t *testing.T) {
 		}
 		octx, stop := context.WithCancel(context.Background())
 		done := make(chan struct{})
-		go func() { defer close(done); o.Run(octx) }()
+		go func() {
+			defer close(done)
+			if err := o.Run(octx); err != nil {
+				t.Error(err)
+			}
+		}()
 		t.Cleanup(func() { stop(); <-done })
 		return o
 	}
@@ -340,5 +351,25 @@ func TestOperatorLockedDown(t *testing.T) {
 	})
 	if list, err := b.Changes(ctx, 0); err != nil || len(list) != 1 || list[0].Instance != "a" {
 		t.Errorf("b lists %+v, %v; want a's one change", list, err)
+	}
+}
+
+// TestOperatorNotRunning: outside Run an Operator does not touch etcd, and
+// a change waits for Run only as long as its context allows.
+func TestOperatorNotRunning(t *testing.T) {
+	o, err := NewOperator(OperatorOptions{Connection: Connection{Endpoints: []string{"http://127.0.0.1:1"}, Prefix: "/meridian/"}, Instance: "x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	if _, err := o.Apply(ctx, drainEdit("192.0.2.10", healthcheck.AdminDrain), healthcheck.Change{Action: "drain"}); !errors.Is(err, errNotRunning) {
+		t.Errorf("Apply without Run: %v, want %v", err, errNotRunning)
+	}
+	if _, err := o.Changes(ctx, 1); !errors.Is(err, errNotRunning) {
+		t.Errorf("Changes without Run: %v", err)
+	}
+	if _, err := NewOperator(OperatorOptions{Connection: Connection{Endpoints: []string{"http://127.0.0.1:1"}, Prefix: "/meridian"}}); err == nil {
+		t.Error("a prefix without its final / accepted")
 	}
 }

@@ -51,17 +51,7 @@ func TestDNSSECValidates(t *testing.T) {
 	if _, err := exec.LookPath("delv"); err != nil {
 		t.Skip("delv is not on PATH (apt-get install bind9-dnsutils)")
 	}
-	in := newInstance(t)
-	if err := os.WriteFile(in.zoneFile("signed.test.yaml"), []byte(signedZoneFile), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	keys := filepath.Join(in.zones, "keys")
-	if err := os.Mkdir(keys, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	if out, err := exec.Command(meridianBin, "dnssec", "keygen", "signed.test.", "--dir", keys).CombinedOutput(); err != nil {
-		t.Fatalf("dnssec keygen: %v\n%s", err, out)
-	}
+	in, _ := newSignedInstance(t)
 	p := startServer(t, in)
 
 	q := new(dns.Msg)
@@ -171,4 +161,23 @@ func tamperingProxy(t *testing.T, server netip.AddrPort, tamper bool) netip.Addr
 		}
 	}()
 	return pc.LocalAddr().(*net.UDPAddr).AddrPort()
+}
+
+// newSignedInstance is an instance serving signedZoneFile beside the demo
+// zones, with a key made by meridian dnssec keygen in the zone's keys
+// directory, which it returns.
+func newSignedInstance(t *testing.T) (*instance, string) {
+	t.Helper()
+	in := newInstance(t)
+	if err := os.WriteFile(in.zoneFile("signed.test.yaml"), []byte(signedZoneFile), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	keys := filepath.Join(in.zones, "keys")
+	if err := os.Mkdir(keys, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command(meridianBin, "dnssec", "keygen", "signed.test.", "--dir", keys).CombinedOutput(); err != nil {
+		t.Fatalf("dnssec keygen: %v\n%s", err, out)
+	}
+	return in, keys
 }

@@ -24,17 +24,7 @@ func TestUnboundValidates(t *testing.T) {
 	if err != nil {
 		t.Skip("unbound is not installed (apt-get install unbound)")
 	}
-	in := newInstance(t)
-	if err := os.WriteFile(in.zoneFile("signed.test.yaml"), []byte(signedZoneFile), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	keys := filepath.Join(in.zones, "keys")
-	if err := os.Mkdir(keys, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	if out, err := exec.Command(meridianBin, "dnssec", "keygen", "signed.test.", "--dir", keys).CombinedOutput(); err != nil {
-		t.Fatalf("dnssec keygen: %v\n%s", err, out)
-	}
+	in, keys := newSignedInstance(t)
 	out, err := exec.Command(meridianBin, "dnssec", "ds", "signed.test.", "--keys", keys).Output()
 	if err != nil {
 		t.Fatalf("dnssec ds: %v", err)

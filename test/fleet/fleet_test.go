@@ -439,6 +439,23 @@ func fleetConnected(fleet map[string]*instance) func() error {
 	}
 }
 
+// fleetObserved is a condition: every instance has the observations of
+// all three instances for the checked endpoint.
+func fleetObserved(fleet map[string]*instance) func() error {
+	return func() error {
+		for _, name := range names {
+			v, err := fleet[name].checked()
+			if err != nil {
+				return err
+			}
+			if v.Fleet == nil || len(v.Fleet.Observers) != 3 {
+				return fmt.Errorf("%s: fleet view %+v", name, v.Fleet)
+			}
+		}
+		return nil
+	}
+}
+
 // ownView is a condition: the instance's own probes see the target state.
 func ownView(in *instance, state string) func() error {
 	return func() error {
@@ -530,6 +547,10 @@ func TestMajority(t *testing.T) {
 	etcd.Restart()
 	took = waitUntil(t, "the fleet reconverges", fleetConnected(fleet))
 	t.Logf("the fleet decided together again %s after etcd returned", took.Round(100*time.Millisecond))
+	// Connected is not yet informed: every instance's observations were on
+	// leases that ran out while etcd was away, and each publishes them
+	// again. Wait until every instance sees all three observers.
+	waitUntil(t, "every instance sees all three observers again", fleetObserved(fleet))
 	tg.refuse.Store(sources["ns3"])
 	waitUntil(t, "ns3's own probes see the target down again", ownView(fleet["ns3"], "down"))
 	holds(t, "after reconverging one broken path moves nobody", bound, allAnswer(fleet, primary))

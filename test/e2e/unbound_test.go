@@ -115,11 +115,26 @@ func TestUnboundValidates(t *testing.T) {
 
 // startUnbound runs Unbound on a free loopback port, validating with the
 // trust anchor ds and asking server for signed.test. It is stopped when
-// the test ends.
+// the test ends. A port taken between choosing it and Unbound binding it
+// (UDP and TCP) means another try on another port, up to five.
 func startUnbound(t *testing.T, bin, ds string, server netip.AddrPort) netip.AddrPort {
 	t.Helper()
+	for try := 1; ; try++ {
+		addr, ok := tryUnbound(t, bin, ds, server)
+		if ok {
+			return addr
+		}
+		if try == 5 {
+			t.Fatalf("unbound did not start in %d tries", try)
+		}
+	}
+}
+
+// tryUnbound starts Unbound once and reports whether it answers.
+func tryUnbound(t *testing.T, bin, ds string, server netip.AddrPort) (netip.AddrPort, bool) {
+	t.Helper()
 	dir := t.TempDir()
-	port := freeUDPPort(t)
+	port := freePort(t)
 	conf := fmt.Sprintf(`server:
   interface: 127.0.0.1
   port: %d
@@ -155,27 +170,60 @@ stub-zone:
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
+	exited := make(chan struct{})
+	go func() { cmd.Wait(); close(exited) }()
+	stop := func() {
 		cmd.Process.Kill()
-		cmd.Wait()
-		if t.Failed() {
-			t.Logf("unbound log:\n%s", log.String())
-		}
-	})
+		<-exited
+	}
 	addr := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(port))
-	// Wait for it to answer, at most 10 s.
+	// Wait for it to answer, at most 10 s, or to give up on its port.
 	c := &dns.Client{Timeout: 200 * time.Millisecond}
 	q := new(dns.Msg)
 	q.SetQuestion("invalid.", dns.TypeA)
 	for deadline := time.Now().Add(10 * time.Second); ; {
 		if _, _, err := c.Exchange(q, addr.String()); err == nil {
-			return addr
+			t.Cleanup(func() {
+				stop()
+				if t.Failed() {
+					t.Logf("unbound log:\n%s", log.String())
+				}
+			})
+			return addr, true
+		}
+		select {
+		case <-exited:
+			t.Logf("unbound exited on port %d:\n%s", port, log.String())
+			return addr, false
+		default:
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("unbound did not answer on %s", addr)
+			stop()
+			t.Fatalf("unbound did not answer on %s:\n%s", addr, log.String())
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// freePort returns a port free on 127.0.0.1 for both UDP and TCP a moment
+// ago.
+func freePort(t *testing.T) int {
+	t.Helper()
+	for range 100 {
+		l, err := net.ListenTCP("tcp", &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		port := l.Addr().(*net.TCPAddr).Port
+		u, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: port})
+		l.Close()
+		if err == nil {
+			u.Close()
+			return port
+		}
+	}
+	t.Fatal("no port free for both UDP and TCP on 127.0.0.1 in 100 tries")
+	return 0
 }
 
 // geoServices are services of signed.test. routed by the client's
@@ -227,15 +275,4 @@ func resolve(t *testing.T, addr netip.AddrPort, name string, qtype uint16) *dns.
 		t.Fatalf("%s: %v", name, err)
 	}
 	return r
-}
-
-// freeUDPPort returns a UDP port free on 127.0.0.1 a moment ago.
-func freeUDPPort(t *testing.T) int {
-	t.Helper()
-	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	return c.LocalAddr().(*net.UDPAddr).Port
 }

@@ -140,6 +140,12 @@ func (m *answerMeta) fill(q *request, rcode int) {
 	m.rrl = rrlResponse(cat, qname, m.qtype, q.zone)
 }
 
+// forTemplate returns a copy of m for a template, without m's metric
+// series (made again, once, for the template).
+func (m *answerMeta) forTemplate() answerMeta {
+	return answerMeta{zone: m.zone, qtype: m.qtype, qtypeLabel: m.qtypeLabel, rcode: m.rcode, rrl: m.rrl, service: m.service}
+}
+
 // answerSeries are the metric series one answer counts in, each looked up
 // on its first use (so no series is exported before it counts).
 type answerSeries struct {
@@ -267,8 +273,7 @@ func (h *Handler) remember(v *view, pq *plainQuery, q *request, resp *dns.Msg, b
 	if !pq.lower || resp.Truncated || q.meta.rcode > 0xf || v.cache == nil {
 		return
 	}
-	t := &template{meta: answerMeta{zone: q.meta.zone, qtype: q.meta.qtype, qtypeLabel: q.meta.qtypeLabel,
-		rcode: q.meta.rcode, rrl: q.meta.rrl}}
+	t := &template{meta: q.meta.forTemplate()}
 	switch q.cacheable {
 	case staticAnswer:
 		t.body = append([]byte(nil), body...)
@@ -280,7 +285,7 @@ func (h *Handler) remember(v *view, pq *plainQuery, q *request, resp *dns.Msg, b
 		if !t.serviceShape(body, pq) {
 			return
 		}
-		t.service, t.meta.service = q.meta.service, q.meta.service
+		t.service = q.meta.service
 	default:
 		return
 	}
@@ -303,9 +308,7 @@ func (h *Handler) rememberSigned(v *view, pq *plainQuery, q *request, body []byt
 	if t == nil || t.signed == nil {
 		qend := headerLen + len(pq.question)
 		t = &template{body: append([]byte(nil), body[:qend]...), service: q.meta.service,
-			signed: &signedAnswers{m: map[string]signedAnswer{}},
-			meta: answerMeta{zone: q.meta.zone, qtype: q.meta.qtype, qtypeLabel: q.meta.qtypeLabel,
-				rcode: q.meta.rcode, rrl: q.meta.rrl, service: q.meta.service}}
+			signed: &signedAnswers{m: map[string]signedAnswer{}}, meta: q.meta.forTemplate()}
 		v.cache.put(key, t, h.opts.AnswerCacheSize)
 	}
 	a := signedAnswer{sections: append([]byte(nil), body[len(t.body):]...),

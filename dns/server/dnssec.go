@@ -116,11 +116,7 @@ func (h *Handler) rrsigs(snap *zones.Snapshot, set []dns.RR, w sign.Window) []dn
 	if sigs[0].Hdr.Name != owner {
 		sigs = sign.Synthesize(sigs, owner)
 	}
-	out := make([]dns.RR, len(sigs))
-	for i, s := range sigs {
-		out[i] = s
-	}
-	return out
+	return asRRs(sigs)
 }
 
 // sign signs set with z's keys for window w, through the signature cache
@@ -140,6 +136,11 @@ func (h *Handler) sign(z *zones.Zone, set []dns.RR, w sign.Window, cached bool) 
 		h.logger.Error("signing an answer", "zone", z.Origin, "error", err)
 		return nil
 	}
+	return asRRs(sigs)
+}
+
+// asRRs returns signatures as records of a reply's section.
+func asRRs(sigs []*dns.RRSIG) []dns.RR {
 	out := make([]dns.RR, len(sigs))
 	for i, s := range sigs {
 		out[i] = s

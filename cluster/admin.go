@@ -174,26 +174,13 @@ func (o *Operator) Run(ctx context.Context) error {
 		o.cliMu.Unlock()
 		cli.Close()
 	}()
-	wait := retryMin
-	lastMsg := ""
+	var r retry
 	for ctx.Err() == nil {
 		began := time.Now()
 		err := o.follow(ctx, cli)
-		if ctx.Err() != nil {
-			return nil
+		if !r.after(ctx, began, 10*time.Second, err, o.log, "lost the fleet's operator state in etcd; keeping the last read") {
+			break
 		}
-		if msg := fmt.Sprint(err); msg != lastMsg {
-			o.log.Warn("lost the fleet's operator state in etcd; keeping the last read", "error", msg)
-			lastMsg = msg
-		}
-		if time.Since(began) > 10*time.Second {
-			wait = retryMin
-		}
-		select {
-		case <-ctx.Done():
-		case <-time.After(wait):
-		}
-		wait = min(2*wait, retryMax)
 	}
 	return nil
 }

@@ -144,26 +144,13 @@ func (f *Follower) Run(ctx context.Context) error {
 	defer cli.Close()
 	f.cli.Store(cli)
 	var lease clientv3.LeaseID
-	wait := retryMin
-	lastMsg := ""
+	var r retry
 	for ctx.Err() == nil {
 		began := time.Now()
 		err := f.session(ctx, cli, &lease)
-		if ctx.Err() != nil {
+		if !r.after(ctx, began, f.ttl, err, f.log, "etcd session of zone publishing and status ended; serving what this instance has") {
 			break
 		}
-		if msg := fmt.Sprint(err); msg != lastMsg {
-			f.log.Warn("etcd session of zone publishing and status ended; serving what this instance has", "error", msg)
-			lastMsg = msg
-		}
-		if time.Since(began) > f.ttl {
-			wait = retryMin
-		}
-		select {
-		case <-ctx.Done():
-		case <-time.After(wait):
-		}
-		wait = min(2*wait, retryMax)
 	}
 	if lease != 0 {
 		rctx, cancel := context.WithTimeout(context.Background(), time.Second)

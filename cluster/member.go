@@ -203,8 +203,7 @@ func (m *Member) opTimeout() time.Duration { return min(max(m.ttl/3, time.Second
 // that fails soon.
 func (m *Member) etcdLoop(ctx context.Context, cli *clientv3.Client) {
 	var lease clientv3.LeaseID
-	wait := retryMin
-	lastMsg := ""
+	var r retry
 	for ctx.Err() == nil {
 		began := time.Now()
 		err := m.session(ctx, cli, &lease)
@@ -216,21 +215,9 @@ func (m *Member) etcdLoop(ctx context.Context, cli *clientv3.Client) {
 		m.version++
 		m.mu.Unlock()
 		m.Kick()
-		if ctx.Err() != nil {
+		if !r.after(ctx, began, m.ttl, err, m.log, "etcd session ended; deciding from the last known state until it expires, then from this instance's probes") {
 			break
 		}
-		if msg := fmt.Sprint(err); msg != lastMsg {
-			m.log.Warn("etcd session ended; deciding from the last known state until it expires, then from this instance's probes", "error", msg)
-			lastMsg = msg
-		}
-		if time.Since(began) > m.ttl {
-			wait = retryMin
-		}
-		select {
-		case <-ctx.Done():
-		case <-time.After(wait):
-		}
-		wait = min(2*wait, retryMax)
 	}
 	if lease != 0 {
 		// Withdraw at once rather than when the lease runs out, so that

@@ -65,6 +65,7 @@ func TestLockedDownPrefix(t *testing.T) {
 	allConnected(t, a, b)
 	a.f.see(k, down)
 	waitFor(t, "b reads a's observation", func() bool { return sees(b, k, "a", down) })
+	waitFor(t, "a reads b's observation", func() bool { return sees(a, k, "b", up) })
 
 	// a's credentials cannot forge b's observation.
 	ac, err := clientv3.New(clientv3.Config{Endpoints: []string{srv.Endpoint()}, Username: "a", Password: "a-secret",

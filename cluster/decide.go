@@ -3,6 +3,7 @@ package cluster
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -26,9 +27,17 @@ func (m *Member) decideLoop(ctx context.Context) {
 	}
 }
 
+// shareSettle is how long the set of live instances must stay the same
+// before a member moves to its new share of the targets. Instances that
+// start (or reconnect) together then move the targets once, not once for
+// each instance that registers.
+const shareSettle = 500 * time.Millisecond
+
 // decide recomputes, when its inputs changed, which targets this member
 // probes, the observations it publishes and the fleet's verdicts, and
-// publishes the verdicts in a new status map.
+// publishes the verdicts in a new status map. When only other members'
+// observations changed it recomputes just their targets, so a burst of
+// watched changes costs what changed, not every target each time.
 func (m *Member) decide() {
 	defer m.decisions.Add(1)
 	own := m.opts.Own()
@@ -37,80 +46,127 @@ func (m *Member) decide() {
 	fresh := m.freshLocked(now)
 	ver := m.version
 	live := m.liveLocked(fresh)
+	known := m.liveLocked(true)
+	changed, all := m.changed, m.allChanged
+	if len(changed) > 0 {
+		m.changed = map[string]bool{}
+	}
+	m.allChanged = false
 	m.mu.Unlock()
-	if m.decided && own == m.lastOwn && ver == m.lastVer && fresh == m.lastFresh {
+	if key := liveKey(known); key != m.knownLive {
+		m.knownLive, m.knownSince = key, now
+	}
+	settled := now.Sub(m.knownSince) >= shareSettle
+	if m.decided && own == m.lastOwn && ver == m.lastVer && fresh == m.lastFresh && settled == m.lastSettled {
 		return
 	}
-	m.decided, m.lastOwn, m.lastVer, m.lastFresh = true, own, ver, fresh
+	full := all || !m.decided || own != m.lastOwn || fresh != m.lastFresh
+	m.decided, m.lastOwn, m.lastVer, m.lastFresh, m.lastSettled = true, own, ver, fresh, settled
 
-	if m.setFilter(fresh, live) {
+	// While the live set settles, this member keeps probing and
+	// publishing its previous share; out of contact it probes every
+	// target at once.
+	if (settled || !fresh) && m.setFilter(fresh, live) {
 		// The checker published a new own map; decide on that one.
 		own = m.opts.Own()
 		m.lastOwn = own
+		full = true
 	}
-	m.observe(own)
+	if settled {
+		m.observe(own, known)
+	}
 
-	entries := make(map[check.Key]healthcheck.EndpointStatus, own.Len())
-	disagreements := 0
+	var entries map[check.Key]healthcheck.EndpointStatus
 	m.mu.Lock()
-	for k, st := range own.All() {
-		id := m.id(k)
-		up, down, others := 0, 0, 0
-		if fresh {
-			for inst, o := range m.others[id] {
-				if _, ok := m.instances[inst]; !ok {
-					continue
-				}
-				others++
-				if o.State == healthcheck.StateDown {
-					down++
-				} else {
-					up++
-				}
-			}
+	if full {
+		entries = make(map[check.Key]healthcheck.EndpointStatus, own.Len())
+		for k, st := range own.All() {
+			entries[k] = m.verdictLocked(k, m.id(k), st, fresh)
 		}
-		mine := st.State
-		verdict := mine
-		if others > 0 {
-			switch mine {
-			case healthcheck.StateUp:
-				up++
-			case healthcheck.StateDown:
-				down++
+	} else {
+		for id := range changed {
+			k, ok := m.keys[id]
+			if !ok {
+				continue
 			}
-			verdict = Decide(m.opts.Rule, up, down)
-		}
-		if verdict != mine {
-			v := st
-			v.State = verdict
-			if verdict == healthcheck.StateDown {
-				v.LastError = fmt.Sprintf("down by the fleet's verdict: %d of %d observers see it down (down_when %s)", down, up+down, m.opts.Rule)
-			} else {
-				v.LastError = ""
+			st, ok := own.Get(k)
+			if !ok {
+				continue
 			}
-			st = v
-		}
-		entries[k] = st
-		if mine != healthcheck.StateUnknown && verdict != mine {
-			disagreements++
-			if !m.disagreeing[k] {
-				m.disagreeing[k] = true
-				m.disagreementsTotal.Add(1)
+			v := m.verdictLocked(k, id, st, fresh)
+			if v == m.verdicts[k] {
+				continue
 			}
-		} else if m.disagreeing[k] {
-			delete(m.disagreeing, k)
+			if entries == nil {
+				entries = maps.Clone(m.verdicts)
+			}
+			entries[k] = v
 		}
 	}
 	m.mu.Unlock()
-	for k := range m.disagreeing {
-		if _, ok := entries[k]; !ok {
-			delete(m.disagreeing, k)
-		}
+	if entries == nil {
+		return
 	}
-	m.disagreements.Store(int64(disagreements))
+	if full {
+		for k := range m.disagreeing {
+			if _, ok := entries[k]; !ok {
+				delete(m.disagreeing, k)
+			}
+		}
+		m.pruneIDs(own)
+	}
+	m.verdicts = entries
+	m.disagreements.Store(int64(len(m.disagreeing)))
 	m.targets.Store(int64(len(entries)))
 	m.fleet.Store(healthcheck.NewStatusMap(entries))
-	m.pruneIDs(own)
+}
+
+// verdictLocked decides the target with key k and ID id, which this
+// instance sees as st, from the fresh observations of the live members,
+// and notes whether the verdict disagrees with st. The caller holds mu.
+func (m *Member) verdictLocked(k check.Key, id string, st healthcheck.EndpointStatus, fresh bool) healthcheck.EndpointStatus {
+	up, down, others := 0, 0, 0
+	if fresh {
+		for inst, o := range m.others[id] {
+			if _, ok := m.instances[inst]; !ok {
+				continue
+			}
+			others++
+			if o.State == healthcheck.StateDown {
+				down++
+			} else {
+				up++
+			}
+		}
+	}
+	mine := st.State
+	verdict := mine
+	if others > 0 {
+		switch mine {
+		case healthcheck.StateUp:
+			up++
+		case healthcheck.StateDown:
+			down++
+		}
+		verdict = Decide(m.opts.Rule, up, down)
+	}
+	if verdict != mine {
+		st.State = verdict
+		if verdict == healthcheck.StateDown {
+			st.LastError = fmt.Sprintf("down by the fleet's verdict: %d of %d observers see it down (down_when %s)", down, up+down, m.opts.Rule)
+		} else {
+			st.LastError = ""
+		}
+	}
+	if mine != healthcheck.StateUnknown && verdict != mine {
+		if !m.disagreeing[k] {
+			m.disagreeing[k] = true
+			m.disagreementsTotal.Add(1)
+		}
+	} else {
+		delete(m.disagreeing, k)
+	}
+	return st
 }
 
 // freshLocked reports whether the others' observations count: etcd
@@ -146,7 +202,7 @@ func (m *Member) setFilter(fresh bool, live []string) bool {
 	}
 	key := ""
 	if fresh && m.opts.Observers > 0 && m.opts.Observers < len(live) {
-		key = strings.Join(live, "\x00")
+		key = liveKey(live)
 	}
 	if key == m.filterKey {
 		return false
@@ -175,7 +231,17 @@ func filterReason(fresh bool, observers int) string {
 
 // observe works out this member's observations from its own status map
 // and, when they changed, hands them to the etcd goroutine to publish.
-func (m *Member) observe(own *healthcheck.StatusMap) {
+// It publishes only the targets that are its share among the live
+// instances the tables hold (known), also while out of contact and
+// probing every target: those extra results are for its own verdicts,
+// and publishing them would make every instance that loses contact for a
+// moment write every target and the others read them.
+func (m *Member) observe(own *healthcheck.StatusMap, known []string) {
+	key := liveKey(known)
+	if key != m.shareLive {
+		m.shareLive = key
+		clear(m.share)
+	}
 	obs := make(map[string]Observation)
 	observing := 0
 	for k, st := range own.All() {
@@ -183,15 +249,19 @@ func (m *Member) observe(own *healthcheck.StatusMap) {
 			continue
 		}
 		observing++
+		id := m.id(k)
+		if !m.mine(id, known) {
+			continue
+		}
 		o := Observation{State: st.State, Since: st.Since}
 		if st.State == healthcheck.StateDown {
 			o.Error = st.LastError
 		}
-		obs[m.id(k)] = o
+		obs[id] = o
 	}
 	m.observing.Store(int64(observing))
 	m.mu.Lock()
-	changed := len(obs) != len(m.ownObs)
+	changed := len(obs) != len(m.ownObs) || key != m.ownLive
 	if !changed {
 		for id, o := range obs {
 			if p, ok := m.ownObs[id]; !ok || !sameObservation(p, o) {
@@ -202,6 +272,7 @@ func (m *Member) observe(own *healthcheck.StatusMap) {
 	}
 	if changed {
 		m.ownObs = obs
+		m.ownLive = key
 	}
 	m.mu.Unlock()
 	if changed {
@@ -212,24 +283,48 @@ func (m *Member) observe(own *healthcheck.StatusMap) {
 	}
 }
 
+// mine reports whether this member is one of the observers of the target
+// with ID id among the live instances known, remembered until they change.
+func (m *Member) mine(id string, known []string) bool {
+	n := m.opts.Observers
+	if n <= 0 || n >= len(known) {
+		return true
+	}
+	is, ok := m.share[id]
+	if !ok {
+		is = isObserver(id, m.self, known, n)
+		m.share[id] = is
+	}
+	return is
+}
+
+// liveKey names a sorted set of live instances in one comparable string.
+func liveKey(live []string) string { return strings.Join(live, "\x00") }
+
 // id returns the target ID of k, remembered.
 func (m *Member) id(k check.Key) string {
 	id, ok := m.ids[k]
 	if !ok {
 		id = k.ID()
 		m.ids[k] = id
+		m.keys[id] = k
 	}
 	return id
 }
 
-// pruneIDs forgets the IDs of keys no longer checked, once they are many.
+// pruneIDs forgets the IDs of keys no longer checked, and the share, once
+// they are many.
 func (m *Member) pruneIDs(own *healthcheck.StatusMap) {
+	if len(m.share) > 2*own.Len()+64 {
+		clear(m.share)
+	}
 	if len(m.ids) <= 2*own.Len()+64 {
 		return
 	}
-	for k := range m.ids {
+	for k, id := range m.ids {
 		if _, ok := own.Get(k); !ok {
 			delete(m.ids, k)
+			delete(m.keys, id)
 		}
 	}
 }

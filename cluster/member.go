@@ -87,10 +87,13 @@ type Member struct {
 	others      map[string]map[string]Observation // target ID -> instance -> observation (not this one's)
 	stored      int                               // observations in others
 	version     uint64                            // bumped on every change of the tables
+	changed     map[string]bool                   // target IDs whose observations changed since the last decision
+	allChanged  bool                              // something changed that may move every verdict
 	connected   bool                              // an etcd session is up
 	lastContact time.Time                         // last answer from etcd
 	lastErr     string
 	ownObs      map[string]Observation // this member's observations, replaced whole
+	ownLive     string                 // liveKey of the instances ownObs was worked out for
 	// repair lists this member's observations that someone else changed
 	// or deleted, and reregister its registration: both are written again.
 	repair     map[string]bool
@@ -100,11 +103,18 @@ type Member struct {
 
 	// Owned by the deciding goroutine.
 	ids         map[check.Key]string
+	keys        map[string]check.Key                     // the inverse of ids
+	verdicts    map[check.Key]healthcheck.EndpointStatus // the entries of fleet
 	lastOwn     *healthcheck.StatusMap
 	lastVer     uint64
 	lastFresh   bool
+	lastSettled bool
+	knownLive   string    // liveKey of the live instances the tables hold
+	knownSince  time.Time // when knownLive last changed
 	decided     bool
 	filterKey   string
+	shareLive   string          // liveKey of the instances share was worked out for
+	share       map[string]bool // target ID -> this member observes it among shareLive
 	disagreeing map[check.Key]bool
 }
 
@@ -138,6 +148,9 @@ func New(opts Options) (*Member, error) {
 		repair:      map[string]bool{},
 		others:      map[string]map[string]Observation{},
 		ids:         map[check.Key]string{},
+		keys:        map[string]check.Key{},
+		changed:     map[string]bool{},
+		share:       map[string]bool{},
 		disagreeing: map[check.Key]bool{},
 	}
 	return m, nil
@@ -207,12 +220,16 @@ func (m *Member) etcdLoop(ctx context.Context, cli *clientv3.Client) {
 	for ctx.Err() == nil {
 		began := time.Now()
 		err := m.session(ctx, cli, &lease)
+		if errors.Is(err, errLeaseLost) || rpcLeaseGone(err) {
+			lease = 0
+		}
 		m.mu.Lock()
 		m.connected = false
 		if err != nil && ctx.Err() == nil {
 			m.lastErr = err.Error()
 		}
 		m.version++
+		m.allChanged = true
 		m.mu.Unlock()
 		m.Kick()
 		if !r.after(ctx, began, m.ttl, err, m.log, "etcd session ended; deciding from the last known state until it expires, then from this instance's probes") {
@@ -234,9 +251,14 @@ func (m *Member) etcdLoop(ctx context.Context, cli *clientv3.Client) {
 var errLeaseLost = errors.New("lease expired or revoked")
 
 // session is one stretch of contact with etcd: take a lease (or keep the
-// one that is still alive), read the whole prefix, register and publish
-// on the lease, then keep the lease alive, follow the changes from the
-// revision read, and publish this member's changes, until something fails.
+// one that is still alive) and keep it alive, read the whole prefix,
+// register on the lease, then follow the changes from the revision read
+// and publish this member's observations, until something fails.
+//
+// Observations are published only once the deciding goroutine has worked
+// them out from the live instances the read found (see publish): a member
+// that joins publishes its share of the targets, never every target it
+// probed while alone.
 func (m *Member) session(ctx context.Context, cli *clientv3.Client, lease *clientv3.LeaseID) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -250,13 +272,19 @@ func (m *Member) session(ctx context.Context, cli *clientv3.Client, lease *clien
 		*lease = g.ID
 		m.writes.Add(1)
 	}
-	rctx, done := context.WithTimeout(ctx, m.opTimeout())
+	// Keep the lease alive from now on, so that a slow read of a large
+	// prefix cannot let it expire under the registration.
+	ka, err := cli.KeepAlive(ctx, *lease)
+	if err != nil {
+		return fmt.Errorf("keeping the lease alive: %w", err)
+	}
+	rctx, done := context.WithTimeout(ctx, m.bulkTimeout())
 	resp, err := cli.Get(rctx, m.prefix, clientv3.WithPrefix())
 	done()
 	if err != nil {
 		return fmt.Errorf("reading %s: %w", m.prefix, err)
 	}
-	mine := m.load(resp.Kvs)
+	stale := m.load(resp.Kvs)
 	published := map[string]Observation{}
 	registration := clientv3.OpPut(m.prefix+instancesDir+m.self,
 		string(Instance{Version: m.opts.Version, Started: time.Now()}.Marshal()), clientv3.WithLease(*lease))
@@ -264,22 +292,15 @@ func (m *Member) session(ctx context.Context, cli *clientv3.Client, lease *clien
 	clear(m.repair)
 	m.reregister = false
 	m.mu.Unlock()
-	if err := m.publish(ctx, cli, *lease, published, mine, registration); err != nil {
-		if strings.Contains(err.Error(), "requested lease not found") {
-			*lease = 0
-		}
+	if err := m.publish(ctx, cli, *lease, published, stale, registration); err != nil {
 		return err
-	}
-	ka, err := cli.KeepAlive(ctx, *lease)
-	if err != nil {
-		*lease = 0
-		return fmt.Errorf("keeping the lease alive: %w", err)
 	}
 	m.mu.Lock()
 	m.connected = true
 	m.lastContact = time.Now()
 	m.lastErr = ""
 	m.version++
+	m.allChanged = true
 	m.mu.Unlock()
 	m.Kick()
 	m.log.Info("etcd session started", "instances", len(m.State().Instances))
@@ -292,7 +313,6 @@ func (m *Member) session(ctx context.Context, cli *clientv3.Client, lease *clien
 			return ctx.Err()
 		case r, ok := <-ka:
 			if !ok || r == nil {
-				*lease = 0
 				return errLeaseLost
 			}
 			m.contact()
@@ -316,12 +336,17 @@ func (m *Member) session(ctx context.Context, cli *clientv3.Client, lease *clien
 				m.reregister = false
 			}
 			m.mu.Unlock()
-			if err := m.publish(ctx, cli, *lease, published, nil, extra...); err != nil {
+			if err := m.publish(ctx, cli, *lease, published, stale, extra...); err != nil {
 				return err
 			}
 		}
 	}
 }
+
+// bulkTimeout bounds the read of the whole prefix and a transaction of up
+// to maxTxnOps operations, which take longer as the fleet and its targets
+// grow and when many instances (re)join at once.
+func (m *Member) bulkTimeout() time.Duration { return max(m.ttl, 5*time.Second) }
 
 // contact records an answer from etcd.
 func (m *Member) contact() {
@@ -332,36 +357,47 @@ func (m *Member) contact() {
 
 // publish brings this member's keys in etcd to its current observations:
 // it writes those that changed since published (which it updates), deletes
-// those gone and the IDs in stale (this member's keys found in etcd), all
-// on lease, plus extra operations, in transactions of at most maxTxnOps.
+// those gone and the IDs in stale (this member's keys found in etcd; those
+// it deletes leave stale), all on lease, plus extra operations, in
+// transactions of at most maxTxnOps.
+//
+// The observations are left as they are while they were worked out for
+// another set of live instances than the tables now hold: the deciding
+// goroutine works them out again (the tables' version changed) and asks
+// for a publish then. Only extra is written meanwhile.
 func (m *Member) publish(ctx context.Context, cli *clientv3.Client, lease clientv3.LeaseID,
 	published map[string]Observation, stale map[string]bool, extra ...clientv3.Op) error {
 	m.mu.Lock()
 	own := m.ownObs
+	current := m.ownLive == liveKey(m.liveLocked(true))
 	m.mu.Unlock()
 	ops := extra
-	for id, o := range own {
-		if p, ok := published[id]; ok && sameObservation(p, o) {
-			continue
+	var deleted []string
+	if current {
+		for id, o := range own {
+			if p, ok := published[id]; ok && sameObservation(p, o) {
+				continue
+			}
+			ops = append(ops, clientv3.OpPut(m.observationKey(id), string(o.Marshal()), clientv3.WithLease(lease)))
 		}
-		ops = append(ops, clientv3.OpPut(m.observationKey(id), string(o.Marshal()), clientv3.WithLease(lease)))
-	}
-	for id := range published {
-		if _, ok := own[id]; !ok {
-			ops = append(ops, clientv3.OpDelete(m.observationKey(id)))
-		}
-	}
-	for id := range stale {
-		if _, ok := own[id]; !ok {
-			if _, ok := published[id]; !ok {
+		for id := range published {
+			if _, ok := own[id]; !ok {
 				ops = append(ops, clientv3.OpDelete(m.observationKey(id)))
 			}
+		}
+		for id := range stale {
+			if _, ok := own[id]; !ok {
+				if _, ok := published[id]; !ok {
+					ops = append(ops, clientv3.OpDelete(m.observationKey(id)))
+				}
+			}
+			deleted = append(deleted, id)
 		}
 	}
 	for len(ops) > 0 {
 		batch := ops[:min(len(ops), maxTxnOps)]
 		ops = ops[len(batch):]
-		rctx, done := context.WithTimeout(ctx, m.opTimeout())
+		rctx, done := context.WithTimeout(ctx, m.bulkTimeout())
 		_, err := cli.Txn(rctx).Then(batch...).Commit()
 		done()
 		if err != nil {
@@ -369,11 +405,17 @@ func (m *Member) publish(ctx context.Context, cli *clientv3.Client, lease client
 		}
 		m.writes.Add(uint64(len(batch)))
 	}
+	m.contact()
+	if !current {
+		return nil
+	}
+	for _, id := range deleted {
+		delete(stale, id)
+	}
 	clear(published)
 	for id, o := range own {
 		published[id] = o
 	}
-	m.contact()
 	return nil
 }
 
@@ -400,6 +442,7 @@ func (m *Member) load(kvs []*mvccpb.KeyValue) map[string]bool {
 		}
 	}
 	m.version++
+	m.allChanged = true
 	return mine
 }
 
@@ -480,6 +523,7 @@ func (m *Member) putLocked(key string, value []byte) (id string, self bool) {
 	}
 	switch kind {
 	case keyInstance:
+		m.allChanged = true
 		i, err := ParseInstance(value)
 		if err != nil {
 			delete(m.instances, inst)
@@ -495,6 +539,7 @@ func (m *Member) putLocked(key string, value []byte) (id string, self bool) {
 		if inst == m.self {
 			return target, true
 		}
+		m.changed[target] = true
 		o, err := ParseObservation(value)
 		if err != nil {
 			m.dropLocked(target, inst)
@@ -527,7 +572,9 @@ func (m *Member) deleteLocked(key string) {
 	switch kind {
 	case keyInstance:
 		delete(m.instances, inst)
+		m.allChanged = true
 	case keyObservation:
+		m.changed[target] = true
 		m.dropLocked(target, inst)
 	}
 }

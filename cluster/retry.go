@@ -4,13 +4,16 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"time"
 )
 
 // retry paces the sessions a loop keeps with etcd: after a session ends it
 // logs the error once per distinct message and waits before the next,
 // twice as long each time up to retryMax, and from retryMin again after a
-// session that lasted longer than steady.
+// session that lasted longer than steady. Each wait is drawn between half
+// and all of that, so that a fleet that lost etcd together does not come
+// back in step.
 type retry struct {
 	wait    time.Duration
 	lastMsg string
@@ -32,7 +35,7 @@ func (r *retry) after(ctx context.Context, began time.Time, steady time.Duration
 	select {
 	case <-ctx.Done():
 		return false
-	case <-time.After(r.wait):
+	case <-time.After(r.wait/2 + rand.N(r.wait/2+1)):
 	}
 	r.wait = min(2*r.wait, retryMax)
 	return true

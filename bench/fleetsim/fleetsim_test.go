@@ -166,6 +166,11 @@ func TestSteadyStateWrites(t *testing.T) {
 	var wg sync.WaitGroup
 	defer func() { cancel(); wg.Wait() }()
 	members := make([]*cluster.Member, instances)
+	// FLEETSIM_LOG=1 shows the members' logs (sessions, probe filters).
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	if os.Getenv("FLEETSIM_LOG") != "" {
+		logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
 	checkers := make([]*checker, instances)
 	for i := range instances {
 		c := &checker{keys: keys, world: w}
@@ -177,7 +182,7 @@ func TestSteadyStateWrites(t *testing.T) {
 			Observers:      observers,
 			LeaseTTL:       cluster.LeaseTTL(time.Second),
 			Version:        "fleetsim",
-			Logger:         slog.New(slog.NewTextHandler(io.Discard, nil)),
+			Logger:         logger,
 			Own:            c.Status,
 			SetProbeFilter: c.SetProbeFilter,
 		})
@@ -227,8 +232,15 @@ func TestSteadyStateWrites(t *testing.T) {
 		}
 		last = writes
 	}
-	t.Logf("%d instances x %d targets, observers %d: settled in %s with %d writes",
-		instances, targets, observers, time.Since(start).Round(time.Second), last)
+	// Joining costs a lease, a registration and one put per observation
+	// of its share: a member that published more moved targets more than
+	// once (or published targets that are not its share).
+	ideal := uint64(targets*perTarget + 2*instances)
+	t.Logf("%d instances x %d targets, observers %d: settled in %s with %d writes (%d if each member wrote its share once)",
+		instances, targets, observers, time.Since(start).Round(time.Second), last, ideal)
+	if last > 2*ideal {
+		t.Errorf("settling took %d writes, more than twice the %d of each member writing its share once", last, ideal)
+	}
 
 	// Measure: flap targets at the rate asked, as every observer sees.
 	before, etcdBefore := last, etcdWrites(t, srv.Endpoint())

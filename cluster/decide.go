@@ -72,8 +72,9 @@ func (m *Member) decide() {
 		m.lastOwn = own
 		full = true
 	}
-	if settled {
+	if settled && (own != m.observedOwn || m.knownLive != m.observedLive) {
 		m.observe(own, known)
+		m.observedOwn, m.observedLive = own, m.knownLive
 	}
 
 	var entries map[check.Key]healthcheck.EndpointStatus

@@ -85,6 +85,7 @@ type Member struct {
 	mu          sync.Mutex
 	instances   map[string]Instance               // live members, this one included once registered
 	others      map[string]map[string]Observation // target ID -> instance -> observation (not this one's)
+	observed    map[string]map[string]bool        // instance -> the target IDs it has observations of in others
 	stored      int                               // observations in others
 	version     uint64                            // bumped on every change of the tables
 	changed     map[string]bool                   // target IDs whose observations changed since the last decision
@@ -111,11 +112,15 @@ type Member struct {
 	lastSettled bool
 	knownLive   string    // liveKey of the live instances the tables hold
 	knownSince  time.Time // when knownLive last changed
-	decided     bool
-	filterKey   string
-	shareLive   string          // liveKey of the instances share was worked out for
-	share       map[string]bool // target ID -> this member observes it among shareLive
-	disagreeing map[check.Key]bool
+	// observedOwn and observedLive are the own map and live set the
+	// observations were last worked out from.
+	observedOwn  *healthcheck.StatusMap
+	observedLive string
+	decided      bool
+	filterKey    string
+	shareLive    string          // liveKey of the instances share was worked out for
+	share        map[string]bool // target ID -> this member observes it among shareLive
+	disagreeing  map[check.Key]bool
 }
 
 // New returns a member that has not contacted etcd yet: until it does,
@@ -147,6 +152,7 @@ func New(opts Options) (*Member, error) {
 		instances:   map[string]Instance{},
 		repair:      map[string]bool{},
 		others:      map[string]map[string]Observation{},
+		observed:    map[string]map[string]bool{},
 		ids:         map[check.Key]string{},
 		keys:        map[string]check.Key{},
 		changed:     map[string]bool{},
@@ -435,6 +441,7 @@ func (m *Member) load(kvs []*mvccpb.KeyValue) map[string]bool {
 	defer m.mu.Unlock()
 	clear(m.instances)
 	clear(m.others)
+	clear(m.observed)
 	m.stored = 0
 	for _, kv := range kvs {
 		if id, self := m.putLocked(string(kv.Key), kv.Value); self {
@@ -523,16 +530,18 @@ func (m *Member) putLocked(key string, value []byte) (id string, self bool) {
 	}
 	switch kind {
 	case keyInstance:
-		m.allChanged = true
 		i, err := ParseInstance(value)
 		if err != nil {
-			delete(m.instances, inst)
+			m.forgetInstanceLocked(inst)
 			m.badLocked(key, err)
 			return "", false
 		}
-		if _, ok := m.instances[inst]; !ok && len(m.instances) >= maxInstances {
-			m.badLocked(key, fmt.Errorf("more than %d instances", maxInstances))
-			return "", false
+		if _, ok := m.instances[inst]; !ok {
+			if len(m.instances) >= maxInstances {
+				m.badLocked(key, fmt.Errorf("more than %d instances", maxInstances))
+				return "", false
+			}
+			m.changedByLocked(inst)
 		}
 		m.instances[inst] = i
 	case keyObservation:
@@ -556,6 +565,12 @@ func (m *Member) putLocked(key string, value []byte) (id string, self bool) {
 				byInst = map[string]Observation{}
 				m.others[target] = byInst
 			}
+			targets := m.observed[inst]
+			if targets == nil {
+				targets = map[string]bool{}
+				m.observed[inst] = targets
+			}
+			targets[target] = true
 			m.stored++
 		}
 		byInst[inst] = o
@@ -571,8 +586,7 @@ func (m *Member) deleteLocked(key string) {
 	}
 	switch kind {
 	case keyInstance:
-		delete(m.instances, inst)
-		m.allChanged = true
+		m.forgetInstanceLocked(inst)
 	case keyObservation:
 		m.changed[target] = true
 		m.dropLocked(target, inst)
@@ -588,6 +602,29 @@ func (m *Member) dropLocked(target, inst string) {
 	m.stored--
 	if len(byInst) == 0 {
 		delete(m.others, target)
+	}
+	if targets := m.observed[inst]; targets != nil {
+		delete(targets, target)
+		if len(targets) == 0 {
+			delete(m.observed, inst)
+		}
+	}
+}
+
+// forgetInstanceLocked drops a member from the live ones; its
+// observations stay (they go with its lease) but no longer count.
+func (m *Member) forgetInstanceLocked(inst string) {
+	if _, ok := m.instances[inst]; ok {
+		delete(m.instances, inst)
+		m.changedByLocked(inst)
+	}
+}
+
+// changedByLocked notes that the targets inst observes may have a new
+// verdict, since it came or went.
+func (m *Member) changedByLocked(inst string) {
+	for target := range m.observed[inst] {
+		m.changed[target] = true
 	}
 }
 

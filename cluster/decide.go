@@ -66,7 +66,7 @@ func (m *Member) decide() {
 	// While the live set settles, this member keeps probing and
 	// publishing its previous share; out of contact it probes every
 	// target at once.
-	if (settled || !fresh) && m.setFilter(fresh, live) {
+	if (settled || !fresh) && m.setFilter(fresh, live, own) {
 		// The checker published a new own map; decide on that one.
 		own = m.opts.Own()
 		m.lastOwn = own
@@ -197,7 +197,7 @@ func (m *Member) liveLocked(fresh bool) []string {
 // setFilter tells the checker which targets this member observes, when
 // that changed, and reports whether it did. Out of contact with etcd, or
 // when every member observes every target, it probes them all.
-func (m *Member) setFilter(fresh bool, live []string) bool {
+func (m *Member) setFilter(fresh bool, live []string, own *healthcheck.StatusMap) bool {
 	if m.opts.SetProbeFilter == nil {
 		return false
 	}
@@ -214,8 +214,21 @@ func (m *Member) setFilter(fresh bool, live []string) bool {
 		m.log.Info("probing every target", "instances", len(live), "reason", filterReason(fresh, m.opts.Observers))
 		return true
 	}
+	// Work the share out here, with the IDs this goroutine remembers; the
+	// checker may also ask about targets added later, from its own
+	// goroutine, which the filter answers from their IDs.
+	m.useShare(live)
+	probes := make(map[check.Key]bool, own.Len())
+	for k := range own.All() {
+		probes[k] = m.mine(m.id(k), live)
+	}
 	self, n := m.self, m.opts.Observers
-	m.opts.SetProbeFilter(func(k check.Key) bool { return isObserver(k.ID(), self, live, n) })
+	m.opts.SetProbeFilter(func(k check.Key) bool {
+		if is, ok := probes[k]; ok {
+			return is
+		}
+		return isObserver(k.ID(), self, live, n)
+	})
 	m.log.Info("probing this member's share of the targets", "instances", len(live), "observers", n)
 	return true
 }
@@ -238,11 +251,7 @@ func filterReason(fresh bool, observers int) string {
 // and publishing them would make every instance that loses contact for a
 // moment write every target and the others read them.
 func (m *Member) observe(own *healthcheck.StatusMap, known []string) {
-	key := liveKey(known)
-	if key != m.shareLive {
-		m.shareLive = key
-		clear(m.share)
-	}
+	key := m.useShare(known)
 	obs := make(map[string]Observation)
 	observing := 0
 	for k, st := range own.All() {
@@ -284,8 +293,20 @@ func (m *Member) observe(own *healthcheck.StatusMap, known []string) {
 	}
 }
 
+// useShare has mine answer for the live instances known, and returns
+// their liveKey.
+func (m *Member) useShare(known []string) string {
+	key := liveKey(known)
+	if key != m.shareLive {
+		m.shareLive = key
+		clear(m.share)
+	}
+	return key
+}
+
 // mine reports whether this member is one of the observers of the target
-// with ID id among the live instances known, remembered until they change.
+// with ID id among the live instances known (as last given to useShare),
+// remembered until they change.
 func (m *Member) mine(id string, known []string) bool {
 	n := m.opts.Observers
 	if n <= 0 || n >= len(known) {

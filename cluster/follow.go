@@ -18,6 +18,11 @@ import (
 // published; it writes only when they differ.
 const statusEvery = 250 * time.Millisecond
 
+// retryRefused is how long a follower waits before it tries a refused
+// revision again: what made it fail may be on this instance (a disk that
+// was full, a DNSSEC key file not installed yet) and fixed since.
+const retryRefused = time.Minute
+
 // FollowerOptions configures a Follower.
 type FollowerOptions struct {
 	// Connection is how to reach etcd.
@@ -61,7 +66,14 @@ type Follower struct {
 	served    uint64 // the revision being served
 	servedDir string
 	rejected  *Rejection // the current revision, when it was refused
-	parent    string     // the private directory of revisions
+	// current is the last value of zones/current seen; revision retryID,
+	// refused or not read, is tried again from retryAt.
+	current []byte
+	retryID uint64
+	retryAt time.Time
+	// retryRefused is retryRefused, shorter in tests.
+	retryRefused time.Duration
+	parent       string // the private directory of revisions
 }
 
 // NewFollower returns a follower that has not contacted etcd yet.
@@ -86,6 +98,8 @@ func NewFollower(opts FollowerOptions) (*Follower, error) {
 		log:  opts.Logger.With("instance", opts.Instance),
 		ttl:  max(opts.LeaseTTL, time.Second).Round(time.Second),
 		kick: make(chan struct{}, 1),
+
+		retryRefused: retryRefused,
 	}, nil
 }
 
@@ -234,6 +248,14 @@ func (f *Follower) session(ctx context.Context, cli *clientv3.Client, lease *cli
 				}
 			}
 		case <-tick.C:
+			if f.opts.Follow {
+				f.mu.Lock()
+				current := f.current
+				f.mu.Unlock()
+				if current != nil {
+					f.follow(ctx, cli, current)
+				}
+			}
 		case <-f.kick:
 		}
 	}
@@ -245,14 +267,18 @@ func rpcLeaseGone(err error) bool {
 }
 
 // follow serves the revision named by a value of zones/current, unless it
-// is served already or was refused: read and check it, materialise it in
-// a directory of its own, and have Apply build, validate and swap it in.
-// On any error the instance keeps its zones, and the refusal is logged
-// once, counted and reported in the status.
+// is served already, or was refused less than retryRefused ago: read and
+// check it, materialise it in a directory of its own, and have Apply
+// build, validate and swap it in. On any error the instance keeps its
+// zones, and the refusal is logged and counted once (while it repeats)
+// and reported in the status. An etcd that does not answer the read
+// refuses nothing: the next tick tries again.
 func (f *Follower) follow(ctx context.Context, cli *clientv3.Client, current []byte) {
 	id, err := parseRevisionID(string(current))
+	now := time.Now()
 	f.mu.Lock()
-	skip := err == nil && (id == f.served || (f.rejected != nil && f.rejected.Revision == id))
+	f.current = current
+	skip := err == nil && (id == f.served || (id == f.retryID && now.Before(f.retryAt)))
 	parent := f.parent
 	f.mu.Unlock()
 	if skip {
@@ -265,6 +291,12 @@ func (f *Follower) follow(ctx context.Context, cli *clientv3.Client, current []b
 	rctx, done := context.WithTimeout(ctx, 4*f.opTimeout())
 	rev, err := ReadRevision(rctx, cli, f.opts.Connection.Prefix, id, f.opts.FileBytes)
 	done()
+	if errors.Is(err, ErrUnreachable) {
+		f.mu.Lock()
+		f.retryID, f.retryAt = id, now.Add(f.ttl)
+		f.mu.Unlock()
+		return
+	}
 	if err != nil {
 		if ctx.Err() == nil {
 			f.reject(id, err)
@@ -296,11 +328,17 @@ func (f *Follower) follow(ctx context.Context, cli *clientv3.Client, current []b
 // reject records that revision id (0: zones/current itself was malformed)
 // is not served.
 func (f *Follower) reject(id uint64, err error) {
-	f.rejectedTotal.Add(1)
+	r := &Rejection{Revision: id, Error: clipText(err.Error(), maxRejectionText)}
 	f.mu.Lock()
-	f.rejected = &Rejection{Revision: id, Error: clipText(err.Error(), maxRejectionText)}
+	again := f.rejected != nil && *f.rejected == *r
+	f.rejected = r
+	f.retryID, f.retryAt = id, time.Now().Add(f.retryRefused)
 	served := f.served
 	f.mu.Unlock()
+	if again {
+		return
+	}
+	f.rejectedTotal.Add(1)
 	f.log.Error("refusing a published zone revision; still serving the previous zones", "revision", id,
 		"serving", served, "error", err)
 	f.Kick()

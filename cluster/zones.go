@@ -283,6 +283,10 @@ func parseManifest(b []byte) (Manifest, error) {
 	return m, nil
 }
 
+// ErrUnreachable marks an error of reading from etcd, not of what was read:
+// trying again later may succeed.
+var ErrUnreachable = errors.New("etcd did not answer")
+
 // ReadRevision reads revision id under prefix and checks it as untrusted
 // input: the manifest, every path (CheckZonePath), every file within
 // fileBytes and matching the manifest's size and SHA-256, no file that
@@ -291,7 +295,7 @@ func ReadRevision(ctx context.Context, cli *clientv3.Client, prefix string, id u
 	base := revKey(prefix, id)
 	resp, err := cli.Get(ctx, base, clientv3.WithPrefix(), clientv3.WithLimit(MaxRevisionFiles+2))
 	if err != nil {
-		return nil, fmt.Errorf("reading revision %d: %w", id, err)
+		return nil, fmt.Errorf("reading revision %d: %w: %w", id, ErrUnreachable, err)
 	}
 	if resp.More {
 		return nil, fmt.Errorf("revision %d has more than %d keys", id, MaxRevisionFiles+1)

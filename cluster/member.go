@@ -290,8 +290,11 @@ func (m *Member) session(ctx context.Context, cli *clientv3.Client, lease *clien
 	if err != nil {
 		return fmt.Errorf("reading %s: %w", m.prefix, err)
 	}
-	stale := m.load(resp.Kvs)
+	// After a session that ended with the lease alive (etcd restarted,
+	// a network blip), what this member published is still there: only
+	// what changed meanwhile is written.
 	published := map[string]Observation{}
+	stale := m.load(resp.Kvs, *lease, published)
 	registration := clientv3.OpPut(m.prefix+instancesDir+m.self,
 		string(Instance{Version: m.opts.Version, Started: time.Now()}.Marshal()), clientv3.WithLease(*lease))
 	m.mu.Lock()
@@ -433,10 +436,13 @@ func (m *Member) observationKey(id string) string {
 	return m.prefix + healthDir + m.self + "/" + id
 }
 
-// load replaces the tables with what a read of the whole prefix found,
-// and returns the target IDs of this member's own observations in it.
-func (m *Member) load(kvs []*mvccpb.KeyValue) map[string]bool {
-	mine := map[string]bool{}
+// load replaces the tables with what a read of the whole prefix found.
+// Of this member's own observations in it, those on lease that read
+// back go into published, as what etcd holds already, and the target
+// IDs of the others (older leases, values that do not read back) are
+// returned, to be written again or deleted.
+func (m *Member) load(kvs []*mvccpb.KeyValue, lease clientv3.LeaseID, published map[string]Observation) map[string]bool {
+	stale := map[string]bool{}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	clear(m.instances)
@@ -444,13 +450,19 @@ func (m *Member) load(kvs []*mvccpb.KeyValue) map[string]bool {
 	clear(m.observed)
 	m.stored = 0
 	for _, kv := range kvs {
-		if id, self := m.putLocked(string(kv.Key), kv.Value); self {
-			mine[id] = true
+		id, self := m.putLocked(string(kv.Key), kv.Value)
+		if !self {
+			continue
 		}
+		if o, err := ParseObservation(kv.Value); err == nil && clientv3.LeaseID(kv.Lease) == lease {
+			published[id] = o
+			continue
+		}
+		stale[id] = true
 	}
 	m.version++
 	m.allChanged = true
-	return mine
+	return stale
 }
 
 // apply applies watched changes to the tables.

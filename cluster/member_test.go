@@ -565,3 +565,70 @@ func TestObserverAssignment(t *testing.T) {
 		waitFor(t, fmt.Sprintf("%s follows the observer %s", n.name, observer.name), func() bool { return verdict(n, k) == down })
 	}
 }
+
+// TestNewSessionRewritesNothing: a session that ends while the lease
+// lives on (a timeout under load, a watch error) is followed by one that
+// finds this member's observations in place on that lease: it writes its
+// registration again, and what changed meanwhile, not every observation.
+func TestNewSessionRewritesNothing(t *testing.T) {
+	srv := etcdtest.Start(t)
+	keys := testKeys(20)
+	f := newFakeChecker(keys)
+	m, err := New(Options{
+		Connection: Connection{Endpoints: []string{srv.Endpoint()}, Prefix: "/s/"},
+		Instance:   "a",
+		Rule:       Majority,
+		LeaseTTL:   testTTL,
+		Logger:     slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Own:        f.Status,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.kick = m.Kick
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go m.decideLoop(ctx)
+	cli := srv.Client()
+	stored := func() (n int) {
+		resp, err := cli.Get(ctx, "/s/"+healthDir+"a/", clientv3.WithPrefix())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(resp.Kvs)
+	}
+
+	var lease clientv3.LeaseID
+	sessionUntil := func(what string, cond func() bool) {
+		sctx, end := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			m.session(sctx, cli, &lease)
+		}()
+		waitFor(t, what, cond)
+		end()
+		<-done
+	}
+	sessionUntil("every observation published", func() bool { return stored() == len(keys) })
+	if lease == 0 {
+		t.Fatal("no lease after the first session")
+	}
+	before := m.writes.Load()
+
+	f.see(keys[0], down) // a change between the sessions
+	sessionUntil("the change published", func() bool {
+		resp, err := cli.Get(ctx, m.observationKey(keys[0].ID()))
+		if err != nil || len(resp.Kvs) != 1 {
+			return false
+		}
+		o, err := ParseObservation(resp.Kvs[0].Value)
+		return err == nil && o.State == down
+	})
+	if got := m.writes.Load() - before; got != 2 {
+		t.Errorf("the second session wrote %d operations, want 2 (the registration and the one change)", got)
+	}
+	if n := stored(); n != len(keys) {
+		t.Errorf("%d observations stored, want %d", n, len(keys))
+	}
+}

@@ -1,16 +1,21 @@
 package geo
 
 import (
-	"hash/maphash"
+	"encoding/binary"
+	"math/rand/v2"
 	"net/netip"
 	"sync"
 )
 
 // cacheShards and cacheShardSize bound the lookup cache: 64 shards of 4096
-// addresses, 262,144 in all, about 40 MB at most.
+// addresses, 262,144 in all; internSize bounds the distinct locations it
+// shares between them. That is about 10 MB for addresses that share
+// database networks, as a resolver's clients mostly do, and about 70 MB at
+// most, when every address is in a network of its own.
 const (
 	cacheShards    = 64
 	cacheShardSize = 4096
+	internSize     = 65536
 )
 
 // locationCache remembers the locations of recently seen client addresses
@@ -19,46 +24,88 @@ const (
 // lookups are hits. It belongs to one Databases value: a reload makes a new
 // set with an empty cache, so no entry outlives the data it came from.
 type locationCache struct {
-	seed   maphash.Seed
+	seed   uint64 // spreads the shards differently in each cache
 	shards [cacheShards]cacheShard
+
+	// interned holds one copy of each distinct location cached: the many
+	// addresses of one database network share it, so a hit reads a small
+	// map slot and a location that is likely in the CPU's cache already.
+	// It is used only on a miss.
+	internMu sync.Mutex
+	interned map[Location]*Location
 }
 
 type cacheShard struct {
 	mu sync.RWMutex
-	m  map[netip.Addr]Location
+	m  map[cacheKey]*Location
+}
+
+// cacheKey is an address in its 16-byte form (IPv4 mapped). The map
+// hashes and compares it as two words, where a netip.Addr, with its zone
+// handle, costs a generic hash and a call to compare 24 bytes. Cached
+// addresses are unmapped and have no zone, so the form is unique.
+type cacheKey struct{ hi, lo uint64 }
+
+func keyOf(ip netip.Addr) cacheKey {
+	b := ip.As16()
+	return cacheKey{binary.BigEndian.Uint64(b[:8]), binary.BigEndian.Uint64(b[8:])}
 }
 
 func newLocationCache() *locationCache {
-	c := &locationCache{seed: maphash.MakeSeed()}
+	c := &locationCache{seed: rand.Uint64(), interned: make(map[Location]*Location)}
 	for i := range c.shards {
-		c.shards[i].m = make(map[netip.Addr]Location)
+		c.shards[i].m = make(map[cacheKey]*Location)
 	}
 	return c
 }
 
-func (c *locationCache) shard(ip netip.Addr) *cacheShard {
-	return &c.shards[maphash.Comparable(c.seed, ip)%cacheShards]
+// shard picks k's shard from both words, mixed (SplitMix64's
+// finaliser), so that networks differing only in a few bits spread.
+func (c *locationCache) shard(k cacheKey) *cacheShard {
+	x := k.hi ^ k.lo ^ c.seed
+	x ^= x >> 30
+	x *= 0xbf58476d1ce4e5b9
+	x ^= x >> 27
+	x *= 0x94d049bb133111eb
+	x ^= x >> 31
+	return &c.shards[x%cacheShards]
+}
+
+// intern returns the shared copy of loc.
+func (c *locationCache) intern(loc Location) *Location {
+	c.internMu.Lock()
+	defer c.internMu.Unlock()
+	if p := c.interned[loc]; p != nil {
+		return p
+	}
+	if len(c.interned) >= internSize {
+		clear(c.interned) // the shards keep the copies they point to
+	}
+	p := &loc
+	c.interned[loc] = p
+	return p
 }
 
 // lookup returns the location of ip, from the cache or from look.
 func (c *locationCache) lookup(ip netip.Addr, look func(netip.Addr) Location) Location {
-	s := c.shard(ip)
+	k := keyOf(ip)
+	s := c.shard(k)
 	s.mu.RLock()
-	loc, ok := s.m[ip]
+	p := s.m[k]
 	s.mu.RUnlock()
-	if ok {
-		return loc
+	if p != nil {
+		return *p
 	}
-	loc = look(ip)
+	p = c.intern(look(ip))
 	s.mu.Lock()
 	if len(s.m) >= cacheShardSize {
 		// Full: start the shard afresh rather than track recency; a busy
 		// client comes back within one query.
 		clear(s.m)
 	}
-	s.m[ip] = loc
+	s.m[k] = p
 	s.mu.Unlock()
-	return loc
+	return *p
 }
 
 // len returns how many addresses are cached.

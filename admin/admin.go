@@ -346,13 +346,18 @@ func (s *Server) drain(state healthcheck.AdminState) http.HandlerFunc {
 	}
 }
 
-// findEndpoint returns the endpoint ident (address or CNAME target) of the
-// named service, or nil.
+// findEndpoint returns the endpoint ident (address or CNAME target, as
+// an override names it: any case, a target with or without its final dot)
+// of the named service, or nil.
 func findEndpoint(snap *zones.Snapshot, service, ident string) *zones.Endpoint {
+	want, err := healthcheck.EndpointKey(service, ident)
+	if err != nil {
+		return nil
+	}
 	for _, z := range snap.Zones() {
 		if svc := z.Service(service); svc != nil {
 			for _, ep := range svc.Endpoints {
-				if ep.Ident == ident || ep.Ident == strings.ToLower(ident) {
+				if k, err := healthcheck.EndpointKey(svc.Name, ep.Ident); err == nil && k == want {
 					return ep
 				}
 			}

@@ -105,7 +105,8 @@ func TestEditApply(t *testing.T) {
 	}
 	for _, e := range []Edit{
 		{Kind: EditWeight, Name: "www.example.com.", Item: "192.0.2.1", Weight: MaxWeight + 1},
-		{Kind: EditWeight, Name: "www.example.com.", Item: "host.example.net.", Weight: 1},
+		{Kind: EditWeight, Name: "www.example.com.", Item: "198.51.100", Weight: 1},
+		{Kind: EditWeight, Name: "www.example.com.", Item: "host", Weight: 1},
 		{Kind: EditEndpoint, Name: "www.example.com.", Item: "192.0.2.1", State: "drained"},
 		{Kind: EditRegion, Name: "example.com.", Item: "eu west", State: AdminDown},
 	} {

@@ -78,7 +78,7 @@ func (o *Overrides) Empty() bool {
 
 // EndpointEntry returns, with one lookup of the endpoint's key, the
 // override of the endpoint at addr in service and its runtime weight, if
-// any. The DNS path uses it.
+// any.
 func (o *Overrides) EndpointEntry(service, addr string) (st AdminState, hasState bool, weight int, hasWeight bool) {
 	if o == nil {
 		return "", false, 0, false
@@ -89,6 +89,18 @@ func (o *Overrides) EndpointEntry(service, addr string) (st AdminState, hasState
 	}
 	st, hasState = o.endpoints[k]
 	weight, hasWeight = o.weights[k]
+	return st, hasState, weight, hasWeight
+}
+
+// EndpointEntryByKey is EndpointEntry for an endpoint's canonical key
+// ("service./address", as zones.Endpoint.Key holds it), without parsing or
+// allocating: the DNS path asks it for every endpoint of every answer.
+func (o *Overrides) EndpointEntryByKey(key string) (st AdminState, hasState bool, weight int, hasWeight bool) {
+	if o == nil {
+		return "", false, 0, false
+	}
+	st, hasState = o.endpoints[key]
+	weight, hasWeight = o.weights[key]
 	return st, hasState, weight, hasWeight
 }
 
@@ -179,6 +191,16 @@ func (o *Overrides) Region(zone, region string) (AdminState, bool) {
 	return st, ok
 }
 
+// RegionByKey is Region for a region's canonical key ("zone./name", as
+// zones.Region.Key holds it), without parsing or allocating.
+func (o *Overrides) RegionByKey(key string) (AdminState, bool) {
+	if o == nil {
+		return "", false
+	}
+	st, ok := o.regions[key]
+	return st, ok
+}
+
 // Endpoints returns a copy of the endpoint overrides by canonical key.
 func (o *Overrides) Endpoints() map[string]AdminState {
 	if o == nil {
@@ -261,17 +283,43 @@ func EndpointKey(service, addr string) (string, error) { return endpointKey(serv
 // RegionKey returns the canonical "zone./region" key of a region.
 func RegionKey(zone, region string) (string, error) { return regionKey(zone, region) }
 
-// endpointKey returns the canonical "service./address" key.
+// endpointKey returns the canonical "service./address" key; an endpoint
+// that is a CNAME is keyed by its target, "service./target.".
 func endpointKey(service, addr string) (string, error) {
 	name := canonicalName(service)
 	if _, ok := dns.IsDomainName(name); !ok || name == "." || strings.Contains(name, "/") {
 		return "", fmt.Errorf("service %q is not a domain name", service)
 	}
 	a, err := netip.ParseAddr(strings.TrimSpace(addr))
-	if err != nil {
-		return "", fmt.Errorf("address %q is not an IP address", addr)
+	if err == nil {
+		return name + "/" + a.Unmap().String(), nil
 	}
-	return name + "/" + a.Unmap().String(), nil
+	if target, ok := cnameTarget(addr); ok {
+		return name + "/" + target, nil
+	}
+	return "", fmt.Errorf("address %q is not an IP address", addr)
+}
+
+// cnameTarget returns the canonical form of a CNAME endpoint's target,
+// written in full. A host name's last label is not all digits (RFC 1123
+// 2.1), no name has a colon, and a target of one label would be a name
+// relative to its zone: so a mistyped address ("198.51.100") or a stray
+// word is refused as an address rather than taken for a name.
+func cnameTarget(s string) (string, bool) {
+	s = strings.TrimSpace(s)
+	target := canonicalName(s)
+	if _, ok := dns.IsDomainName(target); !ok || target == "." || strings.ContainsAny(target, "/:") || strings.ContainsAny(s, " \t") {
+		return "", false
+	}
+	labels := dns.SplitDomainName(target)
+	if len(labels) < 2 {
+		return "", false
+	}
+	last := labels[len(labels)-1]
+	if strings.Trim(last, "0123456789") == "" {
+		return "", false
+	}
+	return target, true
 }
 
 // regionKey returns the canonical "zone./region" key.

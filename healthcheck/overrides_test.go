@@ -138,8 +138,26 @@ func TestOverridesWithWithoutSave(t *testing.T) {
 	if _, err := base.WithEndpoint("www.example.com.", "192.0.2.1", "sideways"); err == nil {
 		t.Error("WithEndpoint accepted an unknown state")
 	}
-	if _, err := base.WithEndpoint("www.example.com.", "not-an-ip", AdminDown); err == nil {
-		t.Error("WithEndpoint accepted a bad address")
+	for _, bad := range []string{"not-an-ip", "198.51.100", "2001:db8::x", "host .example.net", "a/b.example.net"} {
+		if _, err := base.WithEndpoint("www.example.com.", bad, AdminDown); err == nil {
+			t.Errorf("WithEndpoint accepted %q, neither an address nor a CNAME target", bad)
+		}
+	}
+	// A CNAME endpoint is named by its target, in any case, with or
+	// without the final dot.
+	cn, err := base.WithEndpoint("www.example.com.", "App.Example.NET", AdminDrain)
+	if err != nil {
+		t.Fatalf("WithEndpoint of a CNAME target: %v", err)
+	}
+	if st, ok := cn.Endpoint("www.example.com.", "app.example.net."); !ok || st != AdminDrain {
+		t.Errorf("the CNAME endpoint's state: %q, %v; want drain", st, ok)
+	}
+	cw, err := cn.WithWeight("www.example.com.", "app.example.net.", 7)
+	if err != nil {
+		t.Fatalf("WithWeight of a CNAME target: %v", err)
+	}
+	if w, ok := cw.Weight("www.example.com.", "APP.example.net"); !ok || w != 7 {
+		t.Errorf("the CNAME endpoint's weight: %d, %v; want 7", w, ok)
 	}
 
 	path := filepath.Join(t.TempDir(), "admin_state.yaml")

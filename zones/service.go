@@ -234,6 +234,8 @@ func nameOf[T comparable](m map[string]T, v T) string {
 type Region struct {
 	Name string
 	Zone *Zone
+	// Key names the region as operator overrides do: "zone./name".
+	Key string
 	// Index is the region's position in the zone file; the first region is
 	// the default for clients nothing else places.
 	Index               int
@@ -453,7 +455,7 @@ func (b *builder) addRegions(f *File) {
 	for i, name := range f.Regions.Keys {
 		rf := f.Regions.Values[name]
 		line := f.Regions.Lines[name]
-		r := &Region{Name: name, Zone: b.zone, Index: i}
+		r := &Region{Name: name, Zone: b.zone, Index: i, Key: b.zone.Origin + "/" + name}
 		if len(rf.Location) != 2 || rf.Location[0] < -90 || rf.Location[0] > 90 || rf.Location[1] < -180 || rf.Location[1] > 180 {
 			b.fail(b.path, line, "region %s: location must be [latitude, longitude] within [-90, 90] and [-180, 180]", name)
 		} else {

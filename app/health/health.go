@@ -119,10 +119,10 @@ func (h *snapshot) Endpoint(ep *zones.Endpoint) routing.EndpointState {
 		return st
 	}
 	o := set.o
-	admin, ok, w, reweighted := o.EndpointEntry(ep.Service, ep.Ident)
+	admin, ok, w, reweighted := o.EndpointEntryByKey(ep.Key)
 	st.Reweighted, st.Weight = reweighted, w
-	if !ok && ep.Region != nil && ep.Region.Zone != nil {
-		admin, ok = o.Region(ep.Region.Zone.Origin, ep.Region.Name)
+	if !ok && ep.Region != nil {
+		admin, ok = o.RegionByKey(ep.Region.Key)
 	}
 	if ok {
 		switch admin {

@@ -110,6 +110,20 @@ func TestViewDecideAllocs(t *testing.T) {
 	if got := testing.AllocsPerRun(200, func() { r.Decide(s, dns.TypeA, c, false) }); got != 0 {
 		t.Errorf("%.1f allocations per decision, want 0", got)
 	}
+	// With overrides in force, each endpoint's are found by its key, with
+	// no allocation either.
+	o, err := healthcheck.NewOverrides().WithEndpoint("www.example.com.", "198.51.100.10", healthcheck.AdminDrain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o, err = o.WithWeight("www.example.com.", "192.0.2.11", 3); err != nil {
+		t.Fatal(err)
+	}
+	h.SetOverrides(o)
+	r.Decide(s, dns.TypeA, c, false)
+	if got := testing.AllocsPerRun(200, func() { r.Decide(s, dns.TypeA, c, false) }); got != 0 {
+		t.Errorf("with overrides in force, %.1f allocations per decision, want 0", got)
+	}
 }
 
 // TestOneDecisionOneHealthMap: a decision reads the health of all its

@@ -62,6 +62,9 @@ type Config struct {
 	// the API (not for /healthz, /readyz, /metrics, nor the status page's
 	// files, which hold no data and ask for the token themselves).
 	Token string
+	// Tokens are more bearer tokens by name, accepted like Token; a change
+	// made with one is recorded with its name (Token's is "token").
+	Tokens map[string]string
 	// Allowed are the client networks that may connect at all; default
 	// loopback only.
 	Allowed []netip.Prefix
@@ -190,19 +193,52 @@ func (s *Server) allowed(next http.Handler) http.Handler {
 	})
 }
 
-// auth requires the bearer token, when one is configured.
+// tokenNameKey carries the name of the token a request gave.
+type tokenNameKey struct{}
+
+// auth requires a bearer token, when any is configured, and passes its
+// name on to the handler (tokenName).
 func (s *Server) auth(h http.HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if s.cfg.Token != "" {
+		if s.cfg.Token != "" || len(s.cfg.Tokens) > 0 {
 			got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-			if !ok || !constantTimeEqual(got, s.cfg.Token) {
+			name := ""
+			if ok {
+				name = s.tokenFor(got)
+			}
+			if name == "" {
 				w.Header().Set("WWW-Authenticate", `Bearer realm="meridian"`)
 				writeError(w, http.StatusUnauthorized, "a valid bearer token is required")
 				return
 			}
+			r = r.WithContext(context.WithValue(r.Context(), tokenNameKey{}, name))
 		}
 		h(w, r)
 	})
+}
+
+// tokenFor returns the name of the configured token got is, or "". It
+// compares got with every token, in constant time each.
+func (s *Server) tokenFor(got string) string {
+	name := ""
+	if s.cfg.Token != "" && constantTimeEqual(got, s.cfg.Token) {
+		name = "token"
+	}
+	for n, tok := range s.cfg.Tokens {
+		if tok != "" && constantTimeEqual(got, tok) {
+			name = n
+		}
+	}
+	return name
+}
+
+// tokenName is the name of the token r gave, "none" when none is
+// configured.
+func tokenName(r *http.Request) string {
+	if name, ok := r.Context().Value(tokenNameKey{}).(string); ok {
+		return name
+	}
+	return "none"
 }
 
 func constantTimeEqual(a, b string) bool {
@@ -283,10 +319,11 @@ func (s *Server) reload(w http.ResponseWriter, r *http.Request) {
 }
 
 // changed logs a state change made through the API, once, at INFO: who
-// asked (client address, and "token" when the bearer token was required and
-// given, else "none"), the action and what it changed.
+// asked (client address, and the name of the token given: "token" for
+// http.token, a name of http.tokens, "none" when no token is configured),
+// the action and what it changed.
 func (s *Server) changed(r *http.Request, action string, attrs ...any) {
-	s.deps.Logger.Info("admin state changed", append([]any{"client", r.RemoteAddr, "auth", s.authName(), "action", action}, attrs...)...)
+	s.deps.Logger.Info("admin state changed", append([]any{"client", r.RemoteAddr, "auth", tokenName(r), "action", action}, attrs...)...)
 }
 
 // drainRequest names an endpoint of a service or a region of a zone.

@@ -87,7 +87,7 @@ func (s *Server) edit(w http.ResponseWriter, r *http.Request, action string, e h
 		writeError(w, http.StatusBadRequest, "%v", err)
 		return healthcheck.Change{}, false
 	}
-	c := healthcheck.Change{Client: r.RemoteAddr, Auth: s.authName(), Action: action, Target: name}
+	c := healthcheck.Change{Client: r.RemoteAddr, Auth: tokenName(r), Action: action, Target: name}
 	c, err = s.operator.Apply(r.Context(), e, c)
 	switch {
 	case errors.Is(err, ErrNotStored):
@@ -99,15 +99,6 @@ func (s *Server) edit(w http.ResponseWriter, r *http.Request, action string, e h
 	}
 	s.changed(r, action, append(target, "from", c.Old, "to", c.New)...)
 	return c, true
-}
-
-// authName says how a request was authorised, for the record of changes:
-// "token" when the bearer token was required (and so given), else "none".
-func (s *Server) authName() string {
-	if s.cfg.Token != "" {
-		return "token"
-	}
-	return "none"
 }
 
 // weightRequest names an endpoint of a service and its runtime weight;

@@ -220,3 +220,30 @@ func endpointWeights(t *testing.T, f *fixture, addr string) string {
 	t.Fatalf("no endpoint %s in the status", addr)
 	return ""
 }
+
+// TestNamedTokens: each of http.tokens is accepted besides http.token, a
+// change records the name of the token it was made with, and a token
+// that is none of them is refused.
+func TestNamedTokens(t *testing.T) {
+	f := newFixture(t, withToken(testToken), func(c *Config, _ *Deps) {
+		c.Tokens = map[string]string{"alice": "alice-" + testToken, "deploy-bot": "bot-" + testToken}
+	})
+	for _, tc := range []struct{ token, name string }{{"alice-" + testToken, "alice"}, {"bot-" + testToken, "deploy-bot"}, {testToken, "token"}} {
+		f.token = tc.token
+		expect(t, f.do("POST", "/api/v1/weight", weightBody), http.StatusOK, nil)
+		var list struct{ Changes []healthcheck.Change }
+		expect(t, f.do("GET", "/api/v1/changes?limit=1", ""), http.StatusOK, &list)
+		if len(list.Changes) != 1 || list.Changes[0].Auth != tc.name {
+			t.Errorf("a change made with %s's token is recorded as %+v", tc.name, list.Changes)
+		}
+	}
+	for _, bad := range []string{"alice", "alice-" + testToken + "x", "", testToken[:len(testToken)-1]} {
+		f.token = bad
+		expectError(t, f.do("POST", "/api/v1/weight", weightBody), http.StatusUnauthorized)
+	}
+	// Named tokens alone also close the API.
+	g := newFixture(t, func(c *Config, _ *Deps) { c.Tokens = map[string]string{"alice": "alice-" + testToken} })
+	expectError(t, g.do("POST", "/api/v1/weight", weightBody), http.StatusUnauthorized)
+	g.token = "alice-" + testToken
+	expect(t, g.do("POST", "/api/v1/weight", weightBody), http.StatusOK, nil)
+}

@@ -202,6 +202,7 @@ func New(cfg *config.Config, logger *slog.Logger, version string) (*App, error) 
 		a.Admin = admin.New(admin.Config{
 			Listen:       cfg.HTTP.Listen,
 			Token:        cfg.HTTP.Token,
+			Tokens:       cfg.HTTP.Tokens,
 			Allowed:      cfg.HTTP.AllowedPrefixes(),
 			AllowedHosts: cfg.HTTP.AllowedHosts,
 		}, admin.Deps{

@@ -557,7 +557,7 @@ func ParseChange(b []byte) (healthcheck.Change, error) {
 	for _, f := range []struct {
 		name, v string
 		max     int
-	}{{"client", c.Client, 64}, {"auth", c.Auth, 16}, {"target", c.Target, 300}, {"old", c.Old, 32}, {"new", c.New, 32}} {
+	}{{"client", c.Client, 64}, {"auth", c.Auth, 32}, {"target", c.Target, 300}, {"old", c.Old, 32}, {"new", c.New, 32}} {
 		if err := checkText(f.v, f.max); err != nil {
 			return healthcheck.Change{}, fmt.Errorf("%s: %w", f.name, err)
 		}

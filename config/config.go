@@ -7,7 +7,9 @@ package config
 import (
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/netip"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -63,6 +65,10 @@ type HTTP struct {
 	// Token, when set, is required as a bearer token by the API and the
 	// status page.
 	Token string `mapstructure:"token"`
+	// Tokens are more bearer tokens, by name: any of them (or Token) is
+	// accepted, and a change made with one is recorded with its name.
+	// Names are lower case (the configuration's keys are).
+	Tokens map[string]string `mapstructure:"tokens"`
 	// AllowedNetworks may connect to the admin listener at all.
 	AllowedNetworks []string `mapstructure:"allowed_networks"`
 	// AllowedHosts are the Host headers the admin listener answers, as
@@ -70,6 +76,34 @@ type HTTP struct {
 	// address, localhost, 127.0.0.1 and [::1]. It keeps pages that point a
 	// name of their own at the listener (DNS rebinding) out.
 	AllowedHosts []string `mapstructure:"allowed_hosts"`
+}
+
+// maxTokenName bounds a token's name, which changes record.
+const maxTokenName = 32
+
+// checkTokens accepts http.tokens: names of letters, digits, ".", "-" and
+// "_" (at most maxTokenName), "token" being http.token's, and every token
+// non-empty and different from every other.
+func (h HTTP) checkTokens() error {
+	seen := map[string]string{}
+	if h.Token != "" {
+		seen[h.Token] = "http.token"
+	}
+	names := slices.Sorted(maps.Keys(h.Tokens))
+	for _, name := range names {
+		tok := h.Tokens[name]
+		if name == "" || len(name) > maxTokenName || strings.Trim(name, "abcdefghijklmnopqrstuvwxyz0123456789.-_") != "" || name == "token" {
+			return fmt.Errorf("http.tokens: %q is not a token name (letters, digits, \".\", \"-\" and \"_\", at most %d; \"token\" names http.token)", name, maxTokenName)
+		}
+		if strings.TrimSpace(tok) == "" {
+			return fmt.Errorf("http.tokens: %s: the token is empty", name)
+		}
+		if other, dup := seen[tok]; dup {
+			return fmt.Errorf("http.tokens: %s: the same token as %s", name, other)
+		}
+		seen[tok] = "http.tokens." + name
+	}
+	return nil
 }
 
 // AllowedPrefixes returns AllowedNetworks parsed (validate has checked them).
@@ -256,6 +290,7 @@ var defaults = map[string]any{
 	"geoip.asn":                  "",
 	"http.listen":                "127.0.0.1:9153",
 	"http.token":                 "",
+	"http.tokens":                map[string]string{},
 	"http.allowed_networks":      []string{"127.0.0.0/8", "::1/128"},
 	"http.allowed_hosts":         []string{},
 	"log.level":                  "info",
@@ -480,6 +515,9 @@ func (c *Config) validate() error {
 		if _, err := netip.ParseAddrPort(c.HTTP.Listen); err != nil {
 			return fmt.Errorf("http.listen: %q is not an address:port", c.HTTP.Listen)
 		}
+	}
+	if err := c.HTTP.checkTokens(); err != nil {
+		return err
 	}
 	if c.Zones == "" {
 		return fmt.Errorf("zones: a directory of zone files is required")

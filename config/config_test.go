@@ -143,3 +143,28 @@ func TestInvalidAllowedHosts(t *testing.T) {
 		}
 	}
 }
+
+// TestTokens: named admin tokens load (names lower-cased, as every key
+// is), and bad names, empty tokens and a token given twice are refused.
+func TestTokens(t *testing.T) {
+	c, err := Load(writeConfig(t, "http:\n  token: main-secret\n  tokens:\n    Alice: alice-secret\n    deploy-bot: bot-secret\n"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.HTTP.Token != "main-secret" || len(c.HTTP.Tokens) != 2 || c.HTTP.Tokens["alice"] != "alice-secret" || c.HTTP.Tokens["deploy-bot"] != "bot-secret" {
+		t.Errorf("tokens %q and %v", c.HTTP.Token, c.HTTP.Tokens)
+	}
+	for _, tc := range []struct{ body, want string }{
+		{"http:\n  tokens: [a, b]\n", "http.tokens: a list is not a mapping"},
+		{"http:\n  tokens:\n    alice: \"\"\n", "http.tokens: alice: the token is empty"},
+		{"http:\n  tokens:\n    a b: x\n", "is not a token name"},
+		{"http:\n  tokens:\n    token: x\n", "is not a token name"},
+		{"http:\n  token: same\n  tokens:\n    alice: same\n", "http.tokens: alice: the same token as http.token"},
+		{"http:\n  tokens:\n    alice: same\n    bob: same\n", "http.tokens: bob: the same token as http.tokens.alice"},
+	} {
+		_, err := Load(writeConfig(t, tc.body), nil)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q: error %v, want it to contain %q", tc.body, err, tc.want)
+		}
+	}
+}

@@ -108,6 +108,17 @@ func checkValue(path, key string, n *yaml.Node) error {
 		}
 		return bad(`a list (write [a, b], or one item per line starting with "- ")`)
 	}
+	if t.Kind() == reflect.Map {
+		if n.Kind != yaml.MappingNode {
+			return bad(`a mapping (one "name: value" per line)`)
+		}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if n.Content[i].Kind != yaml.ScalarNode || n.Content[i+1].Kind != yaml.ScalarNode {
+				return fmt.Errorf("config: %s:%d: %s: each entry is \"name: value\"", path, n.Content[i].Line, key)
+			}
+		}
+		return nil
+	}
 	if n.Kind != yaml.ScalarNode {
 		return bad("a single value")
 	}

@@ -130,8 +130,8 @@ type Change struct {
 	Instance string `json:"instance,omitempty"`
 	// Client is the address the request came from.
 	Client string `json:"client"`
-	// Auth is "token" when the admin token was required and given, else
-	// "none".
+	// Auth names the token given: "token" for http.token, a name of
+	// http.tokens, or "none" when the API needs no token.
 	Auth string `json:"auth"`
 	// Action is drain, undrain or weight.
 	Action string `json:"action"`

@@ -72,9 +72,10 @@ func (m *Member) decide() {
 		m.lastOwn = own
 		full = true
 	}
-	if settled && (own != m.observedOwn || m.knownLive != m.observedLive) {
+	// ownLive is written by this goroutine only, so it reads it unlocked.
+	if settled && (own != m.observedOwn || m.knownLive != m.ownLive) {
 		m.observe(own, known)
-		m.observedOwn, m.observedLive = own, m.knownLive
+		m.observedOwn = own
 	}
 
 	var entries map[check.Key]healthcheck.EndpointStatus

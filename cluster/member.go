@@ -94,7 +94,7 @@ type Member struct {
 	lastContact time.Time                         // last answer from etcd
 	lastErr     string
 	ownObs      map[string]Observation // this member's observations, replaced whole
-	ownLive     string                 // liveKey of the instances ownObs was worked out for
+	ownLive     string                 // liveKey of the instances ownObs was worked out for; written by the deciding goroutine
 	// repair lists this member's observations that someone else changed
 	// or deleted, and reregister its registration: both are written again.
 	repair     map[string]bool
@@ -112,15 +112,14 @@ type Member struct {
 	lastSettled bool
 	knownLive   string    // liveKey of the live instances the tables hold
 	knownSince  time.Time // when knownLive last changed
-	// observedOwn and observedLive are the own map and live set the
-	// observations were last worked out from.
-	observedOwn  *healthcheck.StatusMap
-	observedLive string
-	decided      bool
-	filterKey    string
-	shareLive    string          // liveKey of the instances share was worked out for
-	share        map[string]bool // target ID -> this member observes it among shareLive
-	disagreeing  map[check.Key]bool
+	// observedOwn is the own map the observations were last worked out
+	// from (ownLive, the live set).
+	observedOwn *healthcheck.StatusMap
+	decided     bool
+	filterKey   string
+	shareLive   string          // liveKey of the instances share was worked out for
+	share       map[string]bool // target ID -> this member observes it among shareLive
+	disagreeing map[check.Key]bool
 }
 
 // New returns a member that has not contacted etcd yet: until it does,
@@ -234,8 +233,7 @@ func (m *Member) etcdLoop(ctx context.Context, cli *clientv3.Client) {
 		if err != nil && ctx.Err() == nil {
 			m.lastErr = err.Error()
 		}
-		m.version++
-		m.allChanged = true
+		m.changedAllLocked()
 		m.mu.Unlock()
 		m.Kick()
 		if !r.after(ctx, began, m.ttl, err, m.log, "etcd session ended; deciding from the last known state until it expires, then from this instance's probes") {
@@ -308,8 +306,7 @@ func (m *Member) session(ctx context.Context, cli *clientv3.Client, lease *clien
 	m.connected = true
 	m.lastContact = time.Now()
 	m.lastErr = ""
-	m.version++
-	m.allChanged = true
+	m.changedAllLocked()
 	m.mu.Unlock()
 	m.Kick()
 	m.log.Info("etcd session started", "instances", len(m.State().Instances))
@@ -366,8 +363,8 @@ func (m *Member) contact() {
 
 // publish brings this member's keys in etcd to its current observations:
 // it writes those that changed since published (which it updates), deletes
-// those gone and the IDs in stale (this member's keys found in etcd; those
-// it deletes leave stale), all on lease, plus extra operations, in
+// those gone and the IDs in stale (this member's keys found in etcd, which
+// it then forgets), all on lease, plus extra operations, in
 // transactions of at most maxTxnOps.
 //
 // The observations are left as they are while they were worked out for
@@ -381,7 +378,6 @@ func (m *Member) publish(ctx context.Context, cli *clientv3.Client, lease client
 	current := m.ownLive == liveKey(m.liveLocked(true))
 	m.mu.Unlock()
 	ops := extra
-	var deleted []string
 	if current {
 		for id, o := range own {
 			if p, ok := published[id]; ok && sameObservation(p, o) {
@@ -400,7 +396,6 @@ func (m *Member) publish(ctx context.Context, cli *clientv3.Client, lease client
 					ops = append(ops, clientv3.OpDelete(m.observationKey(id)))
 				}
 			}
-			deleted = append(deleted, id)
 		}
 	}
 	for len(ops) > 0 {
@@ -418,9 +413,7 @@ func (m *Member) publish(ctx context.Context, cli *clientv3.Client, lease client
 	if !current {
 		return nil
 	}
-	for _, id := range deleted {
-		delete(stale, id)
-	}
+	clear(stale) // each deleted, or written again with own
 	clear(published)
 	for id, o := range own {
 		published[id] = o
@@ -460,9 +453,15 @@ func (m *Member) load(kvs []*mvccpb.KeyValue, lease clientv3.LeaseID, published 
 		}
 		stale[id] = true
 	}
+	m.changedAllLocked()
+	return stale
+}
+
+// changedAllLocked notes a change of the tables that may move every
+// verdict (a new read, contact gained or lost). The caller holds mu.
+func (m *Member) changedAllLocked() {
 	m.version++
 	m.allChanged = true
-	return stale
 }
 
 // apply applies watched changes to the tables.

@@ -3,6 +3,8 @@ package cluster
 import (
 	"hash/fnv"
 	"slices"
+
+	"github.com/meridian-dns/meridian/internal/splitmix"
 )
 
 // Observers returns the n of instances that probe the target with ID
@@ -75,11 +77,5 @@ func score(target, instance string) uint64 {
 	h.Write([]byte(target))
 	h.Write([]byte{0})
 	h.Write([]byte(instance))
-	x := h.Sum64()
-	x ^= x >> 30
-	x *= 0xbf58476d1ce4e5b9
-	x ^= x >> 27
-	x *= 0x94d049bb133111eb
-	x ^= x >> 31
-	return x
+	return splitmix.Mix(h.Sum64())
 }

@@ -5,6 +5,8 @@ import (
 	"math/rand/v2"
 	"net/netip"
 	"sync"
+
+	"github.com/meridian-dns/meridian/internal/splitmix"
 )
 
 // cacheShards and cacheShardSize bound the lookup cache: 64 shards of 4096
@@ -59,16 +61,10 @@ func newLocationCache() *locationCache {
 	return c
 }
 
-// shard picks k's shard from both words, mixed (SplitMix64's
-// finaliser), so that networks differing only in a few bits spread.
+// shard picks k's shard from both words, mixed, so that networks
+// differing only in a few bits spread.
 func (c *locationCache) shard(k cacheKey) *cacheShard {
-	x := k.hi ^ k.lo ^ c.seed
-	x ^= x >> 30
-	x *= 0xbf58476d1ce4e5b9
-	x ^= x >> 27
-	x *= 0x94d049bb133111eb
-	x ^= x >> 31
-	return &c.shards[x%cacheShards]
+	return &c.shards[splitmix.Mix(k.hi^k.lo^c.seed)%cacheShards]
 }
 
 // intern returns the shared copy of loc.

@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"slices"
 
+	"github.com/meridian-dns/meridian/internal/splitmix"
 	"github.com/meridian-dns/meridian/zones"
 )
 
@@ -204,7 +205,7 @@ func rendezvous(up upSet, pool []int, client netip.Addr, n int, zeroOnly bool, o
 		if zeroOnly {
 			w = 1
 		}
-		v := mix(fnv1aString(h, ep.Key))
+		v := splitmix.Mix(fnv1aString(h, ep.Key))
 		// Weighted rendezvous (Schindelhauer-Schomaker): -w / ln(u), u in (0,1).
 		u := (float64(v>>11) + 0.5) / (1 << 53)
 		scores = append(scores, -float64(w)/math.Log(u))
@@ -284,13 +285,4 @@ func fnv1aString(h uint64, s string) uint64 {
 		h = (h ^ uint64(s[i])) * 1099511628211
 	}
 	return h
-}
-
-// mix is the SplitMix64 finaliser.
-func mix(h uint64) uint64 {
-	h ^= h >> 30
-	h *= 0xbf58476d1ce4e5b9
-	h ^= h >> 27
-	h *= 0x94d049bb133111eb
-	return h ^ h>>31
 }

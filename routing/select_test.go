@@ -11,6 +11,7 @@ import (
 
 	"github.com/miekg/dns"
 
+	"github.com/meridian-dns/meridian/internal/splitmix"
 	"github.com/meridian-dns/meridian/zones"
 )
 
@@ -131,7 +132,7 @@ func TestFastestWithNaN(t *testing.T) {
 // releases, or every client network would move.
 func TestStickyHashIsStable(t *testing.T) {
 	net := netip.MustParseAddr("20.4.1.0").As16()
-	if got := mix(fnv1aString(fnv1a(fnvOffset, net[:]), "www.example.com./192.0.2.1")); got != 0x7f97e4723a47e71e {
+	if got := splitmix.Mix(fnv1aString(fnv1a(fnvOffset, net[:]), "www.example.com./192.0.2.1")); got != 0x7f97e4723a47e71e {
 		t.Errorf("hash %#x", got)
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.yaml.in/yaml/v3"
 
 	"github.com/meridian-dns/meridian/cluster"
@@ -64,18 +65,14 @@ nothing. See docs/fleet.md.`,
 			if err != nil {
 				return fmt.Errorf("publish: %w", err)
 			}
-			conn, err := cluster.ConnectionFrom(cfg.Cluster.Etcd)
-			if err != nil {
-				return err
-			}
-			cli, err := cluster.Dial(conn)
+			cli, prefix, err := dialEtcd(cfg)
 			if err != nil {
 				return err
 			}
 			defer cli.Close()
 			ctx, cancel := context.WithTimeout(cmd.Context(), etcdTimeout)
 			defer cancel()
-			res, err := cluster.Publish(ctx, cli, conn.Prefix, rev)
+			res, err := cluster.Publish(ctx, cli, prefix, rev)
 			if err != nil {
 				return fmt.Errorf("publish: %w", err)
 			}
@@ -84,7 +81,7 @@ nothing. See docs/fleet.md.`,
 				fmt.Fprintf(out, "unchanged: revision %d already holds these %s\n", res.ID, count(len(files), "file"))
 				return nil
 			}
-			fmt.Fprintf(out, "published revision %d: %s under %s%s", res.ID, count(len(files), "file"), conn.Prefix, "zones/")
+			fmt.Fprintf(out, "published revision %d: %s under %s%s", res.ID, count(len(files), "file"), prefix, "zones/")
 			if res.Pruned > 0 {
 				fmt.Fprintf(out, "; %s pruned", count(res.Pruned, "old revision"))
 			}
@@ -220,18 +217,14 @@ refused. GET /api/v1/fleet on an instance's admin API says the same.`,
 			if !cfg.Cluster.Enabled() {
 				return errors.New("fleet status: the configuration has no cluster.etcd.endpoints")
 			}
-			conn, err := cluster.ConnectionFrom(cfg.Cluster.Etcd)
-			if err != nil {
-				return err
-			}
-			cli, err := cluster.Dial(conn)
+			cli, prefix, err := dialEtcd(cfg)
 			if err != nil {
 				return err
 			}
 			defer cli.Close()
 			ctx, cancel := context.WithTimeout(cmd.Context(), etcdTimeout)
 			defer cancel()
-			f, err := cluster.ReadFleet(ctx, cli, conn.Prefix)
+			f, err := cluster.ReadFleet(ctx, cli, prefix)
 			if err != nil {
 				return err
 			}
@@ -301,4 +294,18 @@ func serials(s *cluster.Status) string {
 	}
 	sort.Strings(parts)
 	return strings.Join(parts, " ")
+}
+
+// dialEtcd connects to the configuration's etcd and returns the client
+// (the caller closes it) and the key prefix.
+func dialEtcd(cfg *config.Config) (*clientv3.Client, string, error) {
+	conn, err := cluster.ConnectionFrom(cfg.Cluster.Etcd)
+	if err != nil {
+		return nil, "", err
+	}
+	cli, err := cluster.Dial(conn)
+	if err != nil {
+		return nil, "", err
+	}
+	return cli, conn.Prefix, nil
 }

@@ -13,7 +13,6 @@ import (
 
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
-	"go.uber.org/zap"
 
 	"github.com/meridian-dns/meridian/config"
 	"github.com/meridian-dns/meridian/healthcheck"
@@ -152,17 +151,9 @@ func (o *Operator) client(ctx context.Context) (*clientv3.Client, error) {
 // when etcd goes away; meanwhile the last state read stays in force. It
 // returns an error only when it cannot make an etcd client at all.
 func (o *Operator) Run(ctx context.Context) error {
-	c := o.opts.Connection
-	cli, err := clientv3.New(clientv3.Config{
-		Endpoints:   c.Endpoints,
-		TLS:         c.TLS,
-		Username:    c.Username,
-		Password:    c.Password,
-		DialTimeout: 2 * time.Second,
-		Logger:      zap.NewNop(),
-	})
+	cli, err := o.opts.Connection.client(2*time.Second, 0)
 	if err != nil {
-		return fmt.Errorf("cluster: etcd client: %w", err)
+		return err
 	}
 	o.cliMu.Lock()
 	o.cli = cli

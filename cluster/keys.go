@@ -1,7 +1,6 @@
 package cluster
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -120,21 +119,9 @@ func ParseInstance(b []byte) (Instance, error) {
 	return i, nil
 }
 
-// decodeStrict decodes one JSON object of known fields and nothing after.
-func decodeStrict(b []byte, v any) error {
-	if len(b) > MaxValueBytes {
-		return fmt.Errorf("value of %d bytes is over the limit of %d", len(b), MaxValueBytes)
-	}
-	d := json.NewDecoder(bytes.NewReader(b))
-	d.DisallowUnknownFields()
-	if err := d.Decode(v); err != nil {
-		return fmt.Errorf("not the expected JSON: %w", err)
-	}
-	if len(bytes.TrimSpace(b[d.InputOffset():])) > 0 {
-		return errors.New("data after the JSON value")
-	}
-	return nil
-}
+// decodeStrict decodes one JSON object of known fields, of at most
+// MaxValueBytes, and nothing after.
+func decodeStrict(b []byte, v any) error { return decodeStrictLimit(b, v, MaxValueBytes) }
 
 // checkText accepts printable UTF-8 of at most limit bytes.
 func checkText(s string, limit int) error {

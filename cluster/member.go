@@ -12,7 +12,6 @@ import (
 
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
-	"go.uber.org/zap"
 
 	"github.com/meridian-dns/meridian/healthcheck"
 	"github.com/meridian-dns/meridian/healthcheck/check"
@@ -187,19 +186,9 @@ func (m *Member) Kick() {
 // with etcd unreachable it keeps retrying while Health serves the last
 // state, then this instance's own view.
 func (m *Member) Run(ctx context.Context) error {
-	c := m.opts.Connection
-	cli, err := clientv3.New(clientv3.Config{
-		Endpoints:            c.Endpoints,
-		TLS:                  c.TLS,
-		Username:             c.Username,
-		Password:             c.Password,
-		DialTimeout:          m.opTimeout(),
-		DialKeepAliveTime:    m.ttl,
-		DialKeepAliveTimeout: m.opTimeout(),
-		Logger:               zap.NewNop(),
-	})
+	cli, err := m.opts.Connection.client(m.opTimeout(), m.ttl)
 	if err != nil {
-		return fmt.Errorf("cluster: etcd client: %w", err)
+		return err
 	}
 	defer cli.Close()
 

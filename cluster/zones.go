@@ -399,22 +399,32 @@ func (r *Revision) Materialise(parent string) (dir string, err error) {
 
 // Dial returns a client of the etcd the connection names. A request
 // made with it waits for etcd at most the context's deadline.
-func Dial(c Connection) (*clientv3.Client, error) {
-	cli, err := clientv3.New(clientv3.Config{
+func Dial(c Connection) (*clientv3.Client, error) { return c.client(5*time.Second, 0) }
+
+// client returns a client of the etcd c names that gives up connecting
+// after dial and, with keepAlive set, pings an idle connection that often
+// and drops it after dial without an answer.
+func (c Connection) client(dial, keepAlive time.Duration) (*clientv3.Client, error) {
+	cfg := clientv3.Config{
 		Endpoints:   c.Endpoints,
 		TLS:         c.TLS,
 		Username:    c.Username,
 		Password:    c.Password,
-		DialTimeout: 5 * time.Second,
+		DialTimeout: dial,
 		Logger:      zap.NewNop(),
-	})
+	}
+	if keepAlive > 0 {
+		cfg.DialKeepAliveTime, cfg.DialKeepAliveTimeout = keepAlive, dial
+	}
+	cli, err := clientv3.New(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("cluster: etcd client: %w", err)
 	}
 	return cli, nil
 }
 
-// decodeStrictLimit is decodeStrict for values of up to limit bytes.
+// decodeStrictLimit decodes one JSON object of known fields, of at most
+// limit bytes, and nothing after.
 func decodeStrictLimit(b []byte, v any, limit int) error {
 	if len(b) > limit {
 		return fmt.Errorf("value of %d bytes is over the limit of %d", len(b), limit)

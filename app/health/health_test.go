@@ -31,18 +31,24 @@ services:
       - { region: eu-west, address: 198.51.100.10 }
 `
 
-// www loads testZone and returns its service www.
-func www(t testing.TB) *zones.Service {
+// loadZone loads body as example.com's zone file.
+func loadZone(t testing.TB, body string) *zones.Zone {
 	t.Helper()
 	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "example.com.yaml"), []byte(testZone), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, "example.com.yaml"), []byte(body), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	snap, err := zones.Load(dir, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := snap.Zone("example.com.").Service("www.example.com.")
+	return snap.Zone("example.com.")
+}
+
+// www loads testZone and returns its service www.
+func www(t testing.TB) *zones.Service {
+	t.Helper()
+	s := loadZone(t, testZone).Service("www.example.com.")
 	if s == nil {
 		t.Fatal("no service www")
 	}

@@ -1,15 +1,12 @@
 package health
 
 import (
-	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/miekg/dns"
 
 	"github.com/meridian-dns/meridian/healthcheck"
 	"github.com/meridian-dns/meridian/routing"
-	"github.com/meridian-dns/meridian/zones"
 )
 
 // TestViewWeights carries an operator's runtime weight into the endpoint's
@@ -64,15 +61,7 @@ services:
 // routing obeys: the drained target is never the answer, and a weight of
 // zero takes the other out of the draw.
 func TestCNAMEEndpointOverrides(t *testing.T) {
-	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "example.com.yaml"), []byte(cnameZone), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	snap, err := zones.Load(dir, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := snap.Zone("example.com.").Service("app.example.com.")
+	s := loadZone(t, cnameZone).Service("app.example.com.")
 	if s == nil {
 		t.Fatal("no service app")
 	}
@@ -117,15 +106,7 @@ func TestCNAMEEndpointOverrides(t *testing.T) {
 // file and API derive from the names an operator writes.
 func TestKeysMatchOverrides(t *testing.T) {
 	for _, zone := range []string{testZone, cnameZone} {
-		dir := t.TempDir()
-		if err := os.WriteFile(filepath.Join(dir, "example.com.yaml"), []byte(zone), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		snap, err := zones.Load(dir, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		z := snap.Zone("example.com.")
+		z := loadZone(t, zone)
 		checked := 0
 		for _, svc := range z.Services() {
 			for _, ep := range svc.Endpoints {

@@ -2,116 +2,168 @@ package geo
 
 import (
 	"encoding/binary"
-	"math/rand/v2"
 	"net/netip"
 	"sync"
-
-	"github.com/meridian-dns/meridian/internal/splitmix"
+	"sync/atomic"
 )
 
-// cacheShards and cacheShardSize bound the lookup cache: 64 shards of 4096
-// addresses, 262,144 in all; internSize bounds the distinct locations it
-// shares between them. That is about 10 MB for addresses that share
-// database networks, as a resolver's clients mostly do, and about 70 MB at
-// most, when every address is in a network of its own.
+// The location cache remembers locations by database network, not by
+// address: a GeoIP database gives one location to every address of a
+// network, so the thousands of client subnets a resolver's queries carry
+// share the few hundred networks they fall in, and one entry answers all
+// of them. This is how gdnsd keeps its per-query GeoIP work to a walk of
+// a small tree.
+//
+// The cache is a trie over address bits, four bits a level, filled on
+// misses. Each entry covers the span of the location it holds: the most
+// specific of the databases' networks for the address looked up, found or
+// not. Spans of one set of databases never overlap (a database's networks
+// partition the address space, and a span is one of them), so a lookup
+// stops at the first entry on its path. An entry whose span does not end
+// on a level is written to each slot it covers.
+//
+// Readers take no lock: slots are atomic pointers, set once. Writers
+// serialise on a mutex. The cache is bounded: when it reaches maxNodes
+// levels or maxEntries locations it starts afresh.
+
 const (
-	cacheShards    = 64
-	cacheShardSize = 4096
-	internSize     = 65536
+	// stride is the number of address bits one level of the trie decides.
+	stride = 4
+	fanout = 1 << stride
+	// maxNodes bounds the trie's levels (256 bytes each, 16 MiB in all)
+	// and maxEntries the locations they point to (about 150 bytes each,
+	// their strings shared with the database, some 40 MiB in all).
+	maxNodes   = 1 << 16
+	maxEntries = 1 << 18
 )
 
-// locationCache remembers the locations of recently seen client addresses
-// for one set of databases. A resolver sends many queries for one client
-// subnet, and an ECS subnet's address is the same for all of them, so most
-// lookups are hits. It belongs to one Databases value: a reload makes a new
-// set with an empty cache, so no entry outlives the data it came from.
+// locationCache holds the locations of the networks recently looked up in
+// one set of databases. It belongs to one Databases value: a reload makes
+// a new set with an empty cache, so no entry outlives the data it came
+// from.
 type locationCache struct {
-	seed   uint64 // spreads the shards differently in each cache
-	shards [cacheShards]cacheShard
-
-	// interned holds one copy of each distinct location cached: the many
-	// addresses of one database network share it, so a hit reads a small
-	// map slot and a location that is likely in the CPU's cache already.
-	// It is used only on a miss.
-	internMu sync.Mutex
-	interned map[Location]*Location
+	// roots are the tries of IPv4 and IPv6 addresses.
+	roots   [2]atomic.Pointer[trieNode]
+	mu      sync.Mutex // held to add to the tries
+	nodes   int        // levels in the tries
+	entries int        // locations in the tries
 }
 
-type cacheShard struct {
-	mu sync.RWMutex
-	m  map[cacheKey]*Location
+// trieNode is one level: for each value of the next stride bits, the
+// location whose span covers them, or the next level.
+type trieNode struct {
+	slots [fanout]trieSlot
 }
 
-// cacheKey is an address in its 16-byte form (IPv4 mapped). The map
-// hashes and compares it as two words, where a netip.Addr, with its zone
-// handle, costs a generic hash and a call to compare 24 bytes. Cached
-// addresses are unmapped and have no zone, so the form is unique.
-type cacheKey struct{ hi, lo uint64 }
-
-func keyOf(ip netip.Addr) cacheKey {
-	b := ip.As16()
-	return cacheKey{binary.BigEndian.Uint64(b[:8]), binary.BigEndian.Uint64(b[8:])}
+type trieSlot struct {
+	loc  atomic.Pointer[Location]
+	next atomic.Pointer[trieNode]
 }
 
 func newLocationCache() *locationCache {
-	c := &locationCache{seed: rand.Uint64(), interned: make(map[Location]*Location)}
-	for i := range c.shards {
-		c.shards[i].m = make(map[cacheKey]*Location)
-	}
+	c := &locationCache{}
+	c.reset()
 	return c
 }
 
-// shard picks k's shard from both words, mixed, so that networks
-// differing only in a few bits spread.
-func (c *locationCache) shard(k cacheKey) *cacheShard {
-	return &c.shards[splitmix.Mix(k.hi^k.lo^c.seed)%cacheShards]
+// reset empties the cache; c.mu is held or c is not yet shared.
+func (c *locationCache) reset() {
+	c.roots[0].Store(new(trieNode))
+	c.roots[1].Store(new(trieNode))
+	c.nodes, c.entries = 2, 0
 }
 
-// intern returns the shared copy of loc.
-func (c *locationCache) intern(loc Location) *Location {
-	c.internMu.Lock()
-	defer c.internMu.Unlock()
-	if p := c.interned[loc]; p != nil {
-		return p
+// bitsOf returns ip's trie, its bits left-aligned in two words, and their
+// number.
+func (c *locationCache) bitsOf(ip netip.Addr) (root *atomic.Pointer[trieNode], hi, lo uint64, n int) {
+	if ip.Is4() {
+		a := ip.As4()
+		return &c.roots[0], uint64(binary.BigEndian.Uint32(a[:])) << 32, 0, 32
 	}
-	if len(c.interned) >= internSize {
-		clear(c.interned) // the shards keep the copies they point to
-	}
-	p := &loc
-	c.interned[loc] = p
-	return p
+	a := ip.As16()
+	return &c.roots[1], binary.BigEndian.Uint64(a[:8]), binary.BigEndian.Uint64(a[8:]), 128
 }
 
-// lookup returns the location of ip, from the cache or from look.
-func (c *locationCache) lookup(ip netip.Addr, look func(netip.Addr) Location) Location {
-	k := keyOf(ip)
-	s := c.shard(k)
-	s.mu.RLock()
-	p := s.m[k]
-	s.mu.RUnlock()
-	if p != nil {
-		return *p
+// nibble returns the stride bits of (hi, lo) from bit depth on.
+func nibble(hi, lo uint64, depth int) int {
+	if depth < 64 {
+		return int(hi >> (64 - stride - depth) & (fanout - 1))
 	}
-	p = c.intern(look(ip))
-	s.mu.Lock()
-	if len(s.m) >= cacheShardSize {
-		// Full: start the shard afresh rather than track recency; a busy
-		// client comes back within one query.
-		clear(s.m)
-	}
-	s.m[k] = p
-	s.mu.Unlock()
-	return *p
+	return int(lo >> (128 - stride - depth) & (fanout - 1))
 }
 
-// len returns how many addresses are cached.
+// get returns the cached location of ip (unmapped, without zone), or nil.
+func (c *locationCache) get(ip netip.Addr) *Location {
+	root, hi, lo, n := c.bitsOf(ip)
+	node := root.Load()
+	for depth := 0; depth < n; depth += stride {
+		s := &node.slots[nibble(hi, lo, depth)]
+		if loc := s.loc.Load(); loc != nil {
+			return loc
+		}
+		if node = s.next.Load(); node == nil {
+			return nil
+		}
+	}
+	return nil
+}
+
+// put caches loc for every address of span (masked), whose family is the
+// trie's. A span that overlaps one cached already is left out.
+func (c *locationCache) put(span netip.Prefix, loc *Location) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.entries >= maxEntries || c.nodes >= maxNodes {
+		c.reset()
+	}
+	root, hi, lo, _ := c.bitsOf(span.Addr())
+	bits := span.Bits()
+	// The span's entry goes in the level holding its last bit, in the
+	// slots of every value of that level's bits after it.
+	level := 0
+	if bits > 0 {
+		level = (bits - 1) / stride
+	}
+	node := root.Load()
+	for depth := 0; depth < level*stride; depth += stride {
+		s := &node.slots[nibble(hi, lo, depth)]
+		if s.loc.Load() != nil {
+			return
+		}
+		next := s.next.Load()
+		if next == nil {
+			next = new(trieNode)
+			c.nodes++
+			s.next.Store(next)
+		}
+		node = next
+	}
+	fixed := bits - level*stride // bits of this level the span decides
+	first := nibble(hi, lo, level*stride) &^ (1<<(stride-fixed) - 1)
+	for i := first; i < first+1<<(stride-fixed); i++ {
+		if s := &node.slots[i]; s.loc.Load() == nil && s.next.Load() == nil {
+			s.loc.Store(loc)
+		}
+	}
+	c.entries++
+}
+
+// lookup returns the location of ip (unmapped, without zone), from the
+// cache or from look, which also returns the span the location holds for.
+func (c *locationCache) lookup(ip netip.Addr, look func(netip.Addr) (Location, netip.Prefix)) Location {
+	if loc := c.get(ip); loc != nil {
+		return *loc
+	}
+	loc, span := look(ip)
+	if span.IsValid() && span.Addr().Is4() == ip.Is4() && span.Contains(ip) {
+		c.put(span.Masked(), &loc)
+	}
+	return loc
+}
+
+// len returns how many locations are cached.
 func (c *locationCache) len() int {
-	n := 0
-	for i := range c.shards {
-		s := &c.shards[i]
-		s.mu.RLock()
-		n += len(s.m)
-		s.mu.RUnlock()
-	}
-	return n
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.entries
 }

@@ -1,62 +1,125 @@
 package geo
 
 import (
+	"math/rand/v2"
 	"net/netip"
 	"testing"
 )
 
+// partition splits the address space of family bits (32 or 128) at random,
+// splits times, into spans of at most depth bits, and returns them.
+func partition(r *rand.Rand, bits, depth, splits int) []netip.Prefix {
+	spans := []netip.Prefix{netip.PrefixFrom(netip.IPv4Unspecified(), 0)}
+	if bits == 128 {
+		spans[0] = netip.PrefixFrom(netip.IPv6Unspecified(), 0)
+	}
+	for range splits {
+		i := r.IntN(len(spans))
+		p := spans[i]
+		if p.Bits() >= depth {
+			continue
+		}
+		a := p.Addr().AsSlice()
+		a[p.Bits()/8] |= 0x80 >> (p.Bits() % 8)
+		high, _ := netip.AddrFromSlice(a)
+		spans[i] = netip.PrefixFrom(p.Addr(), p.Bits()+1)
+		spans = append(spans, netip.PrefixFrom(high, p.Bits()+1))
+	}
+	return spans
+}
+
+// TestLocationCacheSpans: over random partitions of both families into
+// spans of every length, the cache answers every address with its span's
+// location, looks each span up once, and keeps IPv4 and IPv6 apart.
+func TestLocationCacheSpans(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	for round := range 20 {
+		c := newLocationCache()
+		spans := append(partition(r, 32, 4+round, 400), partition(r, 128, 8+6*round, 400)...)
+		looks := map[netip.Prefix]int{}
+		spanOf := func(ip netip.Addr) netip.Prefix {
+			for _, p := range spans {
+				if p.Contains(ip) {
+					return p
+				}
+			}
+			t.Fatalf("%s in no span", ip)
+			return netip.Prefix{}
+		}
+		look := func(ip netip.Addr) (Location, netip.Prefix) {
+			p := spanOf(ip)
+			looks[p]++
+			return Location{Country: "XX", Network: p}, p
+		}
+		for range 3000 {
+			var ip netip.Addr
+			if r.IntN(2) == 0 {
+				ip = netip.AddrFrom4([4]byte{byte(r.Uint32()), byte(r.Uint32()), byte(r.Uint32()), byte(r.Uint32())})
+			} else {
+				var a [16]byte
+				for i := range a {
+					a[i] = byte(r.Uint32())
+				}
+				if r.IntN(2) == 0 {
+					clear(a[2:]) // addresses near the bottom, sharing spans
+				}
+				ip = netip.AddrFrom16(a)
+			}
+			if got, want := c.lookup(ip, look).Network, spanOf(ip); got != want {
+				t.Fatalf("round %d: %s answered with the location of %s, want %s's", round, ip, got, want)
+			}
+		}
+		for p, n := range looks {
+			if n != 1 {
+				t.Errorf("round %d: span %s looked up %d times, want once", round, p, n)
+			}
+		}
+	}
+}
+
+// TestLocationCacheRefusesBadSpans: a span that does not hold the address
+// looked up is not cached, so it never answers for other addresses.
+func TestLocationCacheRefusesBadSpans(t *testing.T) {
+	c := newLocationCache()
+	for _, span := range []netip.Prefix{
+		netip.MustParsePrefix("10.0.0.0/8"), // another network
+		netip.MustParsePrefix("::/64"),      // another family
+		{},
+	} {
+		ip := netip.MustParseAddr("192.0.2.1")
+		calls := 0
+		look := func(netip.Addr) (Location, netip.Prefix) { calls++; return Location{Country: "US"}, span }
+		c.lookup(ip, look)
+		c.lookup(ip, look)
+		if calls != 2 {
+			t.Errorf("span %v: %d lookups of two, want the span refused", span, calls)
+		}
+		if c.get(netip.MustParseAddr("10.1.2.3")) != nil || c.len() != 0 {
+			t.Errorf("span %v was cached", span)
+		}
+	}
+}
+
 func TestLocationCacheBounded(t *testing.T) {
 	c := newLocationCache()
 	calls := 0
-	look := func(ip netip.Addr) Location { calls++; return Location{Country: "US"} }
+	look := func(ip netip.Addr) (Location, netip.Prefix) {
+		calls++
+		return Location{Country: "US"}, netip.PrefixFrom(ip, ip.BitLen())
+	}
 	ip := netip.MustParseAddr("198.51.100.1")
 	c.lookup(ip, look)
 	c.lookup(ip, look)
 	if calls != 1 {
 		t.Errorf("a repeated address was looked up %d times, want once", calls)
 	}
-	for i := range 1_000_000 {
+	for i := range 600_000 {
 		c.lookup(netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}), look)
-	}
-	if n := c.len(); n > cacheShards*cacheShardSize {
-		t.Errorf("cache holds %d addresses, bound %d", n, cacheShards*cacheShardSize)
-	}
-}
-
-// TestLocationCacheShares: addresses with the same location share one
-// copy of it, addresses with different ones get their own, IPv4 and IPv6
-// addresses with equal low bits do not collide, and the shared copies are
-// bounded.
-func TestLocationCacheShares(t *testing.T) {
-	c := newLocationCache()
-	look := func(ip netip.Addr) Location {
-		if ip.Is4() {
-			return Location{Country: "US", Network: netip.PrefixFrom(ip, 32)}
+		if i%2 == 0 {
+			c.lookup(netip.AddrFrom16([16]byte{0x20, 0x01, 15: byte(i), 14: byte(i >> 8), 13: byte(i >> 16)}), look)
 		}
-		return Location{Country: "DE"}
 	}
-	v4 := netip.MustParseAddr("192.0.2.1")
-	v6 := netip.AddrFrom16([16]byte{12: 192, 13: 0, 14: 2, 15: 1})
-	if got := c.lookup(v4, look); got.Country != "US" || got.Network.Addr() != v4 {
-		t.Errorf("%s: %+v", v4, got)
-	}
-	if got := c.lookup(v6, look); got.Country != "DE" {
-		t.Errorf("%s: %+v, the IPv4 address's location", v6, got)
-	}
-	if got := c.lookup(v4, look); got.Country != "US" {
-		t.Errorf("%s again: %+v", v4, got)
-	}
-	a, b := netip.MustParseAddr("2001:db8::1"), netip.MustParseAddr("2001:db8::2")
-	c.lookup(a, look)
-	c.lookup(b, look)
-	pa, pb := c.shard(keyOf(a)).m[keyOf(a)], c.shard(keyOf(b)).m[keyOf(b)]
-	if pa == nil || pa != pb {
-		t.Errorf("two addresses of one location hold %p and %p, want one shared copy", pa, pb)
-	}
-	for i := range 3 * internSize {
-		c.lookup(netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}), look)
-	}
-	if n := len(c.interned); n > internSize {
-		t.Errorf("%d shared locations, bound %d", n, internSize)
+	if c.entries > maxEntries || c.nodes > maxNodes {
+		t.Errorf("cache holds %d locations in %d levels, bounds %d and %d", c.entries, c.nodes, maxEntries, maxNodes)
 	}
 }

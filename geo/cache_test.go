@@ -1,11 +1,13 @@
 package geo_test
 
 import (
+	"math/rand/v2"
 	"net/netip"
 	"testing"
 
 	"github.com/meridian-dns/meridian/geo"
 	"github.com/meridian-dns/meridian/geo/geotest"
+	"github.com/meridian-dns/meridian/geo/mmdbbuild"
 )
 
 // TestCachedLookup: cached answers equal uncached ones, for hits and
@@ -34,6 +36,45 @@ func TestCachedLookup(t *testing.T) {
 			continue
 		}
 		db.CachedLookup(ip)
+	}
+}
+
+// TestCachedLookupNetworks: with a City and an ASN database whose
+// networks nest and cross, the cache answers every address as an
+// uncached lookup does, whichever addresses it saw first.
+func TestCachedLookupNetworks(t *testing.T) {
+	city := geotest.WriteMMDB(t, []mmdbbuild.Entry{
+		{Network: netip.MustParsePrefix("10.0.0.0/8"), Country: "US", Latitude: 39, Longitude: -77, HasCoordinates: true},
+		{Network: netip.MustParsePrefix("10.1.0.0/16"), Country: "CA"},
+		{Network: netip.MustParsePrefix("10.1.2.0/23"), Country: "MX", Subdivision: "MX-CMX"},
+		{Network: netip.MustParsePrefix("11.0.0.0/9"), Country: "DE"},
+		{Network: netip.MustParsePrefix("2001:db8:1::/48"), Country: "FR"},
+		{Network: netip.MustParsePrefix("2001:db8:1:2::/63"), Country: "BE"},
+	})
+	asn := geotest.WriteMMDBType(t, []mmdbbuild.Entry{
+		{Network: netip.MustParsePrefix("10.0.0.0/12"), ASN: 64500},
+		{Network: netip.MustParsePrefix("10.1.3.128/25"), ASN: 64501},
+		{Network: netip.MustParsePrefix("8.0.0.0/6"), ASN: 64502},
+		{Network: netip.MustParsePrefix("2001:db8::/32"), ASN: 64503},
+	}, mmdbbuild.TypeASN)
+	r := rand.New(rand.NewPCG(3, 4))
+	var ips []netip.Addr
+	for range 5000 {
+		ips = append(ips,
+			netip.AddrFrom4([4]byte{byte(10 + r.IntN(3)), byte(r.IntN(4)), byte(r.IntN(8)), byte(r.IntN(256))}),
+			netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, byte(0xb8 + r.IntN(2)), 0, byte(r.IntN(3)), 0, byte(r.IntN(6)), 8: byte(r.IntN(256))}))
+	}
+	for round := range 3 {
+		db, err := geo.Open(geo.Paths{City: city, ASN: asn})
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.Shuffle(len(ips), func(i, j int) { ips[i], ips[j] = ips[j], ips[i] })
+		for _, ip := range ips {
+			if got, want := db.CachedLookup(ip), db.Lookup(ip); got != want {
+				t.Fatalf("round %d: %s: cached %v, uncached %v", round, ip, got, want)
+			}
+		}
 	}
 }
 

@@ -122,13 +122,13 @@ type Databases struct {
 	errs *lookupErrors
 }
 
-// CachedLookup is Lookup through a bounded cache of recent addresses that
-// lives and dies with this set of databases.
+// CachedLookup is Lookup through a bounded cache of the networks recently
+// looked up (cache.go), which lives and dies with this set of databases.
 func (d *Databases) CachedLookup(ip netip.Addr) Location {
 	if d.closed.Load() || d.cache == nil {
 		return d.Lookup(ip)
 	}
-	return d.cache.lookup(ip.Unmap(), d.Lookup)
+	return d.cache.lookup(ip.Unmap().WithZone(""), d.lookupSpan)
 }
 
 // Open reads the configured database files into memory, checks that each
@@ -345,18 +345,31 @@ func (d *Databases) Close() error {
 // country, and missing coordinates are filled from the country centroid or,
 // failing that, the continent centroid.
 func (d *Databases) Lookup(ip netip.Addr) Location {
+	loc, _ := d.lookupSpan(ip)
+	return loc
+}
+
+// lookupSpan is Lookup, and the network around ip whose addresses all have
+// the same Location: the most specific of the databases' networks for ip,
+// found or not. An address a database places oddly (a network of the
+// other family, or one not containing it, as an IPv4 lookup in an IPv6
+// tree's ::/64 can yield) spans only itself.
+func (d *Databases) lookupSpan(ip netip.Addr) (Location, netip.Prefix) {
 	if d == nil || !ip.IsValid() || d.closed.Load() {
-		return Location{}
+		return Location{}, netip.Prefix{}
 	}
 	ip = ip.Unmap().WithZone("")
 	var loc Location
+	span := netip.PrefixFrom(ip, 0).Masked()
 	for i, db := range d.dbs {
 		if db != nil {
-			db.lookup(ip, &loc, i, d.errs)
+			if p := db.lookup(ip, &loc, i, d.errs); p.Bits() > span.Bits() {
+				span = p
+			}
 		}
 	}
 	fillFromTables(&loc)
-	return loc
+	return loc, span
 }
 
 // LookupErrors returns how many lookups in the database of role r could
@@ -370,23 +383,29 @@ func (d *Databases) LookupErrors(r Role) uint64 {
 	return d.errs.count(r)
 }
 
-// lookup merges this database's record for ip into loc. The database is at
-// index i of roles; errs counts a lookup or record it cannot read, which
-// is then treated as absent: the DNS path must answer, and verify caught
-// damage it could see when the file was opened.
-func (db *database) lookup(ip netip.Addr, loc *Location, i int, errs *lookupErrors) {
+// lookup merges this database's record for ip into loc and returns the
+// database's network for ip, found or not (ip alone when the database
+// gives none that holds it). The database is at index i of roles; errs
+// counts a lookup or record it cannot read, which is then treated as
+// absent: the DNS path must answer, and verify caught damage it could see
+// when the file was opened.
+func (db *database) lookup(ip netip.Addr, loc *Location, i int, errs *lookupErrors) netip.Prefix {
 	result := db.reader.Lookup(ip)
 	if err := result.Err(); err != nil {
 		errs.record(i, &db.info, netip.Prefix{}, err)
-		return
+		return netip.PrefixFrom(ip, ip.BitLen())
+	}
+	network := result.Prefix()
+	if !network.IsValid() || network.Addr().Is4() != ip.Is4() || !network.Contains(ip) {
+		network = netip.PrefixFrom(ip, ip.BitLen())
 	}
 	if !result.Found() {
-		return
+		return network
 	}
 	var rec record
 	if err := result.Decode(&rec); err != nil {
 		errs.record(i, &db.info, result.Prefix(), err)
-		return
+		return network
 	}
 	used := false
 	if db.info.Role == RoleASN {
@@ -402,6 +421,7 @@ func (db *database) lookup(ip netip.Addr, loc *Location, i int, errs *lookupErro
 			loc.Network = p
 		}
 	}
+	return network
 }
 
 // record is the subset of the GeoIP2 City/Country/ASN record layout that a

@@ -460,7 +460,7 @@ func CountryRegions(router *routing.Router, svc *zones.Service) map[string]strin
 	out := map[string]string{}
 	for _, cc := range geo.Countries() {
 		loc, _ := geo.CountryLocation(cc)
-		d := router.DecideAt(svc, 1, routing.Client{SourceBits: -1}, loc, false)
+		d := router.DecideAt(svc, 1, routing.Client{SourceBits: -1}, &loc, false)
 		if d.Region != nil {
 			out[cc] = d.Region.Name
 		}

@@ -150,15 +150,16 @@ func (c *locationCache) put(span netip.Prefix, loc *Location) {
 
 // lookup returns the location of ip (unmapped, without zone), from the
 // cache or from look, which also returns the span the location holds for.
-func (c *locationCache) lookup(ip netip.Addr, look func(netip.Addr) (Location, netip.Prefix)) Location {
+// The location is shared: callers must not modify it.
+func (c *locationCache) lookup(ip netip.Addr, look func(netip.Addr) (Location, netip.Prefix)) *Location {
 	if loc := c.get(ip); loc != nil {
-		return *loc
+		return loc
 	}
 	loc, span := look(ip)
 	if span.IsValid() && span.Addr().Is4() == ip.Is4() && span.Contains(ip) {
 		c.put(span.Masked(), &loc)
 	}
-	return loc
+	return &loc
 }
 
 // len returns how many locations are cached.

@@ -125,11 +125,20 @@ type Databases struct {
 // CachedLookup is Lookup through a bounded cache of the networks recently
 // looked up (cache.go), which lives and dies with this set of databases.
 func (d *Databases) CachedLookup(ip netip.Addr) Location {
-	if d.closed.Load() || d.cache == nil {
-		return d.Lookup(ip)
+	return *d.Locate(ip)
+}
+
+// Locate is CachedLookup without the copy: the location it returns is
+// shared with the cache and must not be modified. It is never nil.
+func (d *Databases) Locate(ip netip.Addr) *Location {
+	if d == nil || !ip.IsValid() || d.closed.Load() {
+		return &unknown
 	}
 	return d.cache.lookup(ip.Unmap().WithZone(""), d.lookupSpan)
 }
+
+// unknown is the location of what no database knows, shared.
+var unknown Location
 
 // Open reads the configured database files into memory, checks that each
 // one is of a type that fits its role (City and Country paths need a City

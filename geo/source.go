@@ -86,7 +86,13 @@ func (s *Source) Current() *Databases {
 
 // Lookup looks ip up in the databases in service.
 func (s *Source) Lookup(ip netip.Addr) Location {
-	return s.Current().CachedLookup(ip)
+	return *s.Locate(ip)
+}
+
+// Locate is Lookup without the copy: the location it returns is shared
+// and must not be modified. It is never nil.
+func (s *Source) Locate(ip netip.Addr) *Location {
+	return s.Current().Locate(ip)
 }
 
 // Reload reads the configured files and, if their content changed, opens

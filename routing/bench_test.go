@@ -83,9 +83,9 @@ func (probed) Endpoint(ep *zones.Endpoint) EndpointState {
 func (probed) MinHealthy(*zones.Service, int) int { return 1 }
 
 // locate returns where the test GeoIP data places a client.
-func locate(t testing.TB, db *geo.Databases, c Client) geo.Location {
+func locate(t testing.TB, db *geo.Databases, c Client) *geo.Location {
 	t.Helper()
-	return db.Lookup(c.Addr)
+	return db.Locate(c.Addr)
 }
 
 // decideCase is one routing decision of the benchmarks and the allocation

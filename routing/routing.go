@@ -17,9 +17,10 @@ import (
 	"github.com/meridian-dns/meridian/zones"
 )
 
-// Locator finds where a client address is. *geo.Source implements it.
+// Locator finds where a client address is. *geo.Source and *geo.Databases
+// implement it. The location returned is shared and must not be modified.
 type Locator interface {
-	Lookup(ip netip.Addr) geo.Location
+	Locate(ip netip.Addr) *geo.Location
 }
 
 // EndpointState is what routing needs to know about an endpoint's health.
@@ -132,7 +133,9 @@ type Candidate struct {
 
 // Decision is the answer for one client and the reasons for it.
 type Decision struct {
-	Location geo.Location
+	// Location is where the client was placed, never nil. It is shared
+	// with the locator's cache: callers must not modify it.
+	Location *geo.Location
 	// Rule says what chose the first region: "network 203.0.113.0/24",
 	// "asn 64500", "subdivision US-CA", "country US", "continent EU",
 	// "distance", "default region", "failover order", "weighted draw".
@@ -167,16 +170,20 @@ type Decision struct {
 // client c. With explain set it also fills Candidates with every region in
 // the order it would be tried.
 func (r *Router) Decide(s *zones.Service, qtype uint16, c Client, explain bool) Decision {
-	var loc geo.Location
+	loc := &unknown
 	if r.geo != nil && c.Addr.IsValid() {
-		loc = r.geo.Lookup(c.Addr)
+		loc = r.geo.Locate(c.Addr)
 	}
 	return r.DecideAt(s, qtype, c, loc, explain)
 }
 
+// unknown is the location of a client that nothing locates.
+var unknown geo.Location
+
 // DecideAt is Decide for a client whose location is already known (the
 // status page shades each country this way, from its representative point).
-func (r *Router) DecideAt(s *zones.Service, qtype uint16, c Client, loc geo.Location, explain bool) Decision {
+// The decision keeps loc, which must not be modified afterwards.
+func (r *Router) DecideAt(s *zones.Service, qtype uint16, c Client, loc *geo.Location, explain bool) Decision {
 	d := Decision{Location: loc}
 	pools := s.Pools(qtype)
 	if len(pools.Regions) == 0 {
@@ -190,7 +197,7 @@ func (r *Router) DecideAt(s *zones.Service, qtype uint16, c Client, loc geo.Loca
 		// is needed. The arrays keep the first choice's up endpoints off
 		// the heap for pools of up to stackEndpoints.
 		var posBuf [stackEndpoints]int
-		var stateBuf [stackEndpoints]EndpointState
+		var stateBuf [stackEndpoints]upState
 		var cand Candidate
 		d.Preferred = r.firstChoice(hv, s, pools, c, &d)
 		if up := upEndpoints(hv, s, countedPool(s, d.Preferred, qtype), &cand, posBuf[:0], stateBuf[:0]); cand.Up {
@@ -209,7 +216,7 @@ func (r *Router) DecideAt(s *zones.Service, qtype uint16, c Client, loc geo.Loca
 // none is. With explain set it reports every candidate.
 func (r *Router) decideInOrder(hv Health, s *zones.Service, pools *zones.Pools, qtype uint16, c Client, d *Decision, explain bool) {
 	var posBuf [stackEndpoints]int
-	var stateBuf [stackEndpoints]EndpointState
+	var stateBuf [stackEndpoints]upState
 	var orderBuf [8]Candidate
 	order := r.regionOrder(hv, s, pools, c, d, orderBuf[:0])
 	if explain {
@@ -276,7 +283,7 @@ func (r *Router) decideInOrder(hv Health, s *zones.Service, pools *zones.Pools, 
 			all.states = stateBuf[:0]
 			for _, p := range all.pos {
 				st := hv.Endpoint(all.pool.Endpoints[p])
-				all.states = append(all.states, EndpointState{Reweighted: st.Reweighted, Weight: st.Weight})
+				all.states = append(all.states, upState{weight: st.weight(all.pool.Endpoints[p])})
 			}
 			d.Endpoints = r.pick(s, all, c)
 		}
@@ -299,11 +306,20 @@ func (r *Router) finish(s *zones.Service, c Client, d *Decision) {
 const stackEndpoints = 32
 
 // upSet is the endpoints of a pool that may be answered, as positions in
-// pool.Endpoints in file order, with their health states.
+// pool.Endpoints in file order, with what selection needs of their
+// health states.
 type upSet struct {
 	pool   *zones.Pool
 	pos    []int
-	states []EndpointState
+	states []upState
+}
+
+// upState is what selection needs of an answerable endpoint's state.
+type upState struct {
+	// weight is the operator's runtime weight, or else the zone file's.
+	weight int
+	// latency and load are EndpointState's.
+	latency, load float64
 }
 
 // endpoints returns the endpoints at the positions of the pool listed in
@@ -352,7 +368,7 @@ func countedPool(s *zones.Service, reg *zones.Region, qtype uint16) *zones.Pool 
 func (r *Router) RegionState(s *zones.Service, reg *zones.Region) Candidate {
 	cand := Candidate{Region: reg, Distance: -1}
 	var posBuf [stackEndpoints]int
-	var stateBuf [stackEndpoints]EndpointState
+	var stateBuf [stackEndpoints]upState
 	upEndpoints(r.view(), s, countedPool(s, reg, 0), &cand, posBuf[:0], stateBuf[:0])
 	return cand
 }
@@ -360,7 +376,7 @@ func (r *Router) RegionState(s *zones.Service, reg *zones.Region) Candidate {
 // upEndpoints fills cand's health counts, by hv, for the endpoints of pool
 // (nil for none) and returns those that may be answered (up and not
 // drained) with their states, appended to pos and states.
-func upEndpoints(hv Health, s *zones.Service, pool *zones.Pool, cand *Candidate, pos []int, states []EndpointState) upSet {
+func upEndpoints(hv Health, s *zones.Service, pool *zones.Pool, cand *Candidate, pos []int, states []upState) upSet {
 	up := upSet{pool: pool, pos: pos, states: states}
 	if pool != nil {
 		for i, ep := range pool.Endpoints {
@@ -370,7 +386,7 @@ func upEndpoints(hv Health, s *zones.Service, pool *zones.Pool, cand *Candidate,
 				cand.Healthy++
 				if !st.Drained {
 					up.pos = append(up.pos, i)
-					up.states = append(up.states, st)
+					up.states = append(up.states, upState{weight: st.weight(ep), latency: st.Latency, load: st.Load})
 				}
 			}
 		}
@@ -475,7 +491,7 @@ func compare(a, b float64) int {
 // explicit applies a zone's maps, most specific first: networks, ASNs,
 // subdivisions, countries, continents. Regions without endpoints in pools
 // are passed over. It returns nil when no map places the client.
-func explicit(z *zones.Zone, c Client, loc geo.Location, pools *zones.Pools) *zones.Mapping {
+func explicit(z *zones.Zone, c Client, loc *geo.Location, pools *zones.Pools) *zones.Mapping {
 	usable := func(m *zones.Mapping) bool { return m != nil && pools.Region(m.Region) != nil }
 	if c.Addr.IsValid() {
 		if m := z.MatchNetwork(c.Addr); usable(m) {

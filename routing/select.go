@@ -21,8 +21,8 @@ import (
 func (r *Router) pick(s *zones.Service, up upSet, c Client) []*zones.Endpoint {
 	var poolBuf [stackEndpoints]int
 	pool := poolBuf[:0]
-	for i, p := range up.pos {
-		if up.states[i].weight(up.pool.Endpoints[p]) > 0 {
+	for i := range up.pos {
+		if up.states[i].weight > 0 {
 			pool = append(pool, i)
 		}
 	}
@@ -39,31 +39,37 @@ func (r *Router) pick(s *zones.Service, up upSet, c Client) []*zones.Endpoint {
 	if n == 0 {
 		return nil
 	}
-	var outBuf, weightBuf [stackEndpoints]int
-	var out []int
 	switch s.Select {
 	case zones.SelectFirst, zones.SelectAll:
-		out = pool[:n]
-	case zones.SelectRoundRobin:
-		start := int(s.RoundRobin().Add(1)-1) % len(pool)
-		out = outBuf[:0]
-		for i := range n {
-			out = append(out, pool[(start+i)%len(pool)])
-		}
+		return up.endpoints(pool[:n])
 	case zones.SelectRandom:
 		// A partial Fisher-Yates shuffle of the pool, which is ours.
 		for i := 0; i < n; i++ {
 			j := i + int(r.rnd()%uint64(len(pool)-i))
 			pool[i], pool[j] = pool[j], pool[i]
 		}
-		out = pool[:n]
+		return up.endpoints(pool[:n])
+	}
+	// The other policies need room for their answer (declared here, as
+	// the stack arrays are zeroed where they are declared).
+	var outBuf [stackEndpoints]int
+	var out []int
+	switch s.Select {
+	case zones.SelectRoundRobin:
+		start := int(s.RoundRobin().Add(1)-1) % len(pool)
+		out = outBuf[:0]
+		for i := range n {
+			out = append(out, pool[(start+i)%len(pool)])
+		}
 	case zones.SelectHash:
 		out = rendezvous(up, pool, c.Addr, n, zeroOnly, outBuf[:0])
 	case zones.SelectFastest:
 		out = fastest(up, pool, n, outBuf[:0])
 	case zones.SelectLeastLoaded:
+		var weightBuf [stackEndpoints]int
 		out = r.weighted(pool, n, loadScaled(up, pool, zeroOnly, weightBuf[:0]), outBuf[:0])
 	default:
+		var weightBuf [stackEndpoints]int
 		out = r.weighted(pool, n, weights(up, pool, zeroOnly, weightBuf[:0]), outBuf[:0])
 	}
 	return up.endpoints(out)
@@ -76,7 +82,7 @@ func weights(up upSet, pool []int, zeroOnly bool, w []int) []int {
 		if zeroOnly {
 			w = append(w, 1)
 		} else {
-			w = append(w, up.states[i].weight(up.pool.Endpoints[up.pos[i]]))
+			w = append(w, up.states[i].weight)
 		}
 	}
 	return w
@@ -89,7 +95,7 @@ func fastest(up upSet, pool []int, n int, out []int) []int {
 	var keyBuf [stackEndpoints]float64
 	keys := keyBuf[:0]
 	for _, i := range pool {
-		lat := up.states[i].Latency
+		lat := up.states[i].latency
 		if lat <= 0 {
 			lat = math.Inf(1)
 		}
@@ -157,7 +163,7 @@ func loadScaled(up upSet, pool []int, zeroOnly bool, w []int) []int {
 	w = weights(up, pool, zeroOnly, w)
 	for k, i := range pool {
 		w[k] *= 1000
-		if l := up.states[i].Load; l >= 0 {
+		if l := up.states[i].load; l >= 0 {
 			w[k] = max(1, int(float64(w[k])*(1-min(l, 1))))
 		}
 	}
@@ -201,7 +207,7 @@ func rendezvous(up upSet, pool []int, client netip.Addr, n int, zeroOnly bool, o
 	scores := scoreBuf[:0]
 	for _, i := range pool {
 		ep := up.pool.Endpoints[up.pos[i]]
-		w := up.states[i].weight(ep)
+		w := up.states[i].weight
 		if zeroOnly {
 			w = 1
 		}

@@ -111,13 +111,13 @@ func TestFastestWithNaN(t *testing.T) {
 	for i, lat := range []float64{0.02, math.NaN(), 0.01, 0, 0.01, math.NaN(), 0.03} {
 		pool.Endpoints = append(pool.Endpoints, &zones.Endpoint{Weight: 1, Index: i})
 		up.pos = append(up.pos, i)
-		up.states = append(up.states, EndpointState{Up: true, Latency: lat})
+		up.states = append(up.states, upState{weight: 1, latency: lat})
 	}
 	lat := func(i int) float64 {
-		if up.states[i].Latency <= 0 {
+		if up.states[i].latency <= 0 {
 			return math.Inf(1)
 		}
-		return up.states[i].Latency
+		return up.states[i].latency
 	}
 	for n := 1; n <= len(up.pos); n++ {
 		want := []int{0, 1, 2, 3, 4, 5, 6}

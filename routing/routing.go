@@ -69,8 +69,28 @@ type HealthSource interface {
 	Snapshot() Health
 }
 
+// An UncheckedUp Health can say that, at this moment, it has no say over
+// the endpoints without a health check (zones.Endpoint.Checked false): no
+// operator override is in force. Routing then takes such an endpoint to be
+// up, undrained and at its zone file's weight, as AllUp does, without
+// asking, so a decision over unchecked endpoints makes no call per
+// endpoint.
+type UncheckedUp interface {
+	UncheckedUp() bool
+}
+
+// uncheckedUp reports whether hv says it has no say over unchecked
+// endpoints.
+func uncheckedUp(hv Health) bool {
+	u, ok := hv.(UncheckedUp)
+	return ok && u.UncheckedUp()
+}
+
 // AllUp is the Health used when no health checks are configured.
 type AllUp struct{}
+
+// UncheckedUp is true: AllUp has no say over any endpoint.
+func (AllUp) UncheckedUp() bool { return true }
 
 // Endpoint reports every endpoint up.
 func (AllUp) Endpoint(*zones.Endpoint) EndpointState { return EndpointState{Up: true, Load: -1} }
@@ -197,12 +217,11 @@ func (r *Router) DecideAt(s *zones.Service, qtype uint16, c Client, loc *geo.Loc
 		// is needed. The arrays keep the first choice's up endpoints off
 		// the heap for pools of up to stackEndpoints.
 		var posBuf [stackEndpoints]int
-		var stateBuf [stackEndpoints]upState
 		var cand Candidate
 		d.Preferred = r.firstChoice(hv, s, pools, c, &d)
-		if up := upEndpoints(hv, s, countedPool(s, d.Preferred, qtype), &cand, posBuf[:0], stateBuf[:0]); cand.Up {
+		if up := upEndpoints(hv, s, countedPool(s, d.Preferred, qtype), &cand, posBuf[:0]); cand.Up {
 			d.Region = d.Preferred
-			d.Endpoints = r.pick(s, up, c)
+			d.Endpoints = r.pick(hv, s, up, c)
 			r.finish(s, c, &d)
 			return d
 		}
@@ -216,7 +235,6 @@ func (r *Router) DecideAt(s *zones.Service, qtype uint16, c Client, loc *geo.Loc
 // none is. With explain set it reports every candidate.
 func (r *Router) decideInOrder(hv Health, s *zones.Service, pools *zones.Pools, qtype uint16, c Client, d *Decision, explain bool) {
 	var posBuf [stackEndpoints]int
-	var stateBuf [stackEndpoints]upState
 	var orderBuf [8]Candidate
 	order := r.regionOrder(hv, s, pools, c, d, orderBuf[:0])
 	if explain {
@@ -227,10 +245,10 @@ func (r *Router) decideInOrder(hv Health, s *zones.Service, pools *zones.Pools, 
 			break
 		}
 		cand := &order[i]
-		up := upEndpoints(hv, s, countedPool(s, cand.Region, qtype), cand, posBuf[:0], stateBuf[:0])
+		up := upEndpoints(hv, s, countedPool(s, cand.Region, qtype), cand, posBuf[:0])
 		if d.Region == nil && cand.Up {
 			d.Region = cand.Region
-			d.Endpoints = r.pick(s, up, c)
+			d.Endpoints = r.pick(hv, s, up, c)
 			d.Degraded = i > 0
 			if !explain {
 				break
@@ -280,12 +298,8 @@ func (r *Router) decideInOrder(hv Health, s *zones.Service, pools *zones.Pools, 
 			}
 			// Blind answers know nothing of the endpoints' health, but
 			// keep the operator's runtime weights.
-			all.states = stateBuf[:0]
-			for _, p := range all.pos {
-				st := hv.Endpoint(all.pool.Endpoints[p])
-				all.states = append(all.states, upState{weight: st.weight(all.pool.Endpoints[p])})
-			}
-			d.Endpoints = r.pick(s, all, c)
+			all.reweighted, all.blind = true, true
+			d.Endpoints = r.pick(hv, s, all, c)
 		}
 	}
 	r.finish(s, c, d)
@@ -306,20 +320,40 @@ func (r *Router) finish(s *zones.Service, c Client, d *Decision) {
 const stackEndpoints = 32
 
 // upSet is the endpoints of a pool that may be answered, as positions in
-// pool.Endpoints in file order, with what selection needs of their
-// health states.
+// pool.Endpoints in file order. Selection reads their states again from
+// the health they were found up by, only for what its policy needs: most
+// answers need none, and keeping every state at hand would cost each
+// decision more than the rare second read. (The health is passed beside
+// an upSet, not in it, so that its positions can stay on the stack.)
 type upSet struct {
-	pool   *zones.Pool
-	pos    []int
-	states []upState
+	pool *zones.Pool
+	pos  []int
+	// reweighted is set when an endpoint's state in hv carries a runtime
+	// weight (always for a blind answer).
+	reweighted bool
+	// blind is set for an answer made without health (every region down):
+	// only the runtime weights of hv count.
+	blind bool
 }
 
-// upState is what selection needs of an answerable endpoint's state.
-type upState struct {
-	// weight is the operator's runtime weight, or else the zone file's.
-	weight int
-	// latency and load are EndpointState's.
-	latency, load float64
+// weight returns the weight of the i-th endpoint of u in hv: the
+// operator's runtime weight, or else the zone file's.
+func (u *upSet) weight(hv Health, i int) int {
+	ep := u.pool.Endpoints[u.pos[i]]
+	if !u.reweighted {
+		return ep.Weight
+	}
+	st := hv.Endpoint(ep)
+	return st.weight(ep)
+}
+
+// state returns the state in hv of the i-th endpoint of u; the zero state
+// for a blind answer.
+func (u *upSet) state(hv Health, i int) EndpointState {
+	if u.blind {
+		return EndpointState{}
+	}
+	return hv.Endpoint(u.pool.Endpoints[u.pos[i]])
 }
 
 // endpoints returns the endpoints at the positions of the pool listed in
@@ -368,25 +402,30 @@ func countedPool(s *zones.Service, reg *zones.Region, qtype uint16) *zones.Pool 
 func (r *Router) RegionState(s *zones.Service, reg *zones.Region) Candidate {
 	cand := Candidate{Region: reg, Distance: -1}
 	var posBuf [stackEndpoints]int
-	var stateBuf [stackEndpoints]upState
-	upEndpoints(r.view(), s, countedPool(s, reg, 0), &cand, posBuf[:0], stateBuf[:0])
+	upEndpoints(r.view(), s, countedPool(s, reg, 0), &cand, posBuf[:0])
 	return cand
 }
 
 // upEndpoints fills cand's health counts, by hv, for the endpoints of pool
 // (nil for none) and returns those that may be answered (up and not
-// drained) with their states, appended to pos and states.
-func upEndpoints(hv Health, s *zones.Service, pool *zones.Pool, cand *Candidate, pos []int, states []upState) upSet {
-	up := upSet{pool: pool, pos: pos, states: states}
+// drained), their positions appended to pos.
+func upEndpoints(hv Health, s *zones.Service, pool *zones.Pool, cand *Candidate, pos []int) upSet {
+	up := upSet{pool: pool, pos: pos}
 	if pool != nil {
+		plain := uncheckedUp(hv)
 		for i, ep := range pool.Endpoints {
 			cand.Total++
+			if plain && !ep.Checked {
+				cand.Healthy++
+				up.pos = append(up.pos, i)
+				continue
+			}
 			st := hv.Endpoint(ep)
 			if st.Up {
 				cand.Healthy++
 				if !st.Drained {
 					up.pos = append(up.pos, i)
-					up.states = append(up.states, upState{weight: st.weight(ep), latency: st.Latency, load: st.Load})
+					up.reweighted = up.reweighted || st.Reweighted
 				}
 			}
 		}

@@ -10,7 +10,7 @@ import (
 )
 
 // pick chooses up to s.Answers endpoints among up (the region's up
-// endpoints, in file order, with their states) with the service's selection
+// endpoints, in file order) with the service's selection
 // policy. Endpoints of weight 0 are used only when no endpoint of positive
 // weight is up. An endpoint's weight is the operator's runtime weight when
 // its state carries one, else the zone file's.
@@ -18,11 +18,11 @@ import (
 // The policies work on indexes into up, in arrays on the stack for pools of
 // up to stackEndpoints; an answer that is a run of the region's pool is a
 // slice of the snapshot, so most answers allocate nothing.
-func (r *Router) pick(s *zones.Service, up upSet, c Client) []*zones.Endpoint {
+func (r *Router) pick(hv Health, s *zones.Service, up upSet, c Client) []*zones.Endpoint {
 	var poolBuf [stackEndpoints]int
 	pool := poolBuf[:0]
 	for i := range up.pos {
-		if up.states[i].weight > 0 {
+		if up.weight(hv, i) > 0 {
 			pool = append(pool, i)
 		}
 	}
@@ -62,27 +62,27 @@ func (r *Router) pick(s *zones.Service, up upSet, c Client) []*zones.Endpoint {
 			out = append(out, pool[(start+i)%len(pool)])
 		}
 	case zones.SelectHash:
-		out = rendezvous(up, pool, c.Addr, n, zeroOnly, outBuf[:0])
+		out = rendezvous(hv, up, pool, c.Addr, n, zeroOnly, outBuf[:0])
 	case zones.SelectFastest:
-		out = fastest(up, pool, n, outBuf[:0])
+		out = fastest(hv, up, pool, n, outBuf[:0])
 	case zones.SelectLeastLoaded:
 		var weightBuf [stackEndpoints]int
-		out = r.weighted(pool, n, loadScaled(up, pool, zeroOnly, weightBuf[:0]), outBuf[:0])
+		out = r.weighted(pool, n, loadScaled(hv, up, pool, zeroOnly, weightBuf[:0]), outBuf[:0])
 	default:
 		var weightBuf [stackEndpoints]int
-		out = r.weighted(pool, n, weights(up, pool, zeroOnly, weightBuf[:0]), outBuf[:0])
+		out = r.weighted(pool, n, weights(hv, up, pool, zeroOnly, weightBuf[:0]), outBuf[:0])
 	}
 	return up.endpoints(out)
 }
 
 // weights appends to w the weights of the pool's endpoints (1 each when
 // only endpoints of weight 0 are up).
-func weights(up upSet, pool []int, zeroOnly bool, w []int) []int {
+func weights(hv Health, up upSet, pool []int, zeroOnly bool, w []int) []int {
 	for _, i := range pool {
 		if zeroOnly {
 			w = append(w, 1)
 		} else {
-			w = append(w, up.states[i].weight)
+			w = append(w, up.weight(hv, i))
 		}
 	}
 	return w
@@ -91,11 +91,11 @@ func weights(up upSet, pool []int, zeroOnly bool, w []int) []int {
 // fastest appends to out the n endpoints with the lowest smoothed probe
 // latency; endpoints without a measurement come after those with one, in
 // file order.
-func fastest(up upSet, pool []int, n int, out []int) []int {
+func fastest(hv Health, up upSet, pool []int, n int, out []int) []int {
 	var keyBuf [stackEndpoints]float64
 	keys := keyBuf[:0]
 	for _, i := range pool {
-		lat := up.states[i].latency
+		lat := up.state(hv, i).Latency
 		if lat <= 0 {
 			lat = math.Inf(1)
 		}
@@ -159,11 +159,11 @@ func lowest(pool []int, keys []float64, n int, out []int) ([]int, bool) {
 // of "least connections". A fully loaded endpoint keeps a token share so it
 // is not starved of the probes' view of recovery; endpoints that report no
 // load keep their weight.
-func loadScaled(up upSet, pool []int, zeroOnly bool, w []int) []int {
-	w = weights(up, pool, zeroOnly, w)
+func loadScaled(hv Health, up upSet, pool []int, zeroOnly bool, w []int) []int {
+	w = weights(hv, up, pool, zeroOnly, w)
 	for k, i := range pool {
 		w[k] *= 1000
-		if l := up.states[i].load; l >= 0 {
+		if l := up.state(hv, i).Load; l >= 0 {
 			w[k] = max(1, int(float64(w[k])*(1-min(l, 1))))
 		}
 	}
@@ -199,7 +199,7 @@ func (r *Router) weighted(pool []int, n int, weight []int, out []int) []int {
 // weighted rendezvous score for the client's network (/24 or /56), so a
 // client network sticks to its endpoints and losing one endpoint moves only
 // that endpoint's clients.
-func rendezvous(up upSet, pool []int, client netip.Addr, n int, zeroOnly bool, out []int) []int {
+func rendezvous(hv Health, up upSet, pool []int, client netip.Addr, n int, zeroOnly bool, out []int) []int {
 	net, _ := client.Prefix(stickyBits(client))
 	key := net.Addr().As16()
 	h := fnv1a(fnvOffset, key[:])
@@ -207,7 +207,7 @@ func rendezvous(up upSet, pool []int, client netip.Addr, n int, zeroOnly bool, o
 	scores := scoreBuf[:0]
 	for _, i := range pool {
 		ep := up.pool.Endpoints[up.pos[i]]
-		w := up.states[i].weight
+		w := up.weight(hv, i)
 		if zeroOnly {
 			w = 1
 		}

@@ -103,26 +103,36 @@ func TestHighestIsSortPrefix(t *testing.T) {
 	}
 }
 
+// latencies is a Health of up endpoints with the given latencies.
+type latencies map[*zones.Endpoint]float64
+
+func (h latencies) Endpoint(ep *zones.Endpoint) EndpointState {
+	return EndpointState{Up: true, Latency: h[ep], Load: -1}
+}
+
+func (latencies) MinHealthy(*zones.Service, int) int { return 1 }
+
 // TestFastestWithNaN checks that fastest falls back to the stable sort's
 // order when a latency is NaN.
 func TestFastestWithNaN(t *testing.T) {
 	pool := &zones.Pool{}
+	h := latencies{}
 	up := upSet{pool: pool}
 	for i, lat := range []float64{0.02, math.NaN(), 0.01, 0, 0.01, math.NaN(), 0.03} {
 		pool.Endpoints = append(pool.Endpoints, &zones.Endpoint{Weight: 1, Index: i})
 		up.pos = append(up.pos, i)
-		up.states = append(up.states, upState{weight: 1, latency: lat})
+		h[pool.Endpoints[i]] = lat
 	}
 	lat := func(i int) float64 {
-		if up.states[i].latency <= 0 {
+		if h[pool.Endpoints[i]] <= 0 {
 			return math.Inf(1)
 		}
-		return up.states[i].latency
+		return h[pool.Endpoints[i]]
 	}
 	for n := 1; n <= len(up.pos); n++ {
 		want := []int{0, 1, 2, 3, 4, 5, 6}
 		sort.SliceStable(want, func(a, b int) bool { return lat(want[a]) < lat(want[b]) })
-		if got := fastest(up, []int{0, 1, 2, 3, 4, 5, 6}, n, nil); !slices.Equal(got, want[:n]) {
+		if got := fastest(h, up, []int{0, 1, 2, 3, 4, 5, 6}, n, nil); !slices.Equal(got, want[:n]) {
 			t.Errorf("n %d: got %v, want %v", n, got, want[:n])
 		}
 	}
@@ -236,5 +246,54 @@ func TestRuntimeWeightsDrawRegions(t *testing.T) {
 	r := newRouter(t, nil, reweightedAll{h})
 	if a := testing.AllocsPerRun(100, func() { r.Decide(s, dns.TypeA, client("30.0.0.0", 24), false) }); a != 0 {
 		t.Errorf("a reweighted draw allocates %.1f times", a)
+	}
+}
+
+// counting is AllUp that counts the endpoints it is asked about, and says
+// it has no say over unchecked endpoints when plain is set.
+type counting struct {
+	plain bool
+	calls *int
+}
+
+func (h counting) Endpoint(ep *zones.Endpoint) EndpointState {
+	*h.calls++
+	return AllUp{}.Endpoint(ep)
+}
+
+func (counting) MinHealthy(*zones.Service, int) int { return 1 }
+
+func (h counting) UncheckedUp() bool { return h.plain }
+
+// TestUncheckedUpAsksNothing: a Health that has no say over unchecked
+// endpoints is not asked about them, except by the policies that need
+// their latency or load, and every policy answers as when it is asked.
+func TestUncheckedUpAsksNothing(t *testing.T) {
+	// A zone each, so that round robin counters start alike.
+	z := [2]*zones.Zone{selectionZone(t), selectionZone(t)}
+	for _, p := range policies {
+		for _, size := range poolSizes {
+			name := fmt.Sprintf("%s-%d-2", p, size)
+			var answers [2][]string
+			var calls [2]int
+			for i, plain := range []bool{false, true} {
+				s := service(t, z[i], name)
+				r := newRouter(t, nil, counting{plain: plain, calls: &calls[i]})
+				seed := uint64(7)
+				r.SetRand(func() uint64 { seed = splitmix.Mix(seed); return seed })
+				for range 5 {
+					for _, ep := range r.Decide(s, dns.TypeA, client("192.0.2.1", 24), false).Endpoints {
+						answers[i] = append(answers[i], ep.Key)
+					}
+				}
+			}
+			if !slices.Equal(answers[0], answers[1]) {
+				t.Errorf("%s: answered %v asking, %v not asking", name, answers[0], answers[1])
+			}
+			needsState := p == "fastest" || p == "least_loaded"
+			if calls[0] == 0 || (calls[1] != 0) != needsState {
+				t.Errorf("%s: %d endpoint states asked for, %d when unchecked endpoints are up", name, calls[0], calls[1])
+			}
+		}
 	}
 }

@@ -36,6 +36,7 @@ type View struct {
 var (
 	_ routing.HealthSource      = (*View)(nil)
 	_ routing.EndpointExplainer = (*snapshot)(nil)
+	_ routing.UncheckedUp       = (*snapshot)(nil)
 )
 
 // overrideSet is a published set of overrides and whether it is empty:
@@ -151,6 +152,11 @@ func (h *snapshot) ExplainEndpoint(ep *zones.Endpoint) string {
 func (h *View) MinHealthy(s *zones.Service, total int) int {
 	return s.MinHealthy.Required(total)
 }
+
+// UncheckedUp reports whether no override is in force, so that an
+// endpoint without a check is up, as Endpoint would say
+// (routing.UncheckedUp).
+func (h *snapshot) UncheckedUp() bool { return h.set == nil || h.set.empty }
 
 // Reweighted reports whether the operator changed an endpoint's weight
 // in this snapshot (routing.Reweighter).

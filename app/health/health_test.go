@@ -195,3 +195,58 @@ func TestViewExplainsChecks(t *testing.T) {
 		t.Errorf("a View without ExplainCheck adds notes: %q", d.HealthNotes)
 	}
 }
+
+// TestUncheckedUpAgreesWithEndpoint: whenever a snapshot says it has no
+// say over unchecked endpoints, Endpoint says each of them is up as AllUp
+// does; with an override in force it says so no longer, and a decision
+// obeys the override of an unchecked endpoint.
+func TestUncheckedUpAgreesWithEndpoint(t *testing.T) {
+	s := loadZone(t, strings.Replace(testZone, "    check: web\n", "    select: all\n", 1)).Service("www.example.com.")
+	drain, err := healthcheck.NewOverrides().WithEndpoint("www.example.com", "192.0.2.10", healthcheck.AdminDrain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	down, err := healthcheck.NewOverrides().WithRegion("example.com", "us-east", healthcheck.AdminDown)
+	if err != nil {
+		t.Fatal(err)
+	}
+	weight, err := healthcheck.NewOverrides().WithWeight("www.example.com", "192.0.2.11", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	allUp := routing.AllUp{}.Endpoint(nil)
+	h := NewView(func() *healthcheck.StatusMap { return nil })
+	r := routing.New(nil, h)
+	c := routing.Client{SourceBits: -1}
+	for _, tc := range []struct {
+		name      string
+		overrides *healthcheck.Overrides
+		unchecked bool
+		answer    []string
+	}{
+		{"none", nil, true, []string{"192.0.2.10", "192.0.2.11"}},
+		{"empty", healthcheck.NewOverrides(), true, []string{"192.0.2.10", "192.0.2.11"}},
+		{"endpoint drained", drain, false, []string{"192.0.2.11"}},
+		{"region down", down, false, []string{"198.51.100.10"}},
+		{"weight 0", weight, false, []string{"192.0.2.10"}},
+	} {
+		h.SetOverrides(tc.overrides)
+		snap := h.Snapshot()
+		if got := snap.(routing.UncheckedUp).UncheckedUp(); got != tc.unchecked {
+			t.Errorf("%s: UncheckedUp %v, want %v", tc.name, got, tc.unchecked)
+		}
+		for _, ep := range s.Endpoints {
+			if tc.unchecked && snap.Endpoint(ep) != allUp {
+				t.Errorf("%s: UncheckedUp, but %s is %+v", tc.name, ep.Key, snap.Endpoint(ep))
+			}
+		}
+		d := r.Decide(s, dns.TypeA, c, false)
+		var got []string
+		for _, ep := range d.Endpoints {
+			got = append(got, ep.Address.String())
+		}
+		if strings.Join(got, " ") != strings.Join(tc.answer, " ") {
+			t.Errorf("%s: answered %v, want %v", tc.name, got, tc.answer)
+		}
+	}
+}

@@ -190,11 +190,19 @@ type Decision struct {
 // client c. With explain set it also fills Candidates with every region in
 // the order it would be tried.
 func (r *Router) Decide(s *zones.Service, qtype uint16, c Client, explain bool) Decision {
+	var d Decision
+	r.DecideInto(&d, s, qtype, c, explain)
+	return d
+}
+
+// DecideInto is Decide writing the decision into d, for the DNS path: a
+// Decision is a few hundred bytes, which returning it would copy.
+func (r *Router) DecideInto(d *Decision, s *zones.Service, qtype uint16, c Client, explain bool) {
 	loc := &unknown
 	if r.geo != nil && c.Addr.IsValid() {
 		loc = r.geo.Locate(c.Addr)
 	}
-	return r.DecideAt(s, qtype, c, loc, explain)
+	r.decide(d, s, qtype, c, loc, explain)
 }
 
 // unknown is the location of a client that nothing locates.
@@ -204,11 +212,18 @@ var unknown geo.Location
 // status page shades each country this way, from its representative point).
 // The decision keeps loc, which must not be modified afterwards.
 func (r *Router) DecideAt(s *zones.Service, qtype uint16, c Client, loc *geo.Location, explain bool) Decision {
-	d := Decision{Location: loc}
+	var d Decision
+	r.decide(&d, s, qtype, c, loc, explain)
+	return d
+}
+
+// decide makes the decision for a client at loc into d.
+func (r *Router) decide(d *Decision, s *zones.Service, qtype uint16, c Client, loc *geo.Location, explain bool) {
+	*d = Decision{Location: loc}
 	pools := s.Pools(qtype)
 	if len(pools.Regions) == 0 {
 		d.NoData = true
-		return d
+		return
 	}
 	hv := r.view()
 	if !explain {
@@ -218,16 +233,15 @@ func (r *Router) DecideAt(s *zones.Service, qtype uint16, c Client, loc *geo.Loc
 		// the heap for pools of up to stackEndpoints.
 		var posBuf [stackEndpoints]int
 		var cand Candidate
-		d.Preferred = r.firstChoice(hv, s, pools, c, &d)
+		d.Preferred = r.firstChoice(hv, s, pools, c, d)
 		if up := upEndpoints(hv, s, countedPool(s, d.Preferred, qtype), &cand, posBuf[:0]); cand.Up {
 			d.Region = d.Preferred
 			d.Endpoints = r.pick(hv, s, up, c)
-			r.finish(s, c, &d)
-			return d
+			r.finish(s, c, d)
+			return
 		}
 	}
-	r.decideInOrder(hv, s, pools, qtype, c, &d, explain)
-	return d
+	r.decideInOrder(hv, s, pools, qtype, c, d, explain)
 }
 
 // decideInOrder completes d by trying every region in the failover order,

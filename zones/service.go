@@ -751,8 +751,8 @@ type Mapping struct {
 
 // regionMaps are a zone's explicit client maps, compiled for lookup.
 type regionMaps struct {
-	countries    map[string]*Mapping
-	continents   map[string]*Mapping
+	countries    codeMap
+	continents   codeMap
 	subdivisions map[string]*Mapping
 	asns         map[uint32]*Mapping
 	// networks is keyed by masked prefix; bits lists the prefix lengths in
@@ -767,16 +767,15 @@ type regionMaps struct {
 
 func (z *Zone) buildMaps() {
 	m := regionMaps{
-		countries: map[string]*Mapping{}, continents: map[string]*Mapping{}, subdivisions: map[string]*Mapping{},
-		asns: map[uint32]*Mapping{}, networks: map[netip.Prefix]*Mapping{},
+		subdivisions: map[string]*Mapping{}, asns: map[uint32]*Mapping{}, networks: map[netip.Prefix]*Mapping{},
 	}
 	seen4, seen6 := map[int]bool{}, map[int]bool{}
 	for _, r := range z.regions {
 		for _, c := range r.Countries {
-			m.countries[c] = &Mapping{Region: r, Rule: "country " + c}
+			m.countries.set(c, &Mapping{Region: r, Rule: "country " + c})
 		}
 		for _, c := range r.Continents {
-			m.continents[c] = &Mapping{Region: r, Rule: "continent " + c}
+			m.continents.set(c, &Mapping{Region: r, Rule: "continent " + c})
 		}
 		for _, s := range r.Subdivisions {
 			m.subdivisions[s] = &Mapping{Region: r, Rule: "subdivision " + s}
@@ -802,6 +801,49 @@ func (z *Zone) buildMaps() {
 	}
 	slices.SortFunc(m.sorted, func(a, b netip.Prefix) int { return a.Addr().Compare(b.Addr()) })
 	z.maps = m
+}
+
+// codeMap maps two-letter upper-case codes (countries, continents) to
+// mappings by direct index: one load per query, where a map of strings
+// hashes and compares. It takes no room until a code is set.
+type codeMap struct {
+	m *[26 * 26]*Mapping
+}
+
+// codeIndex returns the index of a two-letter upper-case code, or false.
+func codeIndex(code string) (int, bool) {
+	if len(code) != 2 {
+		return 0, false
+	}
+	a, b := code[0]-'A', code[1]-'A'
+	if a >= 26 || b >= 26 {
+		return 0, false
+	}
+	return int(a)*26 + int(b), true
+}
+
+// set maps code. Validation admits only codes of the geo tables, two
+// upper-case letters; set ignores anything else.
+func (c *codeMap) set(code string, m *Mapping) {
+	i, ok := codeIndex(code)
+	if !ok {
+		return
+	}
+	if c.m == nil {
+		c.m = new([26 * 26]*Mapping)
+	}
+	c.m[i] = m
+}
+
+// get returns the mapping of code, or nil.
+func (c codeMap) get(code string) *Mapping {
+	if c.m == nil {
+		return nil
+	}
+	if i, ok := codeIndex(code); ok {
+		return c.m[i]
+	}
+	return nil
 }
 
 func sortDesc(v []int) {
@@ -835,10 +877,10 @@ func (z *Zone) MatchASN(asn uint32) *Mapping { return z.maps.asns[asn] }
 func (z *Zone) MatchSubdivision(s string) *Mapping { return z.maps.subdivisions[s] }
 
 // MatchCountry returns the mapping of a country code, or nil.
-func (z *Zone) MatchCountry(cc string) *Mapping { return z.maps.countries[cc] }
+func (z *Zone) MatchCountry(cc string) *Mapping { return z.maps.countries.get(cc) }
 
 // MatchContinent returns the mapping of a continent code, or nil.
-func (z *Zone) MatchContinent(c string) *Mapping { return z.maps.continents[c] }
+func (z *Zone) MatchContinent(c string) *Mapping { return z.maps.continents.get(c) }
 
 // LongestNetworkWithin returns the longest networks entry of any region
 // inside p (0 when none): answers within p can differ down to that length,

@@ -277,3 +277,23 @@ func TestLongestNetworkWithin(t *testing.T) {
 		t.Errorf("only %d of 10000 prefixes had an entry inside: the test proves little", nonzero)
 	}
 }
+
+// TestCodeMap: two-letter codes map by index, anything else maps to
+// nothing, and an empty map takes no table.
+func TestCodeMap(t *testing.T) {
+	var c codeMap
+	if c.get("US") != nil || c.m != nil {
+		t.Fatal("an empty map answered or holds a table")
+	}
+	us, zz, aa := &Mapping{Rule: "US"}, &Mapping{Rule: "ZZ"}, &Mapping{Rule: "AA"}
+	c.set("US", us)
+	c.set("ZZ", zz)
+	c.set("AA", aa)
+	c.set("us", &Mapping{}) // not validated: ignored
+	c.set("USA", &Mapping{})
+	for code, want := range map[string]*Mapping{"US": us, "ZZ": zz, "AA": aa, "UT": nil, "us": nil, "U": nil, "": nil, "USA": nil, "U\xff": nil, "[A": nil, "@A": nil} {
+		if got := c.get(code); got != want {
+			t.Errorf("get(%q) = %v, want %v", code, got, want)
+		}
+	}
+}

@@ -412,7 +412,8 @@ func (h *Handler) replay(v *view, t *template, pq *plainQuery, query []byte, res
 		if e != nil && e.hasSubnet && e.subnet.Routable() {
 			c = routing.Client{Addr: e.subnet.Addr, SourceBits: int(e.subnet.SourceBits)}
 		}
-		d := h.router.Decide(t.service, pq.qtype, c, false)
+		var d routing.Decision
+		h.router.DecideInto(&d, t.service, pq.qtype, c, false)
 		if t.signed != nil {
 			var db [maxDecisionKey]byte
 			var a signedAnswer

@@ -58,6 +58,8 @@ Environment (defaults in brackets):
   TIMEOUT      dnsperf -t, seconds before a query counts as lost [1]
   RATE         when set, one more run per server and file at dnsperf -Q RATE
                queries/s, for latency below saturation []
+  FILES        the query files to run, of static, service and ecs
+               [static service ecs]
   SERVER_CPU   core the servers are pinned to [0]
   CLIENT_CPU   core dnsperf is pinned to [1]
   GDNSD        "0" skips gdnsd even when it is installed [1]
@@ -99,6 +101,11 @@ for v in RATE_CLIENTS RATE_OUTSTANDING; do
 	[[ ${!v} =~ ^[0-9]+$ ]] || fail "$v must be a whole number, got '${!v}'"
 done
 [[ -z $RATE || $RATE =~ ^[1-9][0-9]*$ ]] || fail "RATE must be a positive whole number, got '$RATE'"
+read -ra files <<<"${FILES:-static service ecs}"
+((${#files[@]} > 0)) || fail "FILES names no query file"
+for f in "${files[@]}"; do
+	[[ $f == static || $f == service || $f == ecs ]] || fail "FILES: unknown query file '$f' (static, service or ecs)"
+done
 
 bench_require
 use_gdnsd=0
@@ -153,7 +160,6 @@ $(tail -n 20 "$tmp/gdnsd-checkconf.log")"
 	servers+=(gdnsd)
 fi
 
-files=(static service ecs)
 declare -A path format count results source
 source[static]=bench/perf/static.txt
 source[service]=bench/perf/service.txt

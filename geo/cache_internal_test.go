@@ -4,6 +4,7 @@ import (
 	"math/rand/v2"
 	"net/netip"
 	"testing"
+	"unsafe"
 )
 
 // partition splits the address space of family bits (32 or 128) at random,
@@ -121,5 +122,19 @@ func TestLocationCacheBounded(t *testing.T) {
 	}
 	if c.entries > maxEntries || c.nodes > maxNodes {
 		t.Errorf("cache holds %d locations in %d levels, bounds %d and %d", c.entries, c.nodes, maxEntries, maxNodes)
+	}
+}
+
+// TestCode2: two-letter codes come back upper-cased and shared, anything
+// else as upper2 leaves it.
+func TestCode2(t *testing.T) {
+	for in, want := range map[string]string{"us": "US", "US": "US", "zZ": "ZZ", "aa": "AA", "u1": "U1", "USA": "USA", "": "", "é": "é"} {
+		if got := code2(in); got != want {
+			t.Errorf("code2(%q) = %q, want %q", in, got, want)
+		}
+	}
+	a, b := code2("de"), code2(string([]byte{'D', 'E'}))
+	if unsafe.StringData(a) != unsafe.StringData(b) {
+		t.Error("two codes DE do not share their bytes")
 	}
 }

@@ -323,6 +323,35 @@ func IsContinent(code string) bool {
 	return ok
 }
 
+// letterPairs holds every pair of upper-case letters, "AA" to "ZZ", in one
+// string: the codes of every cached location point into it, so the
+// routing maps read them from one small, shared piece of memory rather
+// than from a copy per database record.
+var letterPairs = func() string {
+	b := make([]byte, 0, 26*26*2)
+	for a := byte('A'); a <= 'Z'; a++ {
+		for c := byte('A'); c <= 'Z'; c++ {
+			b = append(b, a, c)
+		}
+	}
+	return string(b)
+}()
+
+// code2 returns a two-letter ASCII code in upper case, shared from
+// letterPairs; anything else as upper2 does.
+func code2(s string) string {
+	u := upper2(s)
+	if len(u) != 2 {
+		return u
+	}
+	a, b := u[0]-'A', u[1]-'A'
+	if a >= 26 || b >= 26 {
+		return u
+	}
+	i := (int(a)*26 + int(b)) * 2
+	return letterPairs[i : i+2]
+}
+
 // upper2 upper-cases a two-letter ASCII code without allocating when it is
 // already upper case, which is the common case on the lookup path.
 // Strings of any other length are returned unchanged and miss the tables.

@@ -582,11 +582,11 @@ type coordinate struct {
 func (r *record) mergeInto(loc *Location) bool {
 	used := false
 	if loc.Country == "" && r.country != "" {
-		loc.Country = upper2(r.country)
+		loc.Country = code2(r.country)
 		used = true
 	}
 	if loc.Continent == "" && r.continent != "" {
-		loc.Continent = upper2(r.continent)
+		loc.Continent = code2(r.continent)
 		used = true
 	}
 	if loc.Subdivision == "" && r.subdivision != "" {

@@ -20,7 +20,7 @@ import (
 type Metrics struct {
 	Queries    *prometheus.CounterVec
 	Responses  *prometheus.CounterVec
-	Duration   prometheus.Histogram
+	Duration   *Histogram
 	Truncated  prometheus.Counter
 	ECSQueries prometheus.Counter
 	// FastAnswers counts queries answered from the fast path's answer cache.
@@ -79,10 +79,9 @@ func New(reg prometheus.Registerer, version string) *Metrics {
 		Responses: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "meridian_dns_responses_total", Help: "DNS responses sent, by zone and response code.",
 		}, []string{"zone", "rcode"}),
-		Duration: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name: "meridian_dns_request_duration_seconds", Help: "Time to answer one query: from its arrival to its reply, packed (TCP) or handed to the kernel with its batch (UDP).",
-			Buckets: DurationBuckets,
-		}),
+		Duration: NewHistogram("meridian_dns_request_duration_seconds",
+			"Time to answer one query: from its arrival to its reply, packed (TCP) or handed to the kernel with its batch (UDP).",
+			DurationBuckets),
 		Truncated: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "meridian_dns_truncated_responses_total", Help: "UDP responses sent with TC=1.",
 		}),

@@ -48,9 +48,13 @@ def defined_metrics(root):
         src = open(os.path.join(mdir, f)).read()
         for m in re.finditer(r'(?:Name:\s*|NewDesc\(\s*)"(meridian_[a-z0-9_]+)"', src):
             names.add(m.group(1))
-        for m in re.finditer(r'NewHistogram(?:Vec)?\(prometheus\.HistogramOpts\{\s*Name:\s*"(meridian_[a-z0-9_]+)"', src):
+        histograms = re.findall(r'NewHistogram(?:Vec)?\(prometheus\.HistogramOpts\{\s*Name:\s*"(meridian_[a-z0-9_]+)"', src)
+        # metrics.NewHistogram, the batch-observing histogram, takes its name first.
+        histograms += re.findall(r'\bNewHistogram\(\s*"(meridian_[a-z0-9_]+)"', src)
+        for name in histograms:
+            names.add(name)
             for suffix in ("_bucket", "_count", "_sum"):
-                names.add(m.group(1) + suffix)
+                names.add(name + suffix)
     return names
 
 

@@ -388,6 +388,23 @@ func (u upSet) endpoints(idx []int) []*zones.Endpoint {
 	return u.pool.Run(start, len(idx))
 }
 
+// first returns the endpoints at the first n positions of u: a slice of
+// the snapshot's pool when they are a run of it (always, when every
+// endpoint is up), else a new slice.
+func (u upSet) first(n int) []*zones.Endpoint {
+	start := u.pos[0]
+	for k, p := range u.pos[:n] {
+		if p != start+k {
+			out := make([]*zones.Endpoint, n)
+			for k, p := range u.pos[:n] {
+				out[k] = u.pool.Endpoints[p]
+			}
+			return out
+		}
+	}
+	return u.pool.Run(start, n)
+}
+
 // undrained appends to pos the positions in pool of its endpoints the
 // operator has not drained: a drain holds even when serving everything
 // blindly.

@@ -149,6 +149,20 @@ services:
       - { region: us-east, address: 192.0.2.1 }
       - { region: us-east, address: 192.0.2.2 }
       - { region: us-east, address: 192.0.2.3 }
+  sel-first-zero:
+    select: first
+    answers: 2
+    endpoints:
+      - { region: us-east, address: 192.0.2.1, weight: 0 }
+      - { region: us-east, address: 192.0.2.2 }
+      - { region: us-east, address: 192.0.2.3 }
+      - { region: us-east, address: 192.0.2.4 }
+  sel-all-zero:
+    select: all
+    endpoints:
+      - { region: us-east, address: 192.0.2.1, weight: 0 }
+      - { region: us-east, address: 192.0.2.2, weight: 0 }
+      - { region: us-east, address: 192.0.2.3, weight: 0 }
   sel-answers-all:
     answers: all
     endpoints:
@@ -822,6 +836,26 @@ func TestSelection(t *testing.T) {
 		d := r.Decide(service(t, z, "sel-first"), dns.TypeA, c, false)
 		if got := names(d.Endpoints); !slices.Equal(got, []string{"192.0.2.2", "192.0.2.3"}) {
 			t.Errorf("first with the first down gave %v", got)
+		}
+	})
+	t.Run("first and all by weight and health", func(t *testing.T) {
+		for _, tc := range []struct {
+			service string
+			down    []string
+			want    []string
+		}{
+			{"sel-first-zero", nil, []string{"192.0.2.2", "192.0.2.3"}},
+			{"sel-first-zero", []string{"192.0.2.3"}, []string{"192.0.2.2", "192.0.2.4"}},
+			{"sel-first-zero", []string{"192.0.2.2", "192.0.2.3", "192.0.2.4"}, []string{"192.0.2.1"}},
+			{"sel-first", []string{"192.0.2.2"}, []string{"192.0.2.1", "192.0.2.3"}},
+			{"sel-all-zero", nil, []string{"192.0.2.1", "192.0.2.2", "192.0.2.3"}},
+			{"sel-all-zero", []string{"192.0.2.2"}, []string{"192.0.2.1", "192.0.2.3"}},
+		} {
+			r := newRouter(t, nil, newTestHealth(tc.service, tc.down, nil))
+			d := r.Decide(service(t, z, tc.service), dns.TypeA, c, false)
+			if got := names(d.Endpoints); !slices.Equal(got, tc.want) {
+				t.Errorf("%s with %v down gave %v, want %v", tc.service, tc.down, got, tc.want)
+			}
 		}
 	})
 	t.Run("all ignores answers", func(t *testing.T) {

@@ -19,6 +19,27 @@ import (
 // up to stackEndpoints; an answer that is a run of the region's pool is a
 // slice of the snapshot, so most answers allocate nothing.
 func (r *Router) pick(hv Health, s *zones.Service, up upSet, c Client) []*zones.Endpoint {
+	if s.Select == zones.SelectFirst || s.Select == zones.SelectAll {
+		// The pool below is every up endpoint when all or none have a
+		// positive weight: the answer is then the first n, found without
+		// building it.
+		positive := 0
+		for i := range up.pos {
+			if up.weight(hv, i) > 0 {
+				positive++
+			}
+		}
+		if positive == 0 || positive == len(up.pos) {
+			n := s.Answers
+			if n <= 0 || n > len(up.pos) || s.Select == zones.SelectAll {
+				n = len(up.pos)
+			}
+			if n == 0 {
+				return nil
+			}
+			return up.first(n)
+		}
+	}
 	var poolBuf [stackEndpoints]int
 	pool := poolBuf[:0]
 	for i := range up.pos {

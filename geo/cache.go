@@ -156,10 +156,17 @@ func (c *locationCache) lookup(ip netip.Addr, look func(netip.Addr) (Location, n
 		return loc
 	}
 	loc, span := look(ip)
-	if span.IsValid() && span.Addr().Is4() == ip.Is4() && span.Contains(ip) {
-		c.put(span.Masked(), &loc)
+	p := &loc
+	if loc.IsZero() {
+		// Every network no database knows shares one location, so that
+		// what is remembered per location (routing.Memo) is remembered
+		// once for all of them.
+		p = &unknown
 	}
-	return &loc
+	if span.IsValid() && span.Addr().Is4() == ip.Is4() && span.Contains(ip) {
+		c.put(span.Masked(), p)
+	}
+	return p
 }
 
 // len returns how many locations are cached.

@@ -138,3 +138,14 @@ func TestCode2(t *testing.T) {
 		t.Error("two codes DE do not share their bytes")
 	}
 }
+
+// TestUnknownShared: the networks no database knows share one location.
+func TestUnknownShared(t *testing.T) {
+	c := newLocationCache()
+	look := func(ip netip.Addr) (Location, netip.Prefix) { return Location{}, netip.PrefixFrom(ip, 24).Masked() }
+	a := c.lookup(netip.MustParseAddr("10.1.1.1"), look)
+	b := c.lookup(netip.MustParseAddr("10.2.2.2"), look)
+	if a != b || a != &unknown || c.lookup(netip.MustParseAddr("10.1.1.9"), look) != a {
+		t.Errorf("unknown networks hold %p and %p, want the shared %p", a, b, &unknown)
+	}
+}

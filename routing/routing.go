@@ -191,18 +191,16 @@ type Decision struct {
 // the order it would be tried.
 func (r *Router) Decide(s *zones.Service, qtype uint16, c Client, explain bool) Decision {
 	var d Decision
-	r.DecideInto(&d, s, qtype, c, explain)
+	r.decide(&d, s, qtype, c, r.locate(c), explain)
 	return d
 }
 
-// DecideInto is Decide writing the decision into d, for the DNS path: a
-// Decision is a few hundred bytes, which returning it would copy.
-func (r *Router) DecideInto(d *Decision, s *zones.Service, qtype uint16, c Client, explain bool) {
-	loc := &unknown
+// locate returns where the client is.
+func (r *Router) locate(c Client) *geo.Location {
 	if r.geo != nil && c.Addr.IsValid() {
-		loc = r.geo.Locate(c.Addr)
+		return r.geo.Locate(c.Addr)
 	}
-	r.decide(d, s, qtype, c, loc, explain)
+	return &unknown
 }
 
 // unknown is the location of a client that nothing locates.
@@ -219,13 +217,17 @@ func (r *Router) DecideAt(s *zones.Service, qtype uint16, c Client, loc *geo.Loc
 
 // decide makes the decision for a client at loc into d.
 func (r *Router) decide(d *Decision, s *zones.Service, qtype uint16, c Client, loc *geo.Location, explain bool) {
+	r.decideWith(r.view(), d, s, qtype, c, loc, explain)
+}
+
+// decideWith is decide by the health hv.
+func (r *Router) decideWith(hv Health, d *Decision, s *zones.Service, qtype uint16, c Client, loc *geo.Location, explain bool) {
 	*d = Decision{Location: loc}
 	pools := s.Pools(qtype)
 	if len(pools.Regions) == 0 {
 		d.NoData = true
 		return
 	}
-	hv := r.view()
 	if !explain {
 		// Most answers come from the first choice: the failover order
 		// (distances to every region, sorted) is worked out only when it
@@ -649,14 +651,23 @@ func (r *Router) drawReweighted(hv Health, pools *zones.Pools) *zones.Region {
 }
 
 // scope returns the ECS scope prefix length for d: how far the answer holds
-// for other clients near c. It is the prefix of what decided it (the
-// matched networks entry or the GeoIP record's network), lengthened where
-// the zone maps a longer network inside it, and for sticky hashing at least
-// the hashed client network; never longer than the source prefix.
+// for other clients near c, never longer than the source prefix.
 func (r *Router) scope(s *zones.Service, c Client, d *Decision) int {
 	if c.SourceBits < 0 {
 		return 0
 	}
+	return min(scopeBits(s, c.Addr, d), c.SourceBits)
+}
+
+// scopeBits returns the scope of d for a client at addr before it is held
+// to the client's source prefix: the prefix of what decided it (the
+// matched networks entry or the GeoIP record's network), lengthened where
+// the zone maps a longer network inside it, and for sticky hashing at
+// least the hashed client network; 128, so the source prefix, when
+// nothing located the client and the answer is known to hold only for the
+// subnet asked about. It depends on addr only through its family and the
+// network that located it.
+func scopeBits(s *zones.Service, addr netip.Addr, d *Decision) int {
 	bits := 0
 	clientDependent := s.Routing == zones.RouteNearest || d.Degraded
 	if clientDependent {
@@ -667,22 +678,20 @@ func (r *Router) scope(s *zones.Service, c Client, d *Decision) int {
 		case d.Location.Network.IsValid():
 			n := d.Location.Network
 			bits = n.Bits()
-			if c.Addr.Is4() && n.Addr().Is4In6() {
+			if addr.Is4() && n.Addr().Is4In6() {
 				bits -= 96
 			}
-			if p, err := c.Addr.Prefix(bits); err == nil {
+			if p, err := addr.Prefix(bits); err == nil {
 				bits = max(bits, s.Zone.LongestNetworkWithin(p))
 			}
 		default:
-			// Nothing located the client: the answer is known to hold only
-			// for the subnet asked about.
-			bits = c.SourceBits
+			bits = 128
 		}
 	}
 	if s.Select == zones.SelectHash {
-		bits = max(bits, stickyBits(c.Addr))
+		bits = max(bits, stickyBits(addr))
 	}
-	return min(bits, c.SourceBits)
+	return bits
 }
 
 // stickyBits is the client network size sticky hashing uses.

@@ -870,6 +870,11 @@ func (z *Zone) MatchNetwork(addr netip.Addr) *Mapping {
 	return nil
 }
 
+// HasNetworks reports whether the zone maps any client network to a
+// region: only then does a client's region depend on its address beyond
+// what the GeoIP databases say of it.
+func (z *Zone) HasNetworks() bool { return len(z.maps.networks) > 0 }
+
 // MatchASN returns the mapping of the ASN, or nil.
 func (z *Zone) MatchASN(asn uint32) *Mapping { return z.maps.asns[asn] }
 

@@ -21,8 +21,9 @@ type View struct {
 	status    func() *healthcheck.StatusMap
 	overrides atomic.Pointer[overrideSet]
 	// last is the latest snapshot handed out, reused while neither the
-	// status map nor the overrides changed.
-	last atomic.Pointer[snapshot]
+	// status map nor the overrides changed; versions numbers them.
+	last     atomic.Pointer[snapshot]
+	versions atomic.Uint64
 
 	// OnOverrides, when set before the View is shared, is called after
 	// every SetOverrides (to log the regions the overrides moved).
@@ -37,6 +38,7 @@ var (
 	_ routing.HealthSource      = (*View)(nil)
 	_ routing.EndpointExplainer = (*snapshot)(nil)
 	_ routing.UncheckedUp       = (*snapshot)(nil)
+	_ routing.Versioned         = (*snapshot)(nil)
 )
 
 // overrideSet is a published set of overrides and whether it is empty:
@@ -78,6 +80,10 @@ type snapshot struct {
 	status  *healthcheck.StatusMap
 	set     *overrideSet
 	explain func(check.Key) string
+	// version is the snapshot's number, new for each: a status map and a
+	// set of overrides are never changed once published, so one version
+	// gives every endpoint one state (routing.Versioned).
+	version uint64
 }
 
 // Snapshot returns the health at this moment, which one routing decision
@@ -92,7 +98,7 @@ func (h *View) Snapshot() routing.Health {
 	if last := h.last.Load(); last != nil && last.status == st && last.set == set {
 		return last
 	}
-	s := &snapshot{status: st, set: set, explain: h.ExplainCheck}
+	s := &snapshot{status: st, set: set, explain: h.ExplainCheck, version: h.versions.Add(1)}
 	h.last.Store(s)
 	return s
 }
@@ -152,6 +158,9 @@ func (h *snapshot) ExplainEndpoint(ep *zones.Endpoint) string {
 func (h *View) MinHealthy(s *zones.Service, total int) int {
 	return s.MinHealthy.Required(total)
 }
+
+// Version numbers the snapshot (routing.Versioned).
+func (h *snapshot) Version() uint64 { return h.version }
 
 // UncheckedUp reports whether no override is in force, so that an
 // endpoint without a check is up, as Endpoint would say

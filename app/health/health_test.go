@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/miekg/dns"
@@ -248,5 +249,28 @@ func TestUncheckedUpAgreesWithEndpoint(t *testing.T) {
 		if strings.Join(got, " ") != strings.Join(tc.answer, " ") {
 			t.Errorf("%s: answered %v, want %v", tc.name, got, tc.answer)
 		}
+	}
+}
+
+// TestSnapshotVersions: a snapshot's version holds while neither the
+// status map nor the overrides change, and changes when either does, so
+// the router's remembered decisions are dropped with the health they
+// were made from.
+func TestSnapshotVersions(t *testing.T) {
+	var status atomic.Pointer[healthcheck.StatusMap]
+	h := NewView(status.Load)
+	version := func() uint64 { return h.Snapshot().(routing.Versioned).Version() }
+	v1 := version()
+	if v := version(); v != v1 {
+		t.Errorf("version moved from %d to %d with nothing changed", v1, v)
+	}
+	h.SetOverrides(healthcheck.NewOverrides())
+	v2 := version()
+	if v2 == v1 {
+		t.Error("new overrides kept the version")
+	}
+	status.Store(healthcheck.NewStatusMap(nil))
+	if v3 := version(); v3 == v2 || v3 == v1 {
+		t.Errorf("a new status map kept a version (%d after %d, %d)", v3, v1, v2)
 	}
 }

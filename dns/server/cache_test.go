@@ -251,6 +251,16 @@ func (h *changingHealth) MinHealthy(s *zones.Service, total int) int {
 	return corpusHealth.MinHealthy(s, total)
 }
 
+// Version numbers the health's two states, so that the answer cache
+// remembers routing decisions, and must forget them when the health
+// changes (routing.Versioned).
+func (h *changingHealth) Version() uint64 {
+	if h.down.Load() != nil {
+		return 1
+	}
+	return 0
+}
+
 // recordLog keeps every query log entry, without its duration.
 type recordLog struct{ entries []QueryLogEntry }
 
@@ -261,7 +271,7 @@ func (l *recordLog) Log(e QueryLogEntry) {
 
 func newPathPair(t *testing.T, opts Options, rrlCfg *rrl.Config) *pathPair {
 	t.Helper()
-	dir := writeZones(t, map[string]string{"example.com.yaml": corpusZone})
+	dir := writeZones(t, map[string]string{"example.com.yaml": corpusZone, "example.net.yaml": memoZone})
 	src, err := geo.NewSource(geo.Paths{City: geotest.WriteMMDB(t, corpusNetworks)}, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -293,6 +303,12 @@ func newPathPair(t *testing.T, opts Options, rrlCfg *rrl.Config) *pathPair {
 	pair.fast, pair.full = mk(false, pair.fastReg, pair.fastLog), mk(true, pair.fullReg, pair.fullLog)
 	return pair
 }
+
+// memoZone is corpusZone as example.net, without the networks entry that
+// makes example.com's routing depend on a client's address beyond its
+// location: the answer cache remembers its services' routing decisions
+// (routing.Memo), and the corpus holds those to the full path's too.
+var memoZone = strings.NewReplacer("example.com.", "example.net.", "networks: [203.0.113.0/25]", "continents: [AS]").Replace(corpusZone)
 
 // corpusQuery is one query of the corpus.
 type corpusQuery struct {
@@ -338,6 +354,8 @@ func corpus() []corpusQuery {
 		"every.example.com.", "fast.example.com.", "least.example.com.", "failed.example.com.",
 		"dead.example.com.", "deadnodata.example.com.", "deadfallback.example.com.",
 		"many.example.com.", "withcname.example.com.", "img.cdn.example.com.", "_explain.geo.example.com.",
+		"geo.example.net.", "firsts.example.net.", "every.example.net.", "fast.example.net.",
+		"dead.example.net.", "deadnodata.example.net.", "deadfallback.example.net.",
 	}
 	types := []uint16{dns.TypeA, dns.TypeAAAA, dns.TypeMX, dns.TypeTXT, dns.TypeNS, dns.TypeSOA, dns.TypeSRV, dns.TypeDS, dns.TypeCNAME}
 	clients := []struct{ resolver, subnet string }{

@@ -441,6 +441,16 @@ func (h *fuzzHealth) Endpoint(ep *zones.Endpoint) routing.EndpointState {
 
 func (h *fuzzHealth) MinHealthy(*zones.Service, int) int { return 1 }
 
+// Version numbers the health's two states, so that routing decisions are
+// remembered, and must be forgotten when the health changes
+// (routing.Versioned).
+func (h *fuzzHealth) Version() uint64 {
+	if h.down.Load() {
+		return 1
+	}
+	return 0
+}
+
 func newFuzzPair(f *testing.F, withRRL bool) *fuzzPair {
 	f.Helper()
 	p := &fuzzPair{health: &fuzzHealth{}}

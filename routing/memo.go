@@ -1,0 +1,122 @@
+package routing
+
+import (
+	"sync/atomic"
+	"unsafe"
+
+	"github.com/meridian-dns/meridian/geo"
+	"github.com/meridian-dns/meridian/zones"
+)
+
+// Memo remembers a service's decisions for one query type, by client
+// location and health version, so that the many queries from the clients
+// of one GeoIP network take the decision made for the first of them
+// instead of making it again. The DNS path keeps one per cached service
+// question, in the answer cache of the snapshot the service belongs to:
+// a Memo never outlives the zone data it remembers. It is safe for
+// concurrent use.
+//
+// Only decisions that are the same for every client of a location and
+// every read of one health version are remembered: services routed to
+// the nearest region or by a failover list (not drawn by weight), that
+// answer every endpoint, the first ones or the fastest (not drawn, hashed
+// or rotated), in zones that map no client network (which would make the
+// region depend on the address). The ECS scope is remembered before it is
+// held to the client's source prefix.
+type Memo struct {
+	slots [memoSlots]atomic.Pointer[memoEntry]
+}
+
+// memoSlots is the number of decisions a Memo holds, one per slot.
+const (
+	memoBits  = 7
+	memoSlots = 1 << memoBits
+	// memoWays is how many slots from its own a location's decision may
+	// take, so that two locations whose addresses pick one slot do not
+	// keep replacing each other.
+	memoWays = 4
+)
+
+type memoEntry struct {
+	loc     *geo.Location
+	qtype   uint16
+	version uint64
+	// scope is the decision's scope before the client's source prefix.
+	scope int
+	d     Decision
+}
+
+// A Versioned Health numbers its snapshots: two snapshots with the same
+// version give every endpoint the same state. Decisions are remembered
+// only with a Versioned Health.
+type Versioned interface {
+	Version() uint64
+}
+
+// Version is 0: AllUp never changes.
+func (AllUp) Version() uint64 { return 0 }
+
+// memoizable reports whether s's decisions for a client depend only on
+// its location and the health read.
+func memoizable(s *zones.Service) bool {
+	switch s.Select {
+	case zones.SelectAll, zones.SelectFirst, zones.SelectFastest:
+	default:
+		return false
+	}
+	return s.Routing != zones.RouteWeighted && !s.Zone.HasNetworks()
+}
+
+// DecideMemo is Decide (without explaining) for the DNS path: it writes
+// the decision into d (a Decision is a few hundred bytes, which returning
+// it would copy), taking it from m when m remembers it for the client's
+// location and the health of this moment, and remembering it in m
+// otherwise. m must be used for s alone; a nil m remembers nothing.
+func (r *Router) DecideMemo(d *Decision, m *Memo, s *zones.Service, qtype uint16, c Client) {
+	loc := r.locate(c)
+	if m == nil || !memoizable(s) {
+		r.decide(d, s, qtype, c, loc, false)
+		return
+	}
+	hv := r.view()
+	v, ok := hv.(Versioned)
+	if !ok {
+		r.decide(d, s, qtype, c, loc, false)
+		return
+	}
+	version := v.Version()
+	// A location's decision is in one of memoWays slots from the one its
+	// address picks; a new one goes in the first of them that is empty or
+	// holds this location, else in the first.
+	home := memoSlot(loc, qtype)
+	put := home
+	for i := range memoWays {
+		slot := (home + i) & (memoSlots - 1)
+		e := m.slots[slot].Load()
+		if e == nil {
+			put = slot
+			break
+		}
+		if e.loc == loc && e.qtype == qtype {
+			if e.version == version {
+				*d = e.d
+				d.Scope = 0
+				if c.SourceBits >= 0 {
+					d.Scope = min(e.scope, c.SourceBits)
+				}
+				return
+			}
+			put = slot
+			break
+		}
+	}
+	r.decideWith(hv, d, s, qtype, c, loc, false)
+	m.slots[put].Store(&memoEntry{loc: loc, qtype: qtype, version: version, scope: scopeBits(s, c.Addr, d), d: *d})
+}
+
+// memoSlot picks the slot of a location's decisions for qtype from its
+// address.
+func memoSlot(loc *geo.Location, qtype uint16) int {
+	p := uint64(uintptr(unsafe.Pointer(loc)))>>4 ^ uint64(qtype)<<48
+	return int(p * 0x9e3779b97f4a7c15 >> (64 - memoBits))
+}

@@ -1,0 +1,179 @@
+package routing
+
+import (
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/miekg/dns"
+
+	"github.com/meridian-dns/meridian/zones"
+)
+
+// memoZone is the test regions without their networks entries (which
+// keep decisions from being remembered), and services of every kind: some
+// whose decisions depend only on the client's location and the health,
+// and some that draw, hash or rotate.
+func memoZone(t testing.TB, withNetworks bool) *zones.Zone {
+	regions := testRegions
+	if !withNetworks {
+		regions = strings.Replace(testRegions, `networks: [203.0.113.0/24, 20.6.7.0/24, "2001:db8:ff::/48"], `, "", 1)
+		if regions == testRegions {
+			t.Fatal("the test regions' networks entry moved")
+		}
+	}
+	var b strings.Builder
+	b.WriteString(regions + "services:\n")
+	for _, svc := range [][]string{
+		{"nearest-all", "select: all", "ttl: 60", "degraded_ttl: 10"},
+		{"nearest-first", "select: first", "answers: 2", "fallback: [sa-east]"},
+		{"nearest-fastest", "select: fastest", "answers: 2", "all_down: nodata"},
+		{"failover-all", "routing: failover", "fallback: [eu-west, ap-south, us-east]", "select: all"},
+		{"fallback-first", "select: first", "all_down: fallback", `fallback_addresses: [192.0.2.99, "2001:db8::99"]`},
+		{"hashed", "select: hash", "answers: 2"},
+		{"rotating", "select: round_robin"},
+		{"drawn", "routing: weighted", "select: all"},
+	} {
+		b.WriteString("  " + svc[0] + ":\n")
+		for _, field := range svc[1:] {
+			b.WriteString("    " + field + "\n")
+		}
+		b.WriteString("    endpoints:\n")
+		for i, region := range []string{"us-east", "us-east", "us-east", "eu-west", "eu-west", "ap-south", "sa-east", "sa-east"} {
+			b.WriteString("      - { region: " + region + ", address: 192.0.2." + itoa(i+1) + ", weight: " + itoa(i%3) + " }\n")
+			b.WriteString("      - { region: " + region + ", address: \"2001:db8::" + itoa(i+1) + "\" }\n")
+		}
+	}
+	return loadZone(t, b.String())
+}
+
+// versioned is a Health whose states change only with its version.
+type versioned struct {
+	down, drained map[*zones.Endpoint]bool
+	latency       map[*zones.Endpoint]float64
+	version       uint64
+}
+
+func (h *versioned) Endpoint(ep *zones.Endpoint) EndpointState {
+	return EndpointState{Up: !h.down[ep], Drained: h.drained[ep], Latency: h.latency[ep], Load: -1}
+}
+
+func (*versioned) MinHealthy(*zones.Service, int) int { return 1 }
+
+func (h *versioned) Version() uint64 { return h.version }
+
+// entries returns what m's slots hold.
+func (m *Memo) entries() (e [memoSlots]*memoEntry) {
+	for i := range m.slots {
+		e[i] = m.slots[i].Load()
+	}
+	return e
+}
+
+// sameDecision reports whether two decisions answer alike.
+func sameDecision(a, b *Decision) bool {
+	return a.Location == b.Location && a.Rule == b.Rule && a.Network == b.Network &&
+		a.Preferred == b.Preferred && a.Region == b.Region && slices.Equal(a.Endpoints, b.Endpoints) &&
+		a.TTL == b.TTL && a.Scope == b.Scope && a.Degraded == b.Degraded && a.AllDown == b.AllDown && a.NoData == b.NoData
+}
+
+// TestMemoAgreesWithDecide: through thousands of queries from clients of
+// every test network, with every ECS source prefix, between random health
+// changes, a decision taken from a Memo is the decision Decide makes; the
+// memo is used for the services whose decisions depend only on the
+// location and the health, and for no other.
+func TestMemoAgreesWithDecide(t *testing.T) {
+	for _, withNetworks := range []bool{false, true} {
+		z := memoZone(t, withNetworks)
+		db := testGeo(t)
+		h := &versioned{down: map[*zones.Endpoint]bool{}, drained: map[*zones.Endpoint]bool{}, latency: map[*zones.Endpoint]float64{}}
+		memoized, plain := newRouter(t, db, h), newRouter(t, db, h)
+		var clients []string
+		for _, e := range testNetworks {
+			clients = append(clients, e.Network.Addr().String(), e.Network.Addr().Next().String())
+		}
+		clients = append(clients, "10.0.0.1", "2001:db8:99::1", "20.6.7.9")
+		memos := map[*zones.Service]*Memo{}
+		var services []*zones.Service
+		for _, s := range z.Services() {
+			services = append(services, s)
+			memos[s] = new(Memo)
+		}
+		r := rand.New(rand.NewPCG(5, 6))
+		hits := 0
+		for step := range 6000 {
+			if step%200 == 0 { // the health changes, with its version
+				s := services[r.IntN(len(services))]
+				ep := s.Endpoints[r.IntN(len(s.Endpoints))]
+				switch r.IntN(4) {
+				case 0:
+					h.down[ep] = !h.down[ep]
+				case 1:
+					h.drained[ep] = !h.drained[ep]
+				case 2:
+					h.latency[ep] = float64(r.IntN(100)) / 1000
+				case 3:
+					clear(h.down) // everything back
+				}
+				h.version++
+			}
+			s := services[r.IntN(len(services))]
+			if !memoizable(s) {
+				continue // draws and rotations differ from call to call
+			}
+			qtype := []uint16{dns.TypeA, dns.TypeAAAA}[r.IntN(2)]
+			ip := clients[r.IntN(len(clients))]
+			bits := []int{-1, 0, 8, 16, 20, 24, 32}[r.IntN(7)]
+			if strings.Contains(ip, ":") {
+				bits = []int{-1, 0, 24, 40, 48, 56, 64, 128}[r.IntN(8)]
+			}
+			c := client(ip, bits)
+			var got Decision
+			before := memos[s].entries()
+			memoized.DecideMemo(&got, memos[s], s, qtype, c)
+			if after := memos[s].entries(); after == before {
+				hits++ // nothing new remembered: taken from the memo
+			}
+			want := plain.Decide(s, qtype, c, false)
+			if !sameDecision(&got, &want) {
+				t.Fatalf("networks %v, step %d: %s %s from %s/%d: memo %+v, Decide %+v", withNetworks, step, s.Name, dns.TypeToString[qtype], ip, bits, got, want)
+			}
+		}
+		for s, m := range memos {
+			filled := 0
+			for i := range m.slots {
+				if m.slots[i].Load() != nil {
+					filled++
+				}
+			}
+			if want := memoizable(s); (filled > 0) != want {
+				t.Errorf("networks %v: %s remembered %d decisions, want some: %v", withNetworks, s.Name, filled, want)
+			}
+		}
+		if !withNetworks && hits < 500 {
+			t.Errorf("only %d decisions were taken from a memo", hits)
+		}
+	}
+}
+
+// TestMemoNeedsVersions: without a Versioned Health nothing is
+// remembered, since nothing would say when a decision went stale.
+func TestMemoNeedsVersions(t *testing.T) {
+	z := memoZone(t, false)
+	r := newRouter(t, testGeo(t), newTestHealth("nearest-all", nil, nil))
+	s := service(t, z, "nearest-all")
+	m := new(Memo)
+	var d Decision
+	for range 10 {
+		r.DecideMemo(&d, m, s, dns.TypeA, client("20.4.0.1", 24))
+	}
+	for i := range m.slots {
+		if m.slots[i].Load() != nil {
+			t.Fatal("a decision was remembered without health versions")
+		}
+	}
+	if d.Region == nil || d.Region.Name != "eu-west" {
+		t.Errorf("decided %v, want eu-west", d.Region)
+	}
+}

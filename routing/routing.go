@@ -236,7 +236,7 @@ func (r *Router) decideWith(hv Health, d *Decision, s *zones.Service, qtype uint
 		var posBuf [stackEndpoints]int
 		var cand Candidate
 		d.Preferred = r.firstChoice(hv, s, pools, c, d)
-		if up := upEndpoints(hv, s, countedPool(s, d.Preferred, qtype), &cand, posBuf[:0]); cand.Up {
+		if up := upEndpoints(hv, s, countedPool(s, d.Preferred, qtype), &cand, posBuf[:0], stateRoom(s)); cand.Up {
 			d.Region = d.Preferred
 			d.Endpoints = r.pick(hv, s, up, c)
 			r.finish(s, c, d)
@@ -261,7 +261,7 @@ func (r *Router) decideInOrder(hv Health, s *zones.Service, pools *zones.Pools, 
 			break
 		}
 		cand := &order[i]
-		up := upEndpoints(hv, s, countedPool(s, cand.Region, qtype), cand, posBuf[:0])
+		up := upEndpoints(hv, s, countedPool(s, cand.Region, qtype), cand, posBuf[:0], stateRoom(s))
 		if d.Region == nil && cand.Up {
 			d.Region = cand.Region
 			d.Endpoints = r.pick(hv, s, up, c)
@@ -314,7 +314,7 @@ func (r *Router) decideInOrder(hv Health, s *zones.Service, pools *zones.Pools, 
 			}
 			// Blind answers know nothing of the endpoints' health, but
 			// keep the operator's runtime weights.
-			all.reweighted, all.blind = true, true
+			all.reweighted = true
 			d.Endpoints = r.pick(hv, s, all, c)
 		}
 	}
@@ -336,40 +336,76 @@ func (r *Router) finish(s *zones.Service, c Client, d *Decision) {
 const stackEndpoints = 32
 
 // upSet is the endpoints of a pool that may be answered, as positions in
-// pool.Endpoints in file order. Selection reads their states again from
-// the health they were found up by, only for what its policy needs: most
-// answers need none, and keeping every state at hand would cost each
-// decision more than the rare second read. (The health is passed beside
-// an upSet, not in it, so that its positions can stay on the stack.)
+// pool.Endpoints in file order. Most policies need nothing of their
+// states but the runtime weights a few carry, which selection reads again
+// from the health they were found up by; keeping every state at hand
+// would cost each decision more than that rare second read. The policies
+// that rank by latency or load keep the states of the endpoints found up.
+// (The health is passed beside an upSet, not in it, so that its positions
+// can stay on the stack.)
 type upSet struct {
 	pool *zones.Pool
 	pos  []int
+	// states, parallel to pos, are kept for the policies that need them
+	// (stateRoom), nil otherwise.
+	states []upState
 	// reweighted is set when an endpoint's state in hv carries a runtime
-	// weight (always for a blind answer).
+	// weight (always for an answer made blind, when every region is down:
+	// its weights are the runtime ones, and it has no states).
 	reweighted bool
-	// blind is set for an answer made without health (every region down):
-	// only the runtime weights of hv count.
-	blind bool
+}
+
+// upState is what selection needs of an endpoint's state.
+type upState struct {
+	// weight is the operator's runtime weight, or else the zone file's.
+	weight        int
+	latency, load float64
+}
+
+// stateRoom returns room for the states of a pool's up endpoints when s's
+// policy ranks them by latency or load (nil otherwise); it is on the stack
+// for pools of up to stackEndpoints, and zeroed only when made.
+func stateRoom(s *zones.Service) []upState {
+	if s.Select != zones.SelectFastest && s.Select != zones.SelectLeastLoaded {
+		return nil
+	}
+	return make([]upState, 0, stackEndpoints)
 }
 
 // weight returns the weight of the i-th endpoint of u in hv: the
 // operator's runtime weight, or else the zone file's.
 func (u *upSet) weight(hv Health, i int) int {
-	ep := u.pool.Endpoints[u.pos[i]]
-	if !u.reweighted {
-		return ep.Weight
+	if u.states != nil {
+		return u.states[i].weight
 	}
+	if !u.reweighted {
+		return u.pool.Endpoints[u.pos[i]].Weight
+	}
+	return u.runtimeWeight(hv, i)
+}
+
+// runtimeWeight is weight read from hv.
+func (u *upSet) runtimeWeight(hv Health, i int) int {
+	ep := u.pool.Endpoints[u.pos[i]]
 	st := hv.Endpoint(ep)
 	return st.weight(ep)
 }
 
-// state returns the state in hv of the i-th endpoint of u; the zero state
-// for a blind answer.
-func (u *upSet) state(hv Health, i int) EndpointState {
-	if u.blind {
-		return EndpointState{}
+// latency and load return the i-th endpoint's smoothed probe latency and
+// reported load, kept for the policies that rank by them; 0 without
+// states, for an answer made blind when every region is down.
+func (u *upSet) latency(i int) float64 {
+	if u.states == nil {
+		return 0
 	}
-	return hv.Endpoint(u.pool.Endpoints[u.pos[i]])
+	return u.states[i].latency
+}
+
+func (u *upSet) load(i int) float64 {
+	if u.states == nil {
+		return 0
+	}
+	return u.states[i].load
 }
 
 // endpoints returns the endpoints at the positions of the pool listed in
@@ -435,15 +471,16 @@ func countedPool(s *zones.Service, reg *zones.Region, qtype uint16) *zones.Pool 
 func (r *Router) RegionState(s *zones.Service, reg *zones.Region) Candidate {
 	cand := Candidate{Region: reg, Distance: -1}
 	var posBuf [stackEndpoints]int
-	upEndpoints(r.view(), s, countedPool(s, reg, 0), &cand, posBuf[:0])
+	upEndpoints(r.view(), s, countedPool(s, reg, 0), &cand, posBuf[:0], nil)
 	return cand
 }
 
 // upEndpoints fills cand's health counts, by hv, for the endpoints of pool
 // (nil for none) and returns those that may be answered (up and not
-// drained), their positions appended to pos.
-func upEndpoints(hv Health, s *zones.Service, pool *zones.Pool, cand *Candidate, pos []int) upSet {
-	up := upSet{pool: pool, pos: pos}
+// drained), their positions appended to pos, and their states appended to
+// states unless it is nil.
+func upEndpoints(hv Health, s *zones.Service, pool *zones.Pool, cand *Candidate, pos []int, states []upState) upSet {
+	up := upSet{pool: pool, pos: pos, states: states}
 	if pool != nil {
 		plain := uncheckedUp(hv)
 		for i, ep := range pool.Endpoints {
@@ -451,6 +488,9 @@ func upEndpoints(hv Health, s *zones.Service, pool *zones.Pool, cand *Candidate,
 			if plain && !ep.Checked {
 				cand.Healthy++
 				up.pos = append(up.pos, i)
+				if up.states != nil { // AllUp's state
+					up.states = append(up.states, upState{weight: ep.Weight, load: -1})
+				}
 				continue
 			}
 			st := hv.Endpoint(ep)
@@ -459,6 +499,9 @@ func upEndpoints(hv Health, s *zones.Service, pool *zones.Pool, cand *Candidate,
 				if !st.Drained {
 					up.pos = append(up.pos, i)
 					up.reweighted = up.reweighted || st.Reweighted
+					if up.states != nil {
+						up.states = append(up.states, upState{weight: st.weight(ep), latency: st.Latency, load: st.Load})
+					}
 				}
 			}
 		}

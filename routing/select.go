@@ -85,7 +85,7 @@ func (r *Router) pick(hv Health, s *zones.Service, up upSet, c Client) []*zones.
 	case zones.SelectHash:
 		out = rendezvous(hv, up, pool, c.Addr, n, zeroOnly, outBuf[:0])
 	case zones.SelectFastest:
-		out = fastest(hv, up, pool, n, outBuf[:0])
+		out = fastest(up, pool, n, outBuf[:0])
 	case zones.SelectLeastLoaded:
 		var weightBuf [stackEndpoints]int
 		out = r.weighted(pool, n, loadScaled(hv, up, pool, zeroOnly, weightBuf[:0]), outBuf[:0])
@@ -112,11 +112,11 @@ func weights(hv Health, up upSet, pool []int, zeroOnly bool, w []int) []int {
 // fastest appends to out the n endpoints with the lowest smoothed probe
 // latency; endpoints without a measurement come after those with one, in
 // file order.
-func fastest(hv Health, up upSet, pool []int, n int, out []int) []int {
+func fastest(up upSet, pool []int, n int, out []int) []int {
 	var keyBuf [stackEndpoints]float64
 	keys := keyBuf[:0]
 	for _, i := range pool {
-		lat := up.state(hv, i).Latency
+		lat := up.latency(i)
 		if lat <= 0 {
 			lat = math.Inf(1)
 		}
@@ -184,7 +184,7 @@ func loadScaled(hv Health, up upSet, pool []int, zeroOnly bool, w []int) []int {
 	w = weights(hv, up, pool, zeroOnly, w)
 	for k, i := range pool {
 		w[k] *= 1000
-		if l := up.state(hv, i).Load; l >= 0 {
+		if l := up.load(i); l >= 0 {
 			w[k] = max(1, int(float64(w[k])*(1-min(l, 1))))
 		}
 	}

@@ -103,36 +103,26 @@ func TestHighestIsSortPrefix(t *testing.T) {
 	}
 }
 
-// latencies is a Health of up endpoints with the given latencies.
-type latencies map[*zones.Endpoint]float64
-
-func (h latencies) Endpoint(ep *zones.Endpoint) EndpointState {
-	return EndpointState{Up: true, Latency: h[ep], Load: -1}
-}
-
-func (latencies) MinHealthy(*zones.Service, int) int { return 1 }
-
 // TestFastestWithNaN checks that fastest falls back to the stable sort's
 // order when a latency is NaN.
 func TestFastestWithNaN(t *testing.T) {
 	pool := &zones.Pool{}
-	h := latencies{}
-	up := upSet{pool: pool}
+	up := upSet{pool: pool, states: []upState{}}
 	for i, lat := range []float64{0.02, math.NaN(), 0.01, 0, 0.01, math.NaN(), 0.03} {
 		pool.Endpoints = append(pool.Endpoints, &zones.Endpoint{Weight: 1, Index: i})
 		up.pos = append(up.pos, i)
-		h[pool.Endpoints[i]] = lat
+		up.states = append(up.states, upState{weight: 1, latency: lat})
 	}
 	lat := func(i int) float64 {
-		if h[pool.Endpoints[i]] <= 0 {
+		if up.states[i].latency <= 0 {
 			return math.Inf(1)
 		}
-		return h[pool.Endpoints[i]]
+		return up.states[i].latency
 	}
 	for n := 1; n <= len(up.pos); n++ {
 		want := []int{0, 1, 2, 3, 4, 5, 6}
 		sort.SliceStable(want, func(a, b int) bool { return lat(want[a]) < lat(want[b]) })
-		if got := fastest(h, up, []int{0, 1, 2, 3, 4, 5, 6}, n, nil); !slices.Equal(got, want[:n]) {
+		if got := fastest(up, []int{0, 1, 2, 3, 4, 5, 6}, n, nil); !slices.Equal(got, want[:n]) {
 			t.Errorf("n %d: got %v, want %v", n, got, want[:n])
 		}
 	}
@@ -266,8 +256,8 @@ func (counting) MinHealthy(*zones.Service, int) int { return 1 }
 func (h counting) UncheckedUp() bool { return h.plain }
 
 // TestUncheckedUpAsksNothing: a Health that has no say over unchecked
-// endpoints is not asked about them, except by the policies that need
-// their latency or load, and every policy answers as when it is asked.
+// endpoints is not asked about them, and every policy answers as when it
+// is asked.
 func TestUncheckedUpAsksNothing(t *testing.T) {
 	// A zone each, so that round robin counters start alike.
 	z := [2]*zones.Zone{selectionZone(t), selectionZone(t)}
@@ -290,8 +280,7 @@ func TestUncheckedUpAsksNothing(t *testing.T) {
 			if !slices.Equal(answers[0], answers[1]) {
 				t.Errorf("%s: answered %v asking, %v not asking", name, answers[0], answers[1])
 			}
-			needsState := p == "fastest" || p == "least_loaded"
-			if calls[0] == 0 || (calls[1] != 0) != needsState {
+			if calls[0] == 0 || calls[1] != 0 {
 				t.Errorf("%s: %d endpoint states asked for, %d when unchecked endpoints are up", name, calls[0], calls[1])
 			}
 		}

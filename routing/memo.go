@@ -8,8 +8,8 @@ import (
 	"github.com/meridian-dns/meridian/zones"
 )
 
-// Memo remembers a service's decisions for one query type, by client
-// location and health version, so that the many queries from the clients
+// Memo remembers a service's decisions by query type, client location and
+// health version, so that the many queries from the clients
 // of one GeoIP network take the decision made for the first of them
 // instead of making it again. The DNS path keeps one per cached service
 // question, in the answer cache of the snapshot the service belongs to:
@@ -27,7 +27,7 @@ type Memo struct {
 	slots [memoSlots]atomic.Pointer[memoEntry]
 }
 
-// memoSlots is the number of decisions a Memo holds, one per slot.
+// A Memo holds memoSlots decisions, one per slot.
 const (
 	memoBits  = 7
 	memoSlots = 1 << memoBits

@@ -109,8 +109,11 @@ func (c *locationCache) get(ip netip.Addr) *Location {
 }
 
 // put caches loc for every address of span (masked), whose family is the
-// trie's. A span that overlaps one cached already is left out.
-func (c *locationCache) put(span netip.Prefix, loc *Location) {
+// trie's, and returns the location cached for span: loc, or the one
+// another lookup of the same span cached first, so that every lookup of
+// a span returns one pointer. A span that overlaps one cached already is
+// left out.
+func (c *locationCache) put(span netip.Prefix, loc *Location) *Location {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.entries >= maxEntries || c.nodes >= maxNodes {
@@ -128,7 +131,7 @@ func (c *locationCache) put(span netip.Prefix, loc *Location) {
 	for depth := 0; depth < level*stride; depth += stride {
 		s := &node.slots[nibble(hi, lo, depth)]
 		if s.loc.Load() != nil {
-			return
+			return loc
 		}
 		next := s.next.Load()
 		if next == nil {
@@ -140,12 +143,16 @@ func (c *locationCache) put(span netip.Prefix, loc *Location) {
 	}
 	fixed := bits - level*stride // bits of this level the span decides
 	first := nibble(hi, lo, level*stride) &^ (1<<(stride-fixed) - 1)
+	if cached := node.slots[first].loc.Load(); cached != nil {
+		return cached // the same span, cached by another lookup meanwhile
+	}
 	for i := first; i < first+1<<(stride-fixed); i++ {
 		if s := &node.slots[i]; s.loc.Load() == nil && s.next.Load() == nil {
 			s.loc.Store(loc)
 		}
 	}
 	c.entries++
+	return loc
 }
 
 // lookup returns the location of ip (unmapped, without zone), from the
@@ -164,7 +171,7 @@ func (c *locationCache) lookup(ip netip.Addr, look func(netip.Addr) (Location, n
 		p = &unknown
 	}
 	if span.IsValid() && span.Addr().Is4() == ip.Is4() && span.Contains(ip) {
-		c.put(span.Masked(), p)
+		p = c.put(span.Masked(), p)
 	}
 	return p
 }

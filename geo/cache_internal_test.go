@@ -149,3 +149,22 @@ func TestUnknownShared(t *testing.T) {
 		t.Errorf("unknown networks hold %p and %p, want the shared %p", a, b, &unknown)
 	}
 }
+
+// TestPutKeepsFirst: when two lookups of one span both miss, the second
+// to cache it gets the first one's location, so every lookup of a span
+// returns one pointer (a routing.Memo is keyed by it).
+func TestPutKeepsFirst(t *testing.T) {
+	for _, span := range []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("10.64.0.0/10"), netip.MustParsePrefix("2001:db8::/32"), netip.MustParsePrefix("0.0.0.0/0")} {
+		c := newLocationCache()
+		a, b := &Location{Country: "US"}, &Location{Country: "US"}
+		if got := c.put(span, a); got != a {
+			t.Errorf("%s: first put returned %p, want its own %p", span, got, a)
+		}
+		if got := c.put(span, b); got != a {
+			t.Errorf("%s: second put returned %p, want the first's %p", span, got, a)
+		}
+		if got := c.get(span.Addr()); got != a {
+			t.Errorf("%s: get returned %p, want %p", span, got, a)
+		}
+	}
+}

@@ -3,6 +3,7 @@ package geo_test
 import (
 	"math/rand/v2"
 	"net/netip"
+	"sync"
 	"testing"
 
 	"github.com/meridian-dns/meridian/geo"
@@ -114,5 +115,40 @@ func BenchmarkCachedLookupMany(b *testing.B) {
 	for b.Loop() {
 		db.CachedLookup(ips[i%len(ips)])
 		i++
+	}
+}
+
+// TestCachedLookupConcurrent: lookups from several goroutines, filling
+// the cache as they go, agree with uncached ones (run with -race).
+func TestCachedLookupConcurrent(t *testing.T) {
+	db, err := geo.Open(geo.Paths{City: geotest.DemoMMDB(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	errs := make(chan string, 4)
+	for g := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := rand.New(rand.NewPCG(uint64(g), 9))
+			for range 2000 {
+				var ip netip.Addr
+				if r.IntN(2) == 0 {
+					ip = netip.AddrFrom4([4]byte{byte(r.IntN(256)), byte(r.IntN(256)), byte(r.IntN(256)), 0})
+				} else {
+					ip = netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, byte(r.IntN(8)), byte(r.IntN(256))})
+				}
+				if got, want := db.CachedLookup(ip), db.Lookup(ip); got != want {
+					errs <- ip.String() + ": cached " + got.String() + ", uncached " + want.String()
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for e := range errs {
+		t.Error(e)
 	}
 }

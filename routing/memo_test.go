@@ -4,6 +4,8 @@ import (
 	"math/rand/v2"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/miekg/dns"
@@ -176,4 +178,51 @@ func TestMemoNeedsVersions(t *testing.T) {
 	if d.Region == nil || d.Region.Name != "eu-west" {
 		t.Errorf("decided %v, want eu-west", d.Region)
 	}
+}
+
+// flipping is AllUp with a version that another goroutine moves on.
+type flipping struct{ version atomic.Uint64 }
+
+func (*flipping) Endpoint(ep *zones.Endpoint) EndpointState { return AllUp{}.Endpoint(ep) }
+func (*flipping) MinHealthy(*zones.Service, int) int        { return 1 }
+func (h *flipping) Version() uint64                         { return h.version.Load() }
+
+// TestMemoConcurrent: goroutines deciding through one memo while the
+// health version moves agree with Decide (run with -race).
+func TestMemoConcurrent(t *testing.T) {
+	z := memoZone(t, false)
+	db := testGeo(t)
+	h := &flipping{}
+	r := newRouter(t, db, h)
+	s := service(t, z, "nearest-all")
+	m := new(Memo)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for range 200 {
+			h.version.Add(1)
+		}
+	}()
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 2000 {
+				e := testNetworks[(g+i)%len(testNetworks)].Network
+				c := client(e.Addr().String(), 24)
+				if e.Addr().Is6() {
+					c = client(e.Addr().String(), 56)
+				}
+				var got Decision
+				r.DecideMemo(&got, m, s, dns.TypeA, c)
+				if want := r.Decide(s, dns.TypeA, c, false); !sameDecision(&got, &want) {
+					t.Errorf("%s: memo %+v, Decide %+v", c.Addr, got, want)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	<-done
 }

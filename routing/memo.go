@@ -73,15 +73,10 @@ func memoizable(s *zones.Service) bool {
 // location and the health of this moment, and remembering it in m
 // otherwise. m must be used for s alone; a nil m remembers nothing.
 func (r *Router) DecideMemo(d *Decision, m *Memo, s *zones.Service, qtype uint16, c Client) {
-	loc := r.locate(c)
-	if m == nil || !memoizable(s) {
-		r.decide(d, s, qtype, c, loc, false)
-		return
-	}
-	hv := r.view()
+	loc, hv := r.locate(c), r.view()
 	v, ok := hv.(Versioned)
-	if !ok {
-		r.decide(d, s, qtype, c, loc, false)
+	if m == nil || !ok || !memoizable(s) {
+		r.decideWith(hv, d, s, qtype, c, loc, false)
 		return
 	}
 	version := v.Version()
@@ -100,10 +95,7 @@ func (r *Router) DecideMemo(d *Decision, m *Memo, s *zones.Service, qtype uint16
 		if e.loc == loc && e.qtype == qtype {
 			if e.version == version {
 				*d = e.d
-				d.Scope = 0
-				if c.SourceBits >= 0 {
-					d.Scope = min(e.scope, c.SourceBits)
-				}
+				d.Scope = c.holdScope(e.scope)
 				return
 			}
 			put = slot

@@ -89,6 +89,9 @@ func uncheckedUp(hv Health) bool {
 // AllUp is the Health used when no health checks are configured.
 type AllUp struct{}
 
+// Reweighted is false: AllUp carries no runtime weight.
+func (AllUp) Reweighted() bool { return false }
+
 // UncheckedUp is true: AllUp has no say over any endpoint.
 func (AllUp) UncheckedUp() bool { return true }
 
@@ -236,7 +239,7 @@ func (r *Router) decideWith(hv Health, d *Decision, s *zones.Service, qtype uint
 		var posBuf [stackEndpoints]int
 		var cand Candidate
 		d.Preferred = r.firstChoice(hv, s, pools, c, d)
-		if up := upEndpoints(hv, s, countedPool(s, d.Preferred, qtype), &cand, posBuf[:0], stateRoom(s)); cand.Up {
+		if up := upEndpoints(hv, s, countedPool(s, d.Preferred, qtype), &cand, posBuf[:0], stateRoom(s, hv)); cand.Up {
 			d.Region = d.Preferred
 			d.Endpoints = r.pick(hv, s, up, c)
 			r.finish(s, c, d)
@@ -261,7 +264,7 @@ func (r *Router) decideInOrder(hv Health, s *zones.Service, pools *zones.Pools, 
 			break
 		}
 		cand := &order[i]
-		up := upEndpoints(hv, s, countedPool(s, cand.Region, qtype), cand, posBuf[:0], stateRoom(s))
+		up := upEndpoints(hv, s, countedPool(s, cand.Region, qtype), cand, posBuf[:0], stateRoom(s, hv))
 		if d.Region == nil && cand.Up {
 			d.Region = cand.Region
 			d.Endpoints = r.pick(hv, s, up, c)
@@ -314,7 +317,7 @@ func (r *Router) decideInOrder(hv Health, s *zones.Service, pools *zones.Pools, 
 			}
 			// Blind answers know nothing of the endpoints' health, but
 			// keep the operator's runtime weights.
-			all.reweighted = true
+			all.blind = true
 			d.Endpoints = r.pick(hv, s, all, c)
 		}
 	}
@@ -336,23 +339,20 @@ func (r *Router) finish(s *zones.Service, c Client, d *Decision) {
 const stackEndpoints = 32
 
 // upSet is the endpoints of a pool that may be answered, as positions in
-// pool.Endpoints in file order. Most policies need nothing of their
-// states but the runtime weights a few carry, which selection reads again
-// from the health they were found up by; keeping every state at hand
-// would cost each decision more than that rare second read. The policies
-// that rank by latency or load keep the states of the endpoints found up.
-// (The health is passed beside an upSet, not in it, so that its positions
-// can stay on the stack.)
+// pool.Endpoints in file order. Their states are kept only when selection
+// needs more of them than the zone file says (stateRoom): most decisions
+// need nothing, and keeping every state at hand would cost each of them.
 type upSet struct {
 	pool *zones.Pool
 	pos  []int
-	// states, parallel to pos, are kept for the policies that need them
-	// (stateRoom), nil otherwise.
+	// states, parallel to pos, are kept when stateRoom gives room, nil
+	// otherwise.
 	states []upState
-	// reweighted is set when an endpoint's state in hv carries a runtime
-	// weight (always for an answer made blind, when every region is down:
-	// its weights are the runtime ones, and it has no states).
-	reweighted bool
+	// blind is set for an answer made without health, when every region
+	// is down: it has no states, and its weights are read from the health
+	// passed beside it (not in it, so that the positions stay on the
+	// stack).
+	blind bool
 }
 
 // upState is what selection needs of an endpoint's state.
@@ -362,14 +362,25 @@ type upState struct {
 	latency, load float64
 }
 
-// stateRoom returns room for the states of a pool's up endpoints when s's
-// policy ranks them by latency or load (nil otherwise); it is on the stack
-// for pools of up to stackEndpoints, and zeroed only when made.
-func stateRoom(s *zones.Service) []upState {
-	if s.Select != zones.SelectFastest && s.Select != zones.SelectLeastLoaded {
+// stateRoom returns room for the states of a pool's up endpoints when
+// selection needs more of them than the zone file says: s's policy ranks
+// them by latency or load, or hv may carry runtime weights (a Health that
+// is no Reweighter may). It is nil otherwise; on the stack for pools of up
+// to stackEndpoints, and zeroed only when made.
+func stateRoom(s *zones.Service, hv Health) []upState {
+	if !needsStates(s, hv) {
 		return nil
 	}
-	return make([]upState, 0, stackEndpoints)
+	return make([]upState, 0, stackEndpoints) // inlined, so on the caller's stack
+}
+
+// needsStates reports whether selection for s needs the states kept.
+func needsStates(s *zones.Service, hv Health) bool {
+	if s.Select == zones.SelectFastest || s.Select == zones.SelectLeastLoaded {
+		return true
+	}
+	rw, ok := hv.(Reweighter)
+	return !ok || rw.Reweighted()
 }
 
 // weight returns the weight of the i-th endpoint of u in hv: the
@@ -378,13 +389,13 @@ func (u *upSet) weight(hv Health, i int) int {
 	if u.states != nil {
 		return u.states[i].weight
 	}
-	if !u.reweighted {
+	if !u.blind {
 		return u.pool.Endpoints[u.pos[i]].Weight
 	}
 	return u.runtimeWeight(hv, i)
 }
 
-// runtimeWeight is weight read from hv.
+// runtimeWeight is weight read from hv, for a blind answer.
 func (u *upSet) runtimeWeight(hv Health, i int) int {
 	ep := u.pool.Endpoints[u.pos[i]]
 	st := hv.Endpoint(ep)
@@ -498,7 +509,6 @@ func upEndpoints(hv Health, s *zones.Service, pool *zones.Pool, cand *Candidate,
 				cand.Healthy++
 				if !st.Drained {
 					up.pos = append(up.pos, i)
-					up.reweighted = up.reweighted || st.Reweighted
 					if up.states != nil {
 						up.states = append(up.states, upState{weight: st.weight(ep), latency: st.Latency, load: st.Load})
 					}
@@ -696,10 +706,16 @@ func (r *Router) drawReweighted(hv Health, pools *zones.Pools) *zones.Region {
 // scope returns the ECS scope prefix length for d: how far the answer holds
 // for other clients near c, never longer than the source prefix.
 func (r *Router) scope(s *zones.Service, c Client, d *Decision) int {
+	return c.holdScope(scopeBits(s, c.Addr, d))
+}
+
+// holdScope holds a scope of bits to the client's source prefix: no
+// longer, and 0 without ECS.
+func (c Client) holdScope(bits int) int {
 	if c.SourceBits < 0 {
 		return 0
 	}
-	return min(scopeBits(s, c.Addr, d), c.SourceBits)
+	return min(bits, c.SourceBits)
 }
 
 // scopeBits returns the scope of d for a client at addr before it is held

@@ -30,14 +30,10 @@ func (r *Router) pick(hv Health, s *zones.Service, up upSet, c Client) []*zones.
 			}
 		}
 		if positive == 0 || positive == len(up.pos) {
-			n := s.Answers
-			if n <= 0 || n > len(up.pos) || s.Select == zones.SelectAll {
-				n = len(up.pos)
+			if n := answerCount(s, len(up.pos)); n > 0 {
+				return up.first(n)
 			}
-			if n == 0 {
-				return nil
-			}
-			return up.first(n)
+			return nil
 		}
 	}
 	var poolBuf [stackEndpoints]int
@@ -53,10 +49,7 @@ func (r *Router) pick(hv Health, s *zones.Service, up upSet, c Client) []*zones.
 			pool = append(pool, i)
 		}
 	}
-	n := s.Answers
-	if n <= 0 || n > len(pool) || s.Select == zones.SelectAll {
-		n = len(pool)
-	}
+	n := answerCount(s, len(pool))
 	if n == 0 {
 		return nil
 	}
@@ -94,6 +87,15 @@ func (r *Router) pick(hv Health, s *zones.Service, up upSet, c Client) []*zones.
 		out = r.weighted(pool, n, weights(hv, up, pool, zeroOnly, weightBuf[:0]), outBuf[:0])
 	}
 	return up.endpoints(out)
+}
+
+// answerCount is how many endpoints s answers from a pool of size: its
+// answers setting, all of them for select all or when it asks for more.
+func answerCount(s *zones.Service, size int) int {
+	if n := s.Answers; n > 0 && n <= size && s.Select != zones.SelectAll {
+		return n
+	}
+	return size
 }
 
 // weights appends to w the weights of the pool's endpoints (1 each when

@@ -22,10 +22,14 @@ import (
 // answer every endpoint, the first ones or the fastest (not drawn, hashed
 // or rotated), in zones that map no client network (which would make the
 // region depend on the address). The ECS scope is remembered before it is
-// held to the client's source prefix.
+// held to the client's source prefix. The zero Memo is empty and takes one
+// word until it remembers a decision.
 type Memo struct {
-	slots [memoSlots]atomic.Pointer[memoEntry]
+	table atomic.Pointer[memoTable]
 }
+
+// memoTable is a Memo's slots, made with its first decision.
+type memoTable [memoSlots]atomic.Pointer[memoEntry]
 
 // A Memo holds memoSlots decisions, one per slot.
 const (
@@ -83,11 +87,16 @@ func (r *Router) DecideMemo(d *Decision, m *Memo, s *zones.Service, qtype uint16
 	// A location's decision is in one of memoWays slots from the one its
 	// address picks; a new one goes in the first of them that is empty or
 	// holds this location, else in the first.
+	table := m.table.Load()
+	if table == nil {
+		m.table.CompareAndSwap(nil, new(memoTable))
+		table = m.table.Load()
+	}
 	home := memoSlot(loc, qtype)
 	put := home
 	for i := range memoWays {
 		slot := (home + i) & (memoSlots - 1)
-		e := m.slots[slot].Load()
+		e := table[slot].Load()
 		if e == nil {
 			put = slot
 			break
@@ -103,7 +112,7 @@ func (r *Router) DecideMemo(d *Decision, m *Memo, s *zones.Service, qtype uint16
 		}
 	}
 	r.decideWith(hv, d, s, qtype, c, loc, false)
-	m.slots[put].Store(&memoEntry{loc: loc, qtype: qtype, version: version, scope: scopeBits(s, c.Addr, d), d: *d})
+	table[put].Store(&memoEntry{loc: loc, qtype: qtype, version: version, scope: scopeBits(s, c.Addr, d), d: *d})
 }
 
 // memoSlot picks the slot of a location's decisions for qtype from its

@@ -67,7 +67,7 @@ type template struct {
 	// service is the service a question names; nil for a static answer.
 	service *zones.Service
 	// memo remembers the service's routing decisions for this question.
-	memo *routing.Memo
+	memo routing.Memo
 	// signed, for a signed zone's service asked with DO, holds the answers
 	// the full path has made, one per routing decision; body is then the
 	// header and question only.
@@ -287,7 +287,7 @@ func (h *Handler) remember(v *view, pq *plainQuery, q *request, resp *dns.Msg, b
 		if !t.serviceShape(body, pq) {
 			return
 		}
-		t.service, t.memo = q.meta.service, new(routing.Memo)
+		t.service = q.meta.service
 	default:
 		return
 	}
@@ -309,7 +309,7 @@ func (h *Handler) rememberSigned(v *view, pq *plainQuery, q *request, body []byt
 	t := v.cache.get(key)
 	if t == nil || t.signed == nil {
 		qend := headerLen + len(pq.question)
-		t = &template{body: append([]byte(nil), body[:qend]...), service: q.meta.service, memo: new(routing.Memo),
+		t = &template{body: append([]byte(nil), body[:qend]...), service: q.meta.service,
 			signed: &signedAnswers{m: map[string]signedAnswer{}}, meta: q.meta.forTemplate()}
 		v.cache.put(key, t, h.opts.AnswerCacheSize)
 	}
@@ -415,7 +415,7 @@ func (h *Handler) replay(v *view, t *template, pq *plainQuery, query []byte, res
 			c = routing.Client{Addr: e.subnet.Addr, SourceBits: int(e.subnet.SourceBits)}
 		}
 		var d routing.Decision
-		h.router.DecideMemo(&d, t.memo, t.service, pq.qtype, c)
+		h.router.DecideMemo(&d, &t.memo, t.service, pq.qtype, c)
 		if t.signed != nil {
 			var db [maxDecisionKey]byte
 			var a signedAnswer

@@ -328,7 +328,7 @@ func IsContinent(code string) bool {
 // routing maps read them from one small, shared piece of memory rather
 // than from a copy per database record.
 var letterPairs = func() string {
-	b := make([]byte, 0, 26*26*2)
+	b := make([]byte, 0, CodeCount*2)
 	for a := byte('A'); a <= 'Z'; a++ {
 		for c := byte('A'); c <= 'Z'; c++ {
 			b = append(b, a, c)
@@ -341,15 +341,28 @@ var letterPairs = func() string {
 // letterPairs; anything else as upper2 does.
 func code2(s string) string {
 	u := upper2(s)
-	if len(u) != 2 {
+	i, ok := CodeIndex(u)
+	if !ok {
 		return u
 	}
-	a, b := u[0]-'A', u[1]-'A'
+	return letterPairs[2*i : 2*i+2]
+}
+
+// CodeCount is the number of two-letter upper-case codes, "AA" to "ZZ".
+const CodeCount = 26 * 26
+
+// CodeIndex returns the place of a two-letter upper-case code, such as a
+// country or continent code, among all of them (0 for "AA", CodeCount-1
+// for "ZZ"), or false for anything else.
+func CodeIndex(code string) (int, bool) {
+	if len(code) != 2 {
+		return 0, false
+	}
+	a, b := code[0]-'A', code[1]-'A'
 	if a >= 26 || b >= 26 {
-		return u
+		return 0, false
 	}
-	i := (int(a)*26 + int(b)) * 2
-	return letterPairs[i : i+2]
+	return int(a)*26 + int(b), true
 }
 
 // upper2 upper-cases a two-letter ASCII code without allocating when it is

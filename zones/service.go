@@ -807,30 +807,18 @@ func (z *Zone) buildMaps() {
 // mappings by direct index: one load per query, where a map of strings
 // hashes and compares. It takes no room until a code is set.
 type codeMap struct {
-	m *[26 * 26]*Mapping
-}
-
-// codeIndex returns the index of a two-letter upper-case code, or false.
-func codeIndex(code string) (int, bool) {
-	if len(code) != 2 {
-		return 0, false
-	}
-	a, b := code[0]-'A', code[1]-'A'
-	if a >= 26 || b >= 26 {
-		return 0, false
-	}
-	return int(a)*26 + int(b), true
+	m *[geo.CodeCount]*Mapping
 }
 
 // set maps code. Validation admits only codes of the geo tables, two
 // upper-case letters; set ignores anything else.
 func (c *codeMap) set(code string, m *Mapping) {
-	i, ok := codeIndex(code)
+	i, ok := geo.CodeIndex(code)
 	if !ok {
 		return
 	}
 	if c.m == nil {
-		c.m = new([26 * 26]*Mapping)
+		c.m = new([geo.CodeCount]*Mapping)
 	}
 	c.m[i] = m
 }
@@ -840,7 +828,7 @@ func (c codeMap) get(code string) *Mapping {
 	if c.m == nil {
 		return nil
 	}
-	if i, ok := codeIndex(code); ok {
+	if i, ok := geo.CodeIndex(code); ok {
 		return c.m[i]
 	}
 	return nil

@@ -56,19 +56,27 @@ func www(t testing.TB) *zones.Service {
 	return s
 }
 
+// drainAndDown returns two override sets for testZone: 192.0.2.10 of www
+// drained, and region us-east down.
+func drainAndDown(t *testing.T) (drain, down *healthcheck.Overrides) {
+	t.Helper()
+	drain, err := healthcheck.NewOverrides().WithEndpoint("www.example.com", "192.0.2.10", healthcheck.AdminDrain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	down, err = healthcheck.NewOverrides().WithRegion("example.com", "us-east", healthcheck.AdminDown)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return drain, down
+}
+
 func TestViewOverrides(t *testing.T) {
 	s := www(t)
 	ep := s.Endpoints[0] // 192.0.2.10 in us-east
 	other := s.Endpoints[2]
 	h := NewView(nil)
-	drain, err := healthcheck.NewOverrides().WithEndpoint("www.example.com", "192.0.2.10", healthcheck.AdminDrain)
-	if err != nil {
-		t.Fatal(err)
-	}
-	down, err := healthcheck.NewOverrides().WithRegion("example.com", "us-east", healthcheck.AdminDown)
-	if err != nil {
-		t.Fatal(err)
-	}
+	drain, down := drainAndDown(t)
 	up := routing.EndpointState{Up: true, Load: -1}
 	for _, tc := range []struct {
 		name      string
@@ -203,14 +211,7 @@ func TestViewExplainsChecks(t *testing.T) {
 // obeys the override of an unchecked endpoint.
 func TestUncheckedUpAgreesWithEndpoint(t *testing.T) {
 	s := loadZone(t, strings.Replace(testZone, "    check: web\n", "    select: all\n", 1)).Service("www.example.com.")
-	drain, err := healthcheck.NewOverrides().WithEndpoint("www.example.com", "192.0.2.10", healthcheck.AdminDrain)
-	if err != nil {
-		t.Fatal(err)
-	}
-	down, err := healthcheck.NewOverrides().WithRegion("example.com", "us-east", healthcheck.AdminDown)
-	if err != nil {
-		t.Fatal(err)
-	}
+	drain, down := drainAndDown(t)
 	weight, err := healthcheck.NewOverrides().WithWeight("www.example.com", "192.0.2.11", 0)
 	if err != nil {
 		t.Fatal(err)

@@ -11,7 +11,7 @@ FUZZ_TARGETS = ./dns/server:FuzzServe ./dns/server:FuzzFastPath ./zones:FuzzLoad
 SOAK_DURATION ?= 60s
 BENCH_DURATION ?= 5
 
-.PHONY: build run test vet fuzz deploy-check bench soak clean
+.PHONY: build run test vet fuzz deploy-check bench bench-smoke soak clean
 
 build:
 	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/meridian
@@ -21,8 +21,14 @@ run:
 
 test: vet
 	$(GO) test -race -count=1 ./...
+	$(MAKE) bench-smoke
 	$(MAKE) fuzz
 	$(MAKE) deploy-check
+
+# Every benchmark once, so a benchmark whose setup broke fails the tests
+# instead of the next measurement.
+bench-smoke:
+	$(GO) test -run='^$$' -bench=. -benchtime=1x ./...
 
 # Prometheus rules and their tests, the dashboard, the Kubernetes base and
 # the systemd units (needs promtool: apt-get install prometheus).

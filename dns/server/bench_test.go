@@ -134,7 +134,7 @@ func BenchmarkParsePlain(b *testing.B) {
 // BenchmarkReplayService writes a service reply of two A records from its
 // template, and the OPT record with the Client Subnet echo.
 func BenchmarkReplayService(b *testing.B) {
-	h := newTestHandler(b, Options{ECS: true})
+	h, _ := newMetricsHandler(b, Options{ECS: true}, nil) // a router: service answers
 	q, err := subnetQuery("www.example.com.", dns.TypeA, "198.51.100.0/24").Pack()
 	if err != nil {
 		b.Fatal(err)

@@ -73,18 +73,18 @@ func Parse(data []byte) (Subnet, error) {
 	if len(addr) != (int(s.SourceBits)+7)/8 {
 		return Subnet{}, fmt.Errorf("%w: %d address bytes for a /%d prefix", ErrMalformed, len(addr), s.SourceBits)
 	}
-	var full [16]byte
-	copy(full[:], addr)
-	var a netip.Addr
-	if size == 4 {
-		a = netip.AddrFrom4([4]byte(full[:4]))
-	} else {
-		a = netip.AddrFrom16(full)
-	}
-	if p, _ := a.Prefix(int(s.SourceBits)); p.Addr() != a {
+	// The address bytes end at the source prefix's last byte: only that
+	// byte's bits beyond the prefix can be set.
+	if rest := s.SourceBits % 8; rest != 0 && addr[len(addr)-1]&(0xff>>rest) != 0 {
 		return Subnet{}, fmt.Errorf("%w: address bits set beyond the /%d source prefix", ErrMalformed, s.SourceBits)
 	}
-	s.Addr = a
+	var full [16]byte
+	copy(full[:], addr)
+	if size == 4 {
+		s.Addr = netip.AddrFrom4([4]byte(full[:4]))
+	} else {
+		s.Addr = netip.AddrFrom16(full)
+	}
 	return s, nil
 }
 

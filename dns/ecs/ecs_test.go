@@ -353,3 +353,38 @@ func TestMappedAddressNotRoutable(t *testing.T) {
 		t.Errorf("%v must not be routable", s.Prefix())
 	}
 }
+
+// TestParseHostBits holds Parse's check of the bits beyond the source
+// prefix to netip's masking, for every prefix length of both families and
+// every value of the address's last byte.
+func TestParseHostBits(t *testing.T) {
+	for _, size := range []int{4, 16} {
+		family := byte(ecs.FamilyIPv4)
+		if size == 16 {
+			family = ecs.FamilyIPv6
+		}
+		for bits := 1; bits <= size*8; bits++ {
+			n := (bits + 7) / 8
+			for last := range 256 {
+				full := make([]byte, 16)
+				for i := range n - 1 {
+					full[i] = 0xa5
+				}
+				full[n-1] = byte(last)
+				a := netip.AddrFrom16([16]byte(full))
+				if size == 4 {
+					a = netip.AddrFrom4([4]byte(full[:4]))
+				}
+				p, _ := a.Prefix(bits)
+				clean := p.Addr() == a
+				s, err := ecs.Parse(append([]byte{0, family, byte(bits), 0}, full[:n]...))
+				if clean != (err == nil) {
+					t.Fatalf("/%d last byte %#x: error %v, want clean=%v", bits, last, err, clean)
+				}
+				if err == nil && s.Addr != a {
+					t.Fatalf("/%d last byte %#x: address %v, want %v", bits, last, s.Addr, a)
+				}
+			}
+		}
+	}
+}

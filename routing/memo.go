@@ -8,8 +8,8 @@ import (
 	"github.com/meridian-dns/meridian/zones"
 )
 
-// Memo remembers a service's decisions by query type, client location and
-// health version, so that the many queries from the clients
+// Memo remembers a service's decisions by query type, client location,
+// ECS source prefix length and health version, so that the many queries from the clients
 // of one GeoIP network take the decision made for the first of them
 // instead of making it again. The DNS path keeps one per cached service
 // question, in the answer cache of the snapshot the service belongs to:
@@ -21,9 +21,10 @@ import (
 // the nearest region or by a failover list (not drawn by weight), that
 // answer every endpoint, the first ones or the fastest (not drawn, hashed
 // or rotated), in zones that map no client network (which would make the
-// region depend on the address). The ECS scope is remembered before it is
-// held to the client's source prefix. The zero Memo is empty and takes one
-// word until it remembers a decision.
+// region depend on the address). Keyed by the source prefix length too,
+// a remembered decision is whole, its ECS scope included, and is handed out
+// as it is. The zero Memo is empty and takes one word until it remembers a
+// decision.
 type Memo struct {
 	table atomic.Pointer[memoTable]
 }
@@ -42,12 +43,11 @@ const (
 )
 
 type memoEntry struct {
-	loc     *geo.Location
-	qtype   uint16
-	version uint64
-	// scope is the decision's scope before the client's source prefix.
-	scope int
-	d     Decision
+	loc        *geo.Location
+	qtype      uint16
+	sourceBits int16 // the client's, -1 without ECS
+	version    uint64
+	d          Decision
 }
 
 // A Versioned Health numbers its snapshots: two snapshots with the same
@@ -71,18 +71,22 @@ func memoizable(s *zones.Service) bool {
 	return s.Routing != zones.RouteWeighted && !s.Zone.HasNetworks()
 }
 
-// DecideMemo is Decide (without explaining) for the DNS path: it writes
-// the decision into d (a Decision is a few hundred bytes, which returning
-// it would copy), taking it from m when m remembers it for the client's
-// location and the health of this moment, and remembering it in m
-// otherwise. m must be used for s alone; a nil m remembers nothing.
-func (r *Router) DecideMemo(d *Decision, m *Memo, s *zones.Service, qtype uint16, c Client) {
+// DecideMemo is Decide (without explaining) for the DNS path. It returns
+// the decision m remembers for the client's location and source prefix
+// and the health of this moment, which is shared and must not be
+// modified; otherwise it makes the decision in d (a Decision is a few
+// hundred bytes, which returning it would copy), remembers a copy in m
+// and returns d. m must be used for s alone; a nil m remembers nothing.
+func (r *Router) DecideMemo(d *Decision, m *Memo, s *zones.Service, qtype uint16, c Client) *Decision {
 	loc, hv := r.locate(c), r.view()
 	v, ok := hv.(Versioned)
 	if m == nil || !ok || !memoizable(s) {
 		r.decideWith(hv, d, s, qtype, c, loc, false)
-		return
+		return d
 	}
+	// Source prefixes from 128 up hold every scope alike, as do all
+	// negative ones (no ECS).
+	sourceBits := int16(min(max(c.SourceBits, -1), 128))
 	version := v.Version()
 	// A location's decision is in one of memoWays slots from the one its
 	// address picks; a new one goes in the first of them that is empty or
@@ -92,7 +96,7 @@ func (r *Router) DecideMemo(d *Decision, m *Memo, s *zones.Service, qtype uint16
 		m.table.CompareAndSwap(nil, new(memoTable))
 		table = m.table.Load()
 	}
-	home := memoSlot(loc, qtype)
+	home := memoSlot(loc, qtype, sourceBits)
 	put := home
 	for i := range memoWays {
 		slot := (home + i) & (memoSlots - 1)
@@ -101,23 +105,22 @@ func (r *Router) DecideMemo(d *Decision, m *Memo, s *zones.Service, qtype uint16
 			put = slot
 			break
 		}
-		if e.loc == loc && e.qtype == qtype {
+		if e.loc == loc && e.qtype == qtype && e.sourceBits == sourceBits {
 			if e.version == version {
-				*d = e.d
-				d.Scope = c.holdScope(e.scope)
-				return
+				return &e.d
 			}
 			put = slot
 			break
 		}
 	}
 	r.decideWith(hv, d, s, qtype, c, loc, false)
-	table[put].Store(&memoEntry{loc: loc, qtype: qtype, version: version, scope: scopeBits(s, c.Addr, d), d: *d})
+	table[put].Store(&memoEntry{loc: loc, qtype: qtype, sourceBits: sourceBits, version: version, d: *d})
+	return d
 }
 
-// memoSlot picks the slot of a location's decisions for qtype from its
-// address.
-func memoSlot(loc *geo.Location, qtype uint16) int {
-	p := uint64(uintptr(unsafe.Pointer(loc)))>>4 ^ uint64(qtype)<<48
+// memoSlot picks the slot of a location's decisions for qtype and a
+// source prefix length from its address.
+func memoSlot(loc *geo.Location, qtype uint16, sourceBits int16) int {
+	p := uint64(uintptr(unsafe.Pointer(loc)))>>4 ^ uint64(qtype)<<48 ^ uint64(uint16(sourceBits))<<32
 	return int(p * 0x9e3779b97f4a7c15 >> (64 - memoBits))
 }

@@ -135,7 +135,7 @@ func TestMemoAgreesWithDecide(t *testing.T) {
 			c := client(ip, bits)
 			var got Decision
 			before := memos[s].entries()
-			memoized.DecideMemo(&got, memos[s], s, qtype, c)
+			got = *memoized.DecideMemo(&got, memos[s], s, qtype, c)
 			if after := memos[s].entries(); after == before {
 				hits++ // nothing new remembered: taken from the memo
 			}
@@ -170,7 +170,7 @@ func TestMemoNeedsVersions(t *testing.T) {
 	m := new(Memo)
 	var d Decision
 	for range 10 {
-		r.DecideMemo(&d, m, s, dns.TypeA, client("20.4.0.1", 24))
+		d = *r.DecideMemo(&d, m, s, dns.TypeA, client("20.4.0.1", 24))
 	}
 	for _, e := range m.entries() {
 		if e != nil {
@@ -217,7 +217,7 @@ func TestMemoConcurrent(t *testing.T) {
 					c = client(e.Addr().String(), 56)
 				}
 				var got Decision
-				r.DecideMemo(&got, m, s, dns.TypeA, c)
+				got = *r.DecideMemo(&got, m, s, dns.TypeA, c)
 				if want := r.Decide(s, dns.TypeA, c, false); !sameDecision(&got, &want) {
 					t.Errorf("%s: memo %+v, Decide %+v", c.Addr, got, want)
 					return

@@ -29,7 +29,8 @@ func (l *clientLog) Log(e QueryLogEntry) {
 // TestUDPBatches sends bursts of queries over IPv4 and IPv6 loopback so
 // the server reads and answers them in batches, with an oversized
 // datagram among them: every query gets its own reply, with its ID, the
-// handler sees the right client address, and each reply is timed once.
+// handler sees the right client address, each query is counted by the
+// time its reply arrives, and each reply is timed once.
 func TestUDPBatches(t *testing.T) {
 	for _, addr := range []string{"127.0.0.1:0", "[::1]:0"} {
 		t.Run(addr, func(t *testing.T) {
@@ -92,6 +93,15 @@ func TestUDPBatches(t *testing.T) {
 						t.Errorf("reply %d answers %v, want %s", r.Id, r.Question, name)
 					}
 					delete(want, r.Id)
+				}
+				// A query is counted before its reply is sent:
+				// every query answered is already counted.
+				total := 0.0
+				for _, v := range series(t, reg, "meridian_dns_queries_total") {
+					total += v
+				}
+				if total != float64((round+1)*burst) {
+					t.Errorf("round %d: %v queries counted once every reply came, want %d", round, total, (round+1)*burst)
 				}
 			}
 			// Every reply sent is observed once in the duration histogram.

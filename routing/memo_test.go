@@ -2,6 +2,7 @@ package routing
 
 import (
 	"math/rand/v2"
+	"net/netip"
 	"slices"
 	"strings"
 	"sync"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/miekg/dns"
 
+	"github.com/meridian-dns/meridian/geo"
 	"github.com/meridian-dns/meridian/zones"
 )
 
@@ -65,14 +67,17 @@ func (*versioned) MinHealthy(*zones.Service, int) int { return 1 }
 
 func (h *versioned) Version() uint64 { return h.version }
 
-// entries returns what m's slots hold.
-func (m *Memo) entries() (e [memoSlots]*memoEntry) {
+// entries returns the entries m's slots hold.
+func (m *Memo) entries() []*memoEntry {
+	var out []*memoEntry
 	if t := m.table.Load(); t != nil {
-		for i := range t {
-			e[i] = t[i].Load()
+		for i := range t.slots {
+			if e := t.slots[i].Load(); e != nil {
+				out = append(out, e)
+			}
 		}
 	}
-	return e
+	return out
 }
 
 // sameDecision reports whether two decisions answer alike.
@@ -82,11 +87,12 @@ func sameDecision(a, b *Decision) bool {
 		a.TTL == b.TTL && a.Scope == b.Scope && a.Degraded == b.Degraded && a.AllDown == b.AllDown && a.NoData == b.NoData
 }
 
-// TestMemoAgreesWithDecide: through thousands of queries from clients of
-// every test network, with every ECS source prefix, between random health
-// changes, a decision taken from a Memo is the decision Decide makes; the
-// memo is used for the services whose decisions depend only on the
-// location and the health, and for no other.
+// TestMemoAgreesWithDecide: through thousands of queries for every
+// service of a zone, through one Memo, from clients of every test
+// network, with every ECS source prefix, between random health changes, a
+// decision taken from the memo is the decision Decide makes; the memo is
+// used for the services whose decisions depend only on the location and
+// the health, and for no other.
 func TestMemoAgreesWithDecide(t *testing.T) {
 	for _, withNetworks := range []bool{false, true} {
 		z := memoZone(t, withNetworks)
@@ -98,11 +104,10 @@ func TestMemoAgreesWithDecide(t *testing.T) {
 			clients = append(clients, e.Network.Addr().String(), e.Network.Addr().Next().String())
 		}
 		clients = append(clients, "10.0.0.1", "2001:db8:99::1", "20.6.7.9")
-		memos := map[*zones.Service]*Memo{}
+		memo := new(Memo)
 		var services []*zones.Service
 		for _, s := range z.Services() {
 			services = append(services, s)
-			memos[s] = new(Memo)
 		}
 		r := rand.New(rand.NewPCG(5, 6))
 		hits := 0
@@ -133,26 +138,24 @@ func TestMemoAgreesWithDecide(t *testing.T) {
 				bits = []int{-1, 0, 24, 40, 48, 56, 64, 128}[r.IntN(8)]
 			}
 			c := client(ip, bits)
-			var got Decision
-			before := memos[s].entries()
-			got = *memoized.DecideMemo(&got, memos[s], s, qtype, c)
-			if after := memos[s].entries(); after == before {
-				hits++ // nothing new remembered: taken from the memo
+			var made Decision
+			d := memoized.DecideMemo(&made, memo, s, qtype, c)
+			if d != &made {
+				hits++ // taken from the memo
 			}
+			got := *d
 			want := plain.Decide(s, qtype, c, false)
 			if !sameDecision(&got, &want) {
 				t.Fatalf("networks %v, step %d: %s %s from %s/%d: memo %+v, Decide %+v", withNetworks, step, s.Name, dns.TypeToString[qtype], ip, bits, got, want)
 			}
 		}
-		for s, m := range memos {
-			filled := 0
-			for _, e := range m.entries() {
-				if e != nil {
-					filled++
-				}
-			}
-			if want := memoizable(s); (filled > 0) != want {
-				t.Errorf("networks %v: %s remembered %d decisions, want some: %v", withNetworks, s.Name, filled, want)
+		filled := map[*zones.Service]int{}
+		for _, e := range memo.entries() {
+			filled[e.s]++
+		}
+		for _, s := range services {
+			if want := memoizable(s); (filled[s] > 0) != want {
+				t.Errorf("networks %v: %s remembered %d decisions, want some: %v", withNetworks, s.Name, filled[s], want)
 			}
 		}
 		if !withNetworks && hits < 500 {
@@ -227,4 +230,103 @@ func TestMemoConcurrent(t *testing.T) {
 	}
 	wg.Wait()
 	<-done
+}
+
+// places is a Locator that puts every address in a location of its own,
+// spread over the globe, as a GeoIP database of many networks does.
+type places struct {
+	mu sync.Mutex
+	m  map[netip.Addr]*geo.Location
+}
+
+func (p *places) Locate(ip netip.Addr) *geo.Location {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	l := p.m[ip]
+	if l == nil {
+		i := len(p.m)
+		l = &geo.Location{Latitude: float64(i*7%170) - 85, Longitude: float64(i*13%360) - 180, HasCoordinates: true, Network: netip.PrefixFrom(ip, 32)}
+		p.m[ip] = l
+	}
+	return l
+}
+
+// placeClient is the i-th client of places, asking with a /32 source
+// prefix.
+func placeClient(i int) Client {
+	return Client{Addr: netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}), SourceBits: 32}
+}
+
+// TestMemoGrows: asked about more locations than its first table holds,
+// a Memo grows until the clients that come back find their decisions
+// remembered, and its decisions stay Decide's; asked about ever more, it
+// stops growing at memoMaxBits.
+func TestMemoGrows(t *testing.T) {
+	z := memoZone(t, false)
+	h := &versioned{}
+	loc := &places{m: map[netip.Addr]*geo.Location{}}
+	r := newRouter(t, loc, h)
+	s := service(t, z, "nearest-all")
+	m := new(Memo)
+	const clients = 5000 // over four times the first table's slots
+	for pass := range 3 {
+		hits := 0
+		for i := range clients {
+			var made Decision
+			d := r.DecideMemo(&made, m, s, dns.TypeA, placeClient(i))
+			if d != &made {
+				hits++
+			}
+			if want := r.Decide(s, dns.TypeA, placeClient(i), false); !sameDecision(d, &want) {
+				t.Fatalf("pass %d, client %d: memo %+v, Decide %+v", pass, i, *d, want)
+			}
+		}
+		t.Logf("pass %d: %d of %d decisions remembered, table of %d slots", pass, hits, clients, len(m.table.Load().slots))
+		if pass == 2 && hits < clients*95/100 {
+			t.Errorf("pass %d: only %d of %d decisions remembered", pass, hits, clients)
+		}
+	}
+	if bits := m.table.Load().bits; bits <= memoMinBits {
+		t.Errorf("the memo did not grow: %d bits", bits)
+	}
+
+	for i := range 8 << memoMaxBits {
+		var made Decision
+		r.DecideMemo(&made, m, s, dns.TypeA, placeClient(clients+i))
+	}
+	if bits, n := m.table.Load().bits, len(m.table.Load().slots); bits != memoMaxBits || n != 1<<memoMaxBits {
+		t.Errorf("asked about %d locations, the memo has %d slots (%d bits), want %d", 8<<memoMaxBits, n, bits, 1<<memoMaxBits)
+	}
+}
+
+// TestMemoGrowsConcurrently: goroutines asking about many locations at
+// once, so that the memo grows while others read and store, agree with
+// Decide (run with -race).
+func TestMemoGrowsConcurrently(t *testing.T) {
+	z := memoZone(t, false)
+	h := &flipping{}
+	r := newRouter(t, &places{m: map[netip.Addr]*geo.Location{}}, h)
+	s := service(t, z, "nearest-all")
+	m := new(Memo)
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Go(func() {
+			for i := range 3000 {
+				c := placeClient((g*1000 + i) % 5000)
+				if i%500 == 0 {
+					h.version.Add(1)
+				}
+				var made Decision
+				d := r.DecideMemo(&made, m, s, dns.TypeAAAA, c)
+				if want := r.Decide(s, dns.TypeAAAA, c, false); !sameDecision(d, &want) {
+					t.Errorf("%s: memo %+v, Decide %+v", c.Addr, *d, want)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if bits := m.table.Load().bits; bits <= memoMinBits {
+		t.Errorf("the memo did not grow: %d bits", bits)
+	}
 }

@@ -34,10 +34,12 @@ import (
 
 // answerCache maps questions, exactly as received, to templates of what
 // the full path answered for them from one snapshot. It is bounded: a full
-// shard drops an arbitrary entry for each new one.
+// shard drops an arbitrary entry for each new one. Its memo remembers the
+// routing decisions its service templates are replayed with.
 type answerCache struct {
 	snap   *zones.Snapshot
 	seed   maphash.Seed
+	memo   routing.Memo
 	shards [cacheShards]cacheShard
 }
 
@@ -66,8 +68,6 @@ type template struct {
 	record []byte
 	// service is the service a question names; nil for a static answer.
 	service *zones.Service
-	// memo remembers the service's routing decisions for this question.
-	memo routing.Memo
 	// signed, for a signed zone's service asked with DO, holds the answers
 	// the full path has made, one per routing decision; body is then the
 	// header and question only.
@@ -415,7 +415,7 @@ func (h *Handler) replay(v *view, t *template, pq *plainQuery, query []byte, res
 			c = routing.Client{Addr: e.subnet.Addr, SourceBits: int(e.subnet.SourceBits)}
 		}
 		var made routing.Decision
-		d := h.router.DecideMemo(&made, &t.memo, t.service, pq.qtype, c)
+		d := h.router.DecideMemo(&made, &v.cache.memo, t.service, pq.qtype, c)
 		if t.signed != nil {
 			var db [maxDecisionKey]byte
 			var a signedAnswer

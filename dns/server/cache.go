@@ -272,7 +272,7 @@ func (h *Handler) cacheFor(snap *zones.Snapshot) *answerCache {
 // the view's answer cache, when later asks may replay it: body is the
 // packed reply (without our OPT record) to q.
 func (h *Handler) remember(v *view, pq *plainQuery, q *request, resp *dns.Msg, body []byte) {
-	if !pq.lower || resp.Truncated || q.meta.rcode > 0xf || v.cache == nil {
+	if !pq.rememberable() || resp.Truncated || q.meta.rcode > 0xf || v.cache == nil {
 		return
 	}
 	t := &template{meta: q.meta.forTemplate()}

@@ -585,12 +585,9 @@ func TestParseFastDeclines(t *testing.T) {
 			m.Question = append(m.Question, m.Question[0])
 			return mustPack(t, m)
 		},
-		"class CH":    func() []byte { m := base(); m.Question[0].Qclass = dns.ClassCHAOS; return mustPack(t, m) },
-		"ANY":         func() []byte { return mustPack(t, query("www.example.com.", dns.TypeANY)) },
-		"AXFR":        func() []byte { return mustPack(t, query("example.com.", dns.TypeAXFR)) },
-		"escaped dot": func() []byte { return mustPack(t, query(`a\.b.example.com.`, dns.TypeA)) },
-		"space":       func() []byte { return mustPack(t, query(`a\032b.example.com.`, dns.TypeA)) },
-		"explain":     func() []byte { return mustPack(t, query("_EXPLAIN.www.example.com.", dns.TypeTXT)) },
+		"class CH": func() []byte { m := base(); m.Question[0].Qclass = dns.ClassCHAOS; return mustPack(t, m) },
+		"ANY":      func() []byte { return mustPack(t, query("www.example.com.", dns.TypeANY)) },
+		"AXFR":     func() []byte { return mustPack(t, query("example.com.", dns.TypeAXFR)) },
 		"EDNS version 1": func() []byte {
 			m := base()
 			m.SetEdns0(1232, false)
@@ -622,6 +619,30 @@ func TestParseFastDeclines(t *testing.T) {
 		if _, ok := parsePlain(mk(), true); ok {
 			t.Errorf("%s: parsePlain accepted it", name)
 		}
+	}
+	// Questions read plain but never remembered, so never replayed: the
+	// full path answers each time.
+	h := withMetrics(newTestHandler(t, Options{}))
+	for name, m := range map[string]*dns.Msg{
+		"escaped dot": query(`a\.b.example.com.`, dns.TypeA),
+		"space":       query(`a\032b.example.com.`, dns.TypeA),
+		"explain":     query("_EXPLAIN.www.example.com.", dns.TypeTXT),
+		"upper case":  query("WWW.example.com.", dns.TypeA),
+		"mixed case":  query("wWw.example.com.", dns.TypeA),
+	} {
+		if q, ok := parsePlain(mustPack(t, m), true); ok && q.rememberable() {
+			t.Errorf("%s: rememberable", name)
+		}
+		before := fastAnswers(t, h)
+		for range 3 {
+			exchange(t, h, m, UDP)
+		}
+		if n := fastAnswers(t, h) - before; n != 0 {
+			t.Errorf("%s: %d answers replayed from the cache", name, n)
+		}
+	}
+	if q, ok := parsePlain(mustPack(t, query("www.example.com.", dns.TypeA)), true); !ok || !q.rememberable() {
+		t.Error("a lower-case plain question must be rememberable")
 	}
 	if _, ok := parsePlain(mustPack(t, ednsQuery("www.example.com.", dns.TypeA, ecsOption("198.51.100.0/24"), &dns.EDNS0_COOKIE{Code: dns.EDNS0COOKIE, Cookie: "0102030405060708"})), true); !ok {
 		t.Error("a query with ECS and a cookie must be read plain")

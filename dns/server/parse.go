@@ -18,21 +18,18 @@ type plainQuery struct {
 	// It is the answer cache's key, so case matters (0x20 resolvers get
 	// their own entries, exactly as the full path would answer them).
 	question []byte
-	// lower is set when the name has no upper-case letter. Only such
-	// questions are remembered: resolvers that randomise the case of
-	// names (0x20) would otherwise fill the cache with variants.
-	lower bool
-	qtype uint16
+	qtype    uint16
 	// hasEDNS is set when the query has an OPT record, which edns holds.
 	hasEDNS bool
 	edns    ednsInfo
 }
 
 // parsePlain reads a plain query. It reports false for anything unusual
-// (another opcode or class, compression in the question, names with
-// characters the presentation form escapes, zone transfers, ANY, unknown
-// or bad EDNS, trailing bytes); the full path answers those. withECS says
-// whether a Client Subnet option is read.
+// (another opcode or class, compression in the question, zone transfers,
+// ANY, unknown or bad EDNS, trailing bytes); the full path answers those.
+// withECS says whether a Client Subnet option is read. The name's bytes
+// are not read here: only questions that are rememberable are ever in the
+// answer cache, so a question that is not can only miss it.
 func parsePlain(msg []byte, withECS bool) (plainQuery, bool) {
 	var q plainQuery
 	if len(msg) < headerLen+5 || msg[2]&0x78 != 0 { // opcode QUERY only
@@ -45,12 +42,7 @@ func parsePlain(msg []byte, withECS bool) (plainQuery, bool) {
 	if arcount > 1 {
 		return q, false
 	}
-	// _explain.<service> TXT is answered per client: never cached.
-	if msg[headerLen] == 8 && len(msg) > headerLen+9 && strings.EqualFold(string(msg[headerLen+1:headerLen+9]), "_explain") {
-		return q, false
-	}
 	off := headerLen
-	q.lower = true
 	for {
 		if off >= len(msg) {
 			return q, false
@@ -62,14 +54,6 @@ func parsePlain(msg []byte, withECS bool) (plainQuery, bool) {
 		}
 		if l > 63 || off+1+l > len(msg) || off+1+l-headerLen > 254 {
 			return q, false
-		}
-		for _, c := range msg[off+1 : off+1+l] {
-			if !plainByte[c] {
-				return q, false
-			}
-			if 'A' <= c && c <= 'Z' {
-				q.lower = false
-			}
 		}
 		off += 1 + l
 	}
@@ -129,6 +113,26 @@ func parsePlain(msg []byte, withECS bool) (plainQuery, bool) {
 		rd = rd[4+olen:]
 	}
 	return q, true
+}
+
+// rememberable reports whether the answer to q may be remembered: its name
+// holds only bytes the presentation form does not escape, none of them
+// upper case (resolvers that randomise the case of names, 0x20, would
+// otherwise fill the cache with variants), and it is no _explain query,
+// which is answered per client.
+func (q *plainQuery) rememberable() bool {
+	name := q.question[:len(q.question)-4]
+	if len(name) > 9 && name[0] == 8 && strings.EqualFold(string(name[1:9]), "_explain") {
+		return false
+	}
+	for off := 0; name[off] != 0; off += 1 + int(name[off]) {
+		for _, c := range name[off+1 : off+1+int(name[off])] {
+			if !plainByte[c] || 'A' <= c && c <= 'Z' {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // cacheKey returns the answer cache's key for q in buf: the question as

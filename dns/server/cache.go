@@ -3,6 +3,8 @@ package server
 import (
 	"encoding/binary"
 	"hash/maphash"
+	"math/bits"
+	"math/rand/v2"
 	"net/netip"
 	"sync"
 	"sync/atomic"
@@ -37,11 +39,22 @@ import (
 // shard drops an arbitrary entry for each new one. Its memo remembers the
 // routing decisions its service templates are replayed with.
 type answerCache struct {
-	snap   *zones.Snapshot
-	seed   maphash.Seed
-	memo   routing.Memo
+	snap *zones.Snapshot
+	seed maphash.Seed
+	memo routing.Memo
+	// front holds templates found in the shards, by a cheap hash of their
+	// key: the questions asked again and again are found with one atomic
+	// load and a comparison, without the shards' hash, lock and map. It
+	// only ever holds templates of this cache.
+	front  [frontSlots]atomic.Pointer[template]
 	shards [cacheShards]cacheShard
 }
+
+// frontSlots is the size of an answer cache's front table (8 KiB).
+const (
+	frontBits  = 10
+	frontSlots = 1 << frontBits
+)
 
 const (
 	cacheShards = 64
@@ -58,6 +71,8 @@ type cacheShard struct {
 
 // template is what the full path answered to one question, to replay.
 type template struct {
+	// key is the template's key in the answer cache.
+	key string
 	// body is the reply as the full path packed it, without our OPT
 	// record: all of it for a static answer; for a service, its header
 	// and question.
@@ -232,14 +247,43 @@ func (c *answerCache) shard(key []byte) *cacheShard {
 }
 
 func (c *answerCache) get(key []byte) *template {
+	f := &c.front[frontSlot(key)]
+	held := f.Load()
+	if held != nil && held.key == string(key) {
+		return held
+	}
 	s := c.shard(key)
 	s.mu.RLock()
 	t := s.m[string(key)]
 	s.mu.RUnlock()
+	// A template another key holds the front slot with takes it over one
+	// time in eight, so that two questions asked alike share the slot by
+	// turns without writing it on every ask.
+	if t != nil && (held == nil || rand.Uint32()%8 == 0) {
+		f.Store(t)
+	}
 	return t
 }
 
+// frontSlot picks key's slot in the front table from its length and
+// three 8-byte windows: its start, its middle and its end (which holds
+// the query type and class).
+func frontSlot(key []byte) int {
+	n := len(key)
+	h := uint64(n)
+	if n >= 8 {
+		h ^= binary.LittleEndian.Uint64(key) ^ bits.RotateLeft64(binary.LittleEndian.Uint64(key[n/2-4:]), 21) ^
+			bits.RotateLeft64(binary.LittleEndian.Uint64(key[n-8:]), 42)
+	} else {
+		for _, b := range key {
+			h = h<<8 | uint64(b)
+		}
+	}
+	return int(h * 0x9e3779b97f4a7c15 >> (64 - frontBits))
+}
+
 func (c *answerCache) put(key []byte, t *template, limit int) {
+	t.key = string(key)
 	s := c.shard(key)
 	s.mu.Lock()
 	if len(s.m) >= max(1, limit/cacheShards) {

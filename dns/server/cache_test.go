@@ -709,3 +709,48 @@ func TestFastPathMixedCase(t *testing.T) {
 		t.Errorf("lower case: %d fast answers, want 2 (the first ask fills the cache)", n)
 	}
 }
+
+// TestAnswerCacheFront: the front table hands out only the template of
+// the key asked, through keys that share a front slot asked by turns,
+// keys never put, and keys shorter than a window.
+func TestAnswerCacheFront(t *testing.T) {
+	c := newAnswerCache(nil)
+	var keys [][]byte
+	for i := range 3000 {
+		keys = append(keys, mustPack(t, query(fmt.Sprintf("h%d.example.com.", i), dns.TypeA))[headerLen:])
+	}
+	keys = append(keys, []byte{0, 0, 1, 0, 1}, []byte{0, 0, 1, 0, 1, 0x80}, []byte{1, 'a', 0, 0, 1, 0, 1})
+	for _, k := range keys[:len(keys)-1] { // the last is never put
+		c.put(k, &template{}, 1<<20)
+	}
+	bySlot := map[int][][]byte{}
+	for _, k := range keys {
+		bySlot[frontSlot(k)] = append(bySlot[frontSlot(k)], k)
+	}
+	shared := 0
+	for _, ks := range bySlot {
+		if len(ks) < 2 {
+			continue
+		}
+		shared++
+		for i := range 64 {
+			k := ks[i%len(ks)]
+			got := c.get(k)
+			if string(k) == string(keys[len(keys)-1]) {
+				if got != nil {
+					t.Fatalf("key %q was never put, got the template of %q", k, got.key)
+				}
+				continue
+			}
+			if got == nil || got.key != string(k) {
+				t.Fatalf("key %q: got %v", k, got)
+			}
+		}
+	}
+	if shared == 0 {
+		t.Fatal("no keys share a front slot: the test proves nothing")
+	}
+	if got := c.get(keys[len(keys)-1]); got != nil {
+		t.Errorf("a key never put got the template of %q", got.key)
+	}
+}

@@ -184,8 +184,12 @@ func (h *Handler) serveAt(query []byte, client netip.Addr, t Transport, buf []by
 	v := h.loadView()
 	if !h.opts.FullPathOnly && v.cache != nil {
 		if pq, ok := parsePlain(query, h.useECS(resolver)); ok {
-			var kb [maxCacheKey]byte
-			if tpl := v.cache.get(pq.cacheKey(&kb)); tpl != nil {
+			key := pq.question
+			if pq.keyFlags() != 0 {
+				var kb [maxCacheKey]byte // zeroed only for such queries
+				key = pq.cacheKey(&kb)
+			}
+			if tpl := v.cache.get(key); tpl != nil {
 				return h.replay(&v, tpl, &pq, query, resolver, t, buf, start)
 			}
 			return h.full(&v, query, resolver, t, buf, start, &pq, nil)

@@ -135,19 +135,26 @@ func (q *plainQuery) rememberable() bool {
 	return true
 }
 
-// cacheKey returns the answer cache's key for q in buf: the question as
-// received, and, when the query has the DO bit, one more byte with DO and
-// CO, since a signed zone answers such a query differently.
-func (q *plainQuery) cacheKey(buf *[maxCacheKey]byte) []byte {
-	key := append(buf[:0], q.question...)
-	if q.hasEDNS && q.edns.do {
-		flags := byte(0x80)
-		if q.edns.co {
-			flags |= 0x40
-		}
-		key = append(key, flags)
+// keyFlags is the byte a DO query's cache key ends with, DO and CO, since
+// a signed zone answers such a query differently; 0 without DO.
+func (q *plainQuery) keyFlags() byte {
+	if !q.hasEDNS || !q.edns.do {
+		return 0
 	}
-	return key
+	if q.edns.co {
+		return 0x80 | 0x40
+	}
+	return 0x80
+}
+
+// cacheKey returns the answer cache's key for q: the question as
+// received, and the keyFlags byte when there is one (then written in buf).
+func (q *plainQuery) cacheKey(buf *[maxCacheKey]byte) []byte {
+	f := q.keyFlags()
+	if f == 0 {
+		return q.question
+	}
+	return append(append(buf[:0], q.question...), f)
 }
 
 // maxCacheKey is the longest cache key: a question (a name of at most 255

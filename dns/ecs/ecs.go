@@ -173,7 +173,39 @@ func (s Subnet) Option(scope uint8) *dns.EDNS0_SUBNET {
 // anything else the resolver's own address is used. An IPv4-mapped address
 // in an IPv6 option is not used either: its prefix lengths count IPv6 bits,
 // so no IPv4 scope could be echoed for it correctly.
+//
+// It decides as netip's IsGlobalUnicast and IsPrivate would, from the
+// address's bytes (it runs for every ECS query).
 func (s Subnet) Routable() bool {
-	a := s.Addr
-	return s.SourceBits > 0 && a.IsValid() && !a.Is4In6() && a.IsGlobalUnicast() && !a.IsPrivate()
+	if s.SourceBits == 0 {
+		return false
+	}
+	switch a := s.Addr; {
+	case a.Is4():
+		b := a.As4()
+		switch {
+		case b == [4]byte{} || b == [4]byte{255, 255, 255, 255}: // unspecified, broadcast
+			return false
+		case b[0] == 127, b[0]&0xf0 == 224: // loopback, multicast
+			return false
+		case b[0] == 169 && b[1] == 254: // link-local
+			return false
+		case b[0] == 10, b[0] == 172 && b[1]&0xf0 == 16, b[0] == 192 && b[1] == 168: // private
+			return false
+		}
+		return true
+	case a.Is6() && !a.Is4In6():
+		b := a.As16()
+		hi, lo := binary.BigEndian.Uint64(b[:8]), binary.BigEndian.Uint64(b[8:])
+		switch {
+		case hi == 0 && lo <= 1: // unspecified, loopback
+			return false
+		case b[0] == 0xff, b[0] == 0xfe && b[1]&0xc0 == 0x80: // multicast, link-local
+			return false
+		case b[0]&0xfe == 0xfc: // unique local (private)
+			return false
+		}
+		return true
+	}
+	return false
 }

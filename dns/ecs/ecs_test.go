@@ -2,7 +2,9 @@ package ecs_test
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
+	"math/rand/v2"
 	"net"
 	"net/netip"
 	"testing"
@@ -385,6 +387,46 @@ func TestParseHostBits(t *testing.T) {
 					t.Fatalf("/%d last byte %#x: address %v, want %v", bits, last, s.Addr, a)
 				}
 			}
+		}
+	}
+}
+
+// TestRoutableAgreesWithNetip holds Routable to netip's classification,
+// on random addresses of both families and on the edges of every range it
+// excludes.
+func TestRoutableAgreesWithNetip(t *testing.T) {
+	want := func(a netip.Addr) bool {
+		return a.IsValid() && !a.Is4In6() && a.IsGlobalUnicast() && !a.IsPrivate()
+	}
+	var addrs []netip.Addr
+	for _, p := range []string{"0.0.0.0/8", "10.0.0.0/8", "127.0.0.0/8", "169.254.0.0/16", "172.16.0.0/12",
+		"192.168.0.0/16", "224.0.0.0/4", "240.0.0.0/4", "::/127", "::ffff:0:0/96", "fc00::/7", "fe80::/10",
+		"fec0::/10", "ff00::/8", "2001:db8::/32", "::/96"} {
+		pr := netip.MustParsePrefix(p)
+		first := pr.Addr()
+		last := first
+		for i := pr.Bits(); i < first.BitLen(); i++ {
+			b := last.AsSlice()
+			b[i/8] |= 0x80 >> (i % 8)
+			last, _ = netip.AddrFromSlice(b)
+		}
+		addrs = append(addrs, first, last, first.Prev(), last.Next())
+	}
+	r := rand.New(rand.NewPCG(3, 4))
+	for range 200000 {
+		var b [16]byte
+		binary.LittleEndian.PutUint64(b[:], r.Uint64())
+		binary.LittleEndian.PutUint64(b[8:], r.Uint64())
+		addrs = append(addrs, netip.AddrFrom4([4]byte(b[:4])), netip.AddrFrom16(b))
+		b[0] = byte(0xf0 | r.IntN(16)) // the f000::/4 ranges, which random draws rarely reach
+		addrs = append(addrs, netip.AddrFrom16(b))
+	}
+	for _, a := range addrs {
+		if !a.IsValid() {
+			continue
+		}
+		if got := (ecs.Subnet{SourceBits: 8, Addr: a}).Routable(); got != want(a) {
+			t.Fatalf("%s: Routable %v, netip %v", a, got, want(a))
 		}
 	}
 }

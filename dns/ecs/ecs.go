@@ -46,10 +46,20 @@ var ErrMalformed = errors.New("malformed client subnet option")
 
 // Parse parses the option data (without code and length).
 func Parse(data []byte) (Subnet, error) {
-	if len(data) < 4 {
-		return Subnet{}, fmt.Errorf("%w: %d bytes", ErrMalformed, len(data))
+	var s Subnet
+	if err := s.Unpack(data); err != nil {
+		return Subnet{}, err
 	}
-	s := Subnet{Family: binary.BigEndian.Uint16(data), SourceBits: data[2], ScopeBits: data[3]}
+	return s, nil
+}
+
+// Unpack is Parse into s, for a caller that holds the Subnet already (it
+// spares copying one); after an error s is undefined.
+func (s *Subnet) Unpack(data []byte) error {
+	if len(data) < 4 {
+		return fmt.Errorf("%w: %d bytes", ErrMalformed, len(data))
+	}
+	s.Family, s.SourceBits, s.ScopeBits = binary.BigEndian.Uint16(data), data[2], data[3]
 	addr := data[4:]
 	var size int
 	switch s.Family {
@@ -61,22 +71,23 @@ func Parse(data []byte) (Subnet, error) {
 		// Some clients (dig +subnet=0) send family 0 with prefix 0 to ask
 		// that no client information be used.
 		if s.SourceBits == 0 && len(addr) == 0 {
-			return s, nil
+			s.Addr = netip.Addr{}
+			return nil
 		}
-		return Subnet{}, fmt.Errorf("%w: family 0 with a prefix", ErrMalformed)
+		return fmt.Errorf("%w: family 0 with a prefix", ErrMalformed)
 	default:
-		return Subnet{}, fmt.Errorf("%w: unknown family %d", ErrMalformed, s.Family)
+		return fmt.Errorf("%w: unknown family %d", ErrMalformed, s.Family)
 	}
 	if int(s.SourceBits) > size*8 || int(s.ScopeBits) > size*8 {
-		return Subnet{}, fmt.Errorf("%w: prefix /%d too long for family %d", ErrMalformed, s.SourceBits, s.Family)
+		return fmt.Errorf("%w: prefix /%d too long for family %d", ErrMalformed, s.SourceBits, s.Family)
 	}
 	if len(addr) != (int(s.SourceBits)+7)/8 {
-		return Subnet{}, fmt.Errorf("%w: %d address bytes for a /%d prefix", ErrMalformed, len(addr), s.SourceBits)
+		return fmt.Errorf("%w: %d address bytes for a /%d prefix", ErrMalformed, len(addr), s.SourceBits)
 	}
 	// The address bytes end at the source prefix's last byte: only that
 	// byte's bits beyond the prefix can be set.
 	if rest := s.SourceBits % 8; rest != 0 && addr[len(addr)-1]&(0xff>>rest) != 0 {
-		return Subnet{}, fmt.Errorf("%w: address bits set beyond the /%d source prefix", ErrMalformed, s.SourceBits)
+		return fmt.Errorf("%w: address bits set beyond the /%d source prefix", ErrMalformed, s.SourceBits)
 	}
 	var full [16]byte
 	copy(full[:], addr)
@@ -85,7 +96,7 @@ func Parse(data []byte) (Subnet, error) {
 	} else {
 		s.Addr = netip.AddrFrom16(full)
 	}
-	return s, nil
+	return nil
 }
 
 // Find returns the data of the Client Subnet option in the OPT record of a

@@ -183,7 +183,8 @@ func (h *Handler) serveAt(query []byte, client netip.Addr, t Transport, buf []by
 	}()
 	v := h.loadView()
 	if !h.opts.FullPathOnly && v.cache != nil {
-		if pq, ok := parsePlain(query, h.useECS(resolver)); ok {
+		var pq plainQuery
+		if pq.parse(query, h.useECS(resolver)) {
 			key := pq.question
 			if pq.keyFlags() != 0 {
 				var kb [maxCacheKey]byte // zeroed only for such queries

@@ -32,20 +32,27 @@ type plainQuery struct {
 // answer cache, so a question that is not can only miss it.
 func parsePlain(msg []byte, withECS bool) (plainQuery, bool) {
 	var q plainQuery
+	ok := q.parse(msg, withECS)
+	return q, ok
+}
+
+// parse is parsePlain into q, which must be zero: the hot path's
+// plainQuery stays where it is instead of being copied out.
+func (q *plainQuery) parse(msg []byte, withECS bool) bool {
 	if len(msg) < headerLen+5 || msg[2]&0x78 != 0 { // opcode QUERY only
-		return q, false
+		return false
 	}
 	if binary.BigEndian.Uint16(msg[4:]) != 1 || binary.BigEndian.Uint16(msg[6:]) != 0 || binary.BigEndian.Uint16(msg[8:]) != 0 {
-		return q, false
+		return false
 	}
 	arcount := binary.BigEndian.Uint16(msg[10:])
 	if arcount > 1 {
-		return q, false
+		return false
 	}
 	off := headerLen
 	for {
 		if off >= len(msg) {
-			return q, false
+			return false
 		}
 		l := int(msg[off])
 		if l == 0 {
@@ -53,46 +60,46 @@ func parsePlain(msg []byte, withECS bool) (plainQuery, bool) {
 			break
 		}
 		if l > 63 || off+1+l > len(msg) || off+1+l-headerLen > 254 {
-			return q, false
+			return false
 		}
 		off += 1 + l
 	}
 	if off+4 > len(msg) {
-		return q, false
+		return false
 	}
 	q.qtype = binary.BigEndian.Uint16(msg[off:])
 	if binary.BigEndian.Uint16(msg[off+2:]) != dns.ClassINET || !plainType(q.qtype) {
-		return q, false
+		return false
 	}
 	off += 4
 	q.question = msg[headerLen:off]
 	if arcount == 0 {
-		return q, off == len(msg)
+		return off == len(msg)
 	}
 	// The OPT record: root owner, type OPT, version 0, options that fill
 	// its data exactly.
 	if off+11 > len(msg) || msg[off] != 0 || binary.BigEndian.Uint16(msg[off+1:]) != dns.TypeOPT {
-		return q, false
+		return false
 	}
 	q.hasEDNS = true
 	q.edns.size = max(binary.BigEndian.Uint16(msg[off+3:]), dns.MinMsgSize)
 	if msg[off+6] != 0 { // version: BADVERS is the full path's answer
-		return q, false
+		return false
 	}
 	q.edns.do = msg[off+7]&0x80 != 0
 	q.edns.co = msg[off+7]&0x40 != 0
 	rdlen := int(binary.BigEndian.Uint16(msg[off+9:]))
 	rd := msg[off+11:]
 	if len(rd) != rdlen {
-		return q, false
+		return false
 	}
 	for len(rd) > 0 {
 		if len(rd) < 4 {
-			return q, false
+			return false
 		}
 		code, olen := binary.BigEndian.Uint16(rd), int(binary.BigEndian.Uint16(rd[2:]))
 		if 4+olen > len(rd) {
-			return q, false
+			return false
 		}
 		switch code {
 		case dns.EDNS0NSID:
@@ -102,17 +109,16 @@ func parsePlain(msg []byte, withECS bool) (plainQuery, bool) {
 				break
 			}
 			if q.edns.hasSubnet {
-				return q, false
+				return false
 			}
-			s, err := ecs.Parse(rd[4 : 4+olen])
-			if err != nil {
-				return q, false // FORMERR comes from the full path
+			if q.edns.subnet.Unpack(rd[4:4+olen]) != nil {
+				return false // FORMERR comes from the full path
 			}
-			q.edns.subnet, q.edns.hasSubnet = s, true
+			q.edns.hasSubnet = true
 		}
 		rd = rd[4+olen:]
 	}
-	return q, true
+	return true
 }
 
 // rememberable reports whether the answer to q may be remembered: its name

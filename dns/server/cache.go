@@ -6,6 +6,7 @@ import (
 	"math/bits"
 	"math/rand/v2"
 	"net/netip"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -415,17 +416,22 @@ func (t *template) serviceLen(n int) int {
 func (t *template) appendService(out []byte, d *routing.Decision) []byte {
 	out = append(out, t.body...)
 	binary.BigEndian.PutUint16(out[6:], uint16(len(d.Endpoints)))
+	size := 4
+	if t.meta.qtype == dns.TypeAAAA {
+		size = 16
+	}
+	out = slices.Grow(out, len(d.Endpoints)*(recordHeader+2+size))
 	for _, ep := range d.Endpoints {
 		out = append(out, t.record[:recordHeader-4]...)
 		out = binary.BigEndian.AppendUint32(out, d.TTL)
-		if t.meta.qtype == dns.TypeAAAA {
-			a := ep.Address.As16()
-			out = append(out, 0, 16)
-			out = append(out, a[:]...)
+		// The address straight into the reply, not through a copy.
+		n := len(out)
+		out = out[:n+2+size]
+		out[n], out[n+1] = 0, byte(size)
+		if size == 16 {
+			*(*[16]byte)(out[n+2:]) = ep.Address.As16()
 		} else {
-			a := ep.Address.As4()
-			out = append(out, 0, 4)
-			out = append(out, a[:]...)
+			*(*[4]byte)(out[n+2:]) = ep.Address.As4()
 		}
 	}
 	return out
@@ -447,7 +453,10 @@ func (h *Handler) replay(v *view, t *template, pq *plainQuery, query []byte, res
 	if cap(out) < 512 {
 		out = make([]byte, 0, 512)
 	}
-	o := outcome{edns: e, rcode: t.meta.rcode, cached: true, question: pq.question, log: true}
+	// Field by field: built as one literal, the outcome went through a
+	// temporary whose copy stalled on store forwarding.
+	var o outcome
+	o.edns, o.rcode, o.cached, o.question, o.log = e, t.meta.rcode, true, pq.question, true
 	if t.service == nil {
 		if len(t.body)+h.optLen(e) > limit {
 			return h.full(v, query, resolver, tr, buf, start, nil, nil) // the full path truncates

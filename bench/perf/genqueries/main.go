@@ -16,10 +16,21 @@
 // every query sets the DNSSEC OK bit, asking for signed answers
 // (bench/dnssec.sh); the spec is the same with or without it.
 //
+// With -split 20,40 it writes no queries but a split copy of the GeoIP CSV
+// given with -networks to the file -csv-out, in the same format (that of
+// `meridian geoip build --format csv`): every IPv4 network shorter than /20
+// split into all its /20s and every IPv6 network shorter than /40 into all
+// its /40s, each with its entry's data and coordinates moved by up to half
+// a degree (drawn with -seed), so that each is a record of its own as in a
+// GeoIP City database (bench/dnsperf.sh NETWORKS=split). Networks already
+// that long or longer are copied. The same inputs give the same bytes; a
+// split making more than 1,000,000 networks is refused.
+//
 // Usage:
 //
 //	genqueries [-do] -o queries.bin spec.txt
 //	genqueries -ecs-mix 10000 [-networks bench/perf/geoip.csv] [-seed 13] [-spec mix.txt] [-do] -o queries.bin
+//	genqueries -split 20,40 [-networks bench/perf/geoip.csv] [-seed 13] -csv-out split.csv
 package main
 
 import (
@@ -54,14 +65,17 @@ func run(args []string, stderr io.Writer) error {
 	fs.SetOutput(stderr)
 	out := fs.String("o", "", "dnsperf binary input file to write")
 	mix := fs.Int("ecs-mix", 0, "generate an ECS query mix of this many queries instead of reading a spec")
-	networks := fs.String("networks", "bench/perf/geoip.csv", "with -ecs-mix: the GeoIP CSV whose networks hold the mapped client subnets")
-	seed := fs.Uint64("seed", 13, "with -ecs-mix: the seed of the draws")
+	networks := fs.String("networks", "bench/perf/geoip.csv", "with -ecs-mix: the GeoIP CSV whose networks hold the mapped client subnets; with -split: the GeoIP CSV to split")
+	seed := fs.Uint64("seed", 13, "with -ecs-mix or -split: the seed of the draws")
 	name := fs.String("name", "www.example.com.", "with -ecs-mix: the question name")
 	spec := fs.String("spec", "", "with -ecs-mix: also write the mix as a query spec to this file")
 	do := fs.Bool("do", false, "set the DNSSEC OK bit in every query")
+	split := fs.String("split", "", "write a split copy of the -networks CSV instead of queries: `IPV4BITS,IPV6BITS`, the lengths its networks are split to, such as 20,40")
+	csvOut := fs.String("csv-out", "", "with -split: the GeoIP CSV file to write")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "usage: genqueries [-do] -o queries.bin spec.txt\n"+
-			"       genqueries -ecs-mix N [-networks geoip.csv] [-seed S] [-spec mix.txt] [-do] -o queries.bin\n")
+			"       genqueries -ecs-mix N [-networks geoip.csv] [-seed S] [-spec mix.txt] [-do] -o queries.bin\n"+
+			"       genqueries -split IPV4BITS,IPV6BITS [-networks geoip.csv] [-seed S] -csv-out split.csv\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -69,6 +83,22 @@ func run(args []string, stderr io.Writer) error {
 			return nil
 		}
 		return errUsage
+	}
+	if *split != "" || *csvOut != "" {
+		// Only -networks and -seed go with -split.
+		other := false
+		fs.Visit(func(f *flag.Flag) {
+			switch f.Name {
+			case "split", "csv-out", "networks", "seed":
+			default:
+				other = true
+			}
+		})
+		if *split == "" || *csvOut == "" || other || fs.NArg() != 0 {
+			fs.Usage()
+			return errUsage
+		}
+		return runSplit(*split, *networks, *seed, *csvOut, stderr)
 	}
 	wantArgs := 1
 	if *mix != 0 {
@@ -113,6 +143,35 @@ func run(args []string, stderr io.Writer) error {
 		return err
 	}
 	fmt.Fprintf(stderr, "genqueries: %d ECS queries%s (seed %d) over the networks of %s to %s\n", len(qs), withDO(*do), *seed, *networks, *out)
+	return nil
+}
+
+// runSplit writes the split copy of the GeoIP CSV networks to csvOut (see
+// splitNetworks); value is the -split flag's.
+func runSplit(value, networks string, seed uint64, csvOut string, stderr io.Writer) error {
+	opts, err := parseSplit(value)
+	if err != nil {
+		return err
+	}
+	opts.Seed = seed
+	entries, err := readNetworks(networks)
+	if err != nil {
+		return err
+	}
+	split, err := splitNetworks(entries, opts)
+	if err != nil {
+		return fmt.Errorf("%s: %w", networks, err)
+	}
+	var b bytes.Buffer
+	how := fmt.Sprintf("genqueries -split %d,%d -networks %s -seed %d", opts.Bits4, opts.Bits6, networks, seed)
+	if err := writeCSV(&b, how, split); err != nil {
+		return err
+	}
+	if err := os.WriteFile(csvOut, b.Bytes(), 0o644); err != nil {
+		return err
+	}
+	fmt.Fprintf(stderr, "genqueries: %d networks from the %d of %s, split to IPv4 /%d and IPv6 /%d (seed %d), to %s\n",
+		len(split), len(entries), networks, opts.Bits4, opts.Bits6, seed, csvOut)
 	return nil
 }
 

@@ -12,7 +12,8 @@ usage: bench/dnsperf.sh [-h]
 
 Builds Meridian, starts it pinned to CPU $SERVER_CPU on 127.0.0.1:$PORT with
 bench/perf/meridian.yaml and the benchmark's GeoIP database (built from
-bench/perf/geoip.csv with `meridian geoip build`), and drives it with
+bench/perf/geoip.csv, or a split copy of it with NETWORKS=split, with
+`meridian geoip build`), and drives it with
 dnsperf pinned to CPU $CLIENT_CPU for $DURATION seconds per query file:
 
   static   bench/perf/static.txt    static records (A, AAAA, MX, TXT, NXDOMAIN)
@@ -60,6 +61,19 @@ Environment (defaults in brackets):
                queries/s, for latency below saturation []
   FILES        the query files to run, of static, service and ecs
                [static service ecs]
+  NETWORKS     the networks of the GeoIP database both servers read and the
+               ecs mix is drawn from [wide]:
+                 wide   bench/perf/geoip.csv as it is: 66 wide networks,
+                        IPv4 /12 to /16 and IPv6 /32 (and the resolver's
+                        127.0.0.0/8 and ::1)
+                 split  that CSV split into 17,761 networks, as a City
+                        database has many: its IPv4 networks into /20s and
+                        IPv6 ones into /40s, each a record of its own with
+                        its coordinates moved by up to half a degree
+                        (genqueries -split 20,40 -seed 13, written to the
+                        temporary directory as geoip-split.csv); the ecs
+                        mix's subnets then lie in 3,600 of them, taken in
+                        turn from every network of the CSV
   SERVER_CPU   core the servers are pinned to [0]
   CLIENT_CPU   core dnsperf is pinned to [1]
   GDNSD        "0" skips gdnsd even when it is installed [1]
@@ -68,7 +82,8 @@ Environment (defaults in brackets):
                temporary directory) instead of the working tree, e.g.
                REV=HEAD to leave uncommitted changes out []
   KEEP         "1" keeps the temporary directory (logs, dnsperf output, the
-               database, and the ECS mix as ecs.txt) [0]
+               database, the ECS mix as ecs.txt, and with NETWORKS=split
+               the split CSV as geoip-split.csv) [0]
   LATENCY      "0" leaves dnsperf -v out of the measured runs: no p99
                figures, but -v moves where the kernel charges its network
                work on the servers' core (docs/performance.md) [1]
@@ -97,6 +112,7 @@ RATE_CLIENTS=${RATE_CLIENTS:-4}
 RATE_OUTSTANDING=${RATE_OUTSTANDING:-20}
 RATE=${RATE:-}
 GDNSD=${GDNSD:-1}
+NETWORKS=${NETWORKS:-wide}
 for v in RATE_CLIENTS RATE_OUTSTANDING; do
 	[[ ${!v} =~ ^[0-9]+$ ]] || fail "$v must be a whole number, got '${!v}'"
 done
@@ -106,6 +122,7 @@ read -ra files <<<"${FILES:-static service ecs}"
 for f in "${files[@]}"; do
 	[[ $f == static || $f == service || $f == ecs ]] || fail "FILES: unknown query file '$f' (static, service or ecs)"
 done
+[[ $NETWORKS == wide || $NETWORKS == split ]] || fail "NETWORKS must be wide or split, got '$NETWORKS'"
 
 bench_require
 use_gdnsd=0
@@ -133,7 +150,24 @@ ports_free "${ports[@]}"
 
 bench_banner
 build_meridian
-"$tmp/genqueries" -ecs-mix 10000 -networks bench/perf/geoip.csv -seed 13 -spec "$tmp/ecs.txt" -o "$tmp/ecs.bin"
+# networks_csv holds the networks of the benchmark's GeoIP database, which
+# build_meridian built from bench/perf/geoip.csv. With NETWORKS=split it is
+# rebuilt, with the same command, from the split CSV.
+networks_csv=bench/perf/geoip.csv
+if [[ $NETWORKS == split ]]; then
+	networks_csv=$tmp/geoip-split.csv
+	echo "== NETWORKS=split: splitting bench/perf/geoip.csv (genqueries -split 20,40 -seed 13) and building the GeoIP database from it"
+	"$tmp/genqueries" -split 20,40 -networks bench/perf/geoip.csv -seed 13 -csv-out "$networks_csv"
+	"$tmp/meridian" geoip build --format csv --in "$networks_csv" --out "$tmp/bench-city.mmdb"
+fi
+# The data lines of the CSV: neither comments, blank lines nor the header.
+network_count=$(grep -Evc '^[[:space:]]*(#|$|network,)' "$networks_csv")
+networks_desc="$network_count networks of bench/perf/geoip.csv"
+if [[ $NETWORKS == split ]]; then
+	networks_desc="$network_count networks split from bench/perf/geoip.csv to IPv4 /20 and IPv6 /40"
+fi
+echo "== GeoIP database (NETWORKS=$NETWORKS): $networks_desc, for both servers"
+"$tmp/genqueries" -ecs-mix 10000 -networks "$networks_csv" -seed 13 -spec "$tmp/ecs.txt" -o "$tmp/ecs.bin"
 
 start_meridian bench/perf/meridian.yaml
 
@@ -163,7 +197,7 @@ fi
 declare -A path format count results source
 source[static]=bench/perf/static.txt
 source[service]=bench/perf/service.txt
-source[ecs]="genqueries -ecs-mix over bench/perf/geoip.csv"
+source[ecs]="genqueries -ecs-mix over the $networks_desc"
 path[static]=bench/perf/static.txt
 path[service]=bench/perf/service.txt
 path[ecs]=$tmp/ecs.bin

@@ -1,6 +1,8 @@
 package routing
 
 import (
+	"slices"
+	"sync"
 	"sync/atomic"
 	"unsafe"
 
@@ -32,7 +34,28 @@ import (
 // empty and takes one word until it remembers a decision.
 type Memo struct {
 	table atomic.Pointer[memoTable]
+	// shared holds the distinct decisions the entries point to, each
+	// without a location or scope: the many locations given one answer
+	// share one copy of it, which stays in the CPU's cache, and an entry
+	// is one cache line. Guarded by mu; used only to remember.
+	mu     sync.Mutex
+	shared map[sharedKey][]*Decision
 }
+
+// sharedKey sorts shared decisions: those with one key are told apart by
+// sameAnswer.
+type sharedKey struct {
+	s                 *zones.Service
+	preferred, region *zones.Region
+	first             *zones.Endpoint
+	endpoints         int
+	ttl               uint32
+	rule              string
+}
+
+// maxShared bounds a Memo's shared decisions; past it they start afresh
+// (entries keep the ones they point to).
+const maxShared = 4096
 
 // memoTable is a Memo's slots.
 type memoTable struct {
@@ -57,13 +80,23 @@ func newMemoTable(bits uint8) *memoTable {
 	return &memoTable{bits: bits, slots: make([]atomic.Pointer[memoEntry], 1<<bits)}
 }
 
+// memoEntry is a remembered decision: its key, the shared decision and
+// the key's scope. It is one cache line (an allocation size class of 64
+// bytes starts one).
 type memoEntry struct {
+	memoKey
+	d     *Decision // shared: its Location and Scope are another's
+	scope int
+	_     [64 - unsafe.Sizeof(memoKey{}) - 16]byte
+}
+
+// memoKey is what a remembered decision is for.
+type memoKey struct {
 	s          *zones.Service
 	loc        *geo.Location
 	qtype      uint16
 	sourceBits int16 // the client's, -1 without ECS
 	version    uint64
-	d          Decision
 }
 
 // A Versioned Health numbers its snapshots: two snapshots with the same
@@ -87,23 +120,22 @@ func memoizable(s *zones.Service) bool {
 	return s.Routing != zones.RouteWeighted && !s.Zone.HasNetworks()
 }
 
-// DecideMemo is Decide (without explaining) for the DNS path. It returns
-// the decision m remembers for the service, the client's location and
-// source prefix and the health of this moment, which is shared and must
-// not be modified; otherwise it makes the decision in d (a Decision is a
-// few hundred bytes, which returning it would copy), remembers a copy in
-// m and returns d. m must be used for the services of one zone snapshot;
-// a nil m remembers nothing.
-func (r *Router) DecideMemo(d *Decision, m *Memo, s *zones.Service, qtype uint16, c Client) *Decision {
+// DecideMemo is Decide (without explaining) for the DNS path: it writes
+// the decision into d (a Decision is a few hundred bytes, which returning
+// it would copy), from what m remembers for the service, the client's
+// location and source prefix and the health of this moment, or else made
+// afresh and remembered in m. m must be used for the services of one zone
+// snapshot; a nil m remembers nothing.
+func (r *Router) DecideMemo(d *Decision, m *Memo, s *zones.Service, qtype uint16, c Client) {
 	loc, hv := r.locate(c), r.view()
 	v, ok := hv.(Versioned)
 	if m == nil || !ok || !memoizable(s) {
 		r.decideWith(hv, d, s, qtype, c, loc, false)
-		return d
+		return
 	}
 	// Source prefixes from 128 up hold every scope alike, as do all
 	// negative ones (no ECS).
-	key := memoEntry{s: s, loc: loc, qtype: qtype, sourceBits: int16(min(max(c.SourceBits, -1), 128)), version: v.Version()}
+	key := memoKey{s: s, loc: loc, qtype: qtype, sourceBits: int16(min(max(c.SourceBits, -1), 128)), version: v.Version()}
 	table := m.table.Load()
 	if table == nil {
 		m.table.CompareAndSwap(nil, newMemoTable(memoMinBits))
@@ -114,23 +146,53 @@ func (r *Router) DecideMemo(d *Decision, m *Memo, s *zones.Service, qtype uint16
 	// (with another version), else over the first.
 	e, put, replacing := table.find(&key)
 	if e != nil {
-		return &e.d
+		*d = *e.d
+		d.Location, d.Scope = loc, e.scope
+		return
 	}
 	r.decideWith(hv, d, s, qtype, c, loc, false)
-	e = new(memoEntry)
-	*e = key
-	e.d = *d
-	table.slots[put].Store(e)
+	table.slots[put].Store(&memoEntry{memoKey: key, d: m.share(s, d), scope: d.Scope})
 	if replacing && table.replaced.Add(1) == int64(len(table.slots)/4) && table.bits < memoMaxBits {
 		m.grow(table)
 	}
-	return d
+}
+
+// share returns m's shared copy of d's answer, made when m has none.
+func (m *Memo) share(s *zones.Service, d *Decision) *Decision {
+	k := sharedKey{s: s, preferred: d.Preferred, region: d.Region, endpoints: len(d.Endpoints), ttl: d.TTL, rule: d.Rule}
+	if len(d.Endpoints) > 0 {
+		k.first = d.Endpoints[0]
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, sd := range m.shared[k] {
+		if sameAnswer(sd, d) {
+			return sd
+		}
+	}
+	if m.shared == nil || len(m.shared) >= maxShared {
+		m.shared = map[sharedKey][]*Decision{}
+	}
+	sd := new(Decision)
+	*sd = *d
+	sd.Location, sd.Scope = nil, 0
+	m.shared[k] = append(m.shared[k], sd)
+	return sd
+}
+
+// sameAnswer reports whether a and b, decisions made without explaining,
+// are the same but for their location and scope.
+func sameAnswer(a, b *Decision) bool {
+	return a.Rule == b.Rule && a.Network == b.Network && a.Preferred == b.Preferred && a.Region == b.Region &&
+		slices.Equal(a.Endpoints, b.Endpoints) && a.TTL == b.TTL && a.Degraded == b.Degraded &&
+		a.AllDown == b.AllDown && a.NoData == b.NoData && len(a.Candidates)+len(b.Candidates) == 0 &&
+		len(a.HealthNotes)+len(b.HealthNotes) == 0
 }
 
 // find returns key's entry in t, when t holds it with key's version;
 // otherwise the slot to store it in, and whether that slot holds another
 // key's entry.
-func (t *memoTable) find(key *memoEntry) (e *memoEntry, put int, replacing bool) {
+func (t *memoTable) find(key *memoKey) (e *memoEntry, put int, replacing bool) {
 	mask := len(t.slots) - 1
 	home := key.slot(t.bits)
 	for i := range memoWays {
@@ -149,11 +211,11 @@ func (t *memoTable) find(key *memoEntry) (e *memoEntry, put int, replacing bool)
 	return nil, home, true
 }
 
-// slot picks the home slot of e's key in a table of 1<<bits slots, from
-// the addresses of its service and location.
-func (e *memoEntry) slot(bits uint8) int {
-	p := uint64(uintptr(unsafe.Pointer(e.loc)))>>4 ^ uint64(uintptr(unsafe.Pointer(e.s)))<<7 ^
-		uint64(e.qtype)<<48 ^ uint64(uint16(e.sourceBits))<<32
+// slot picks the home slot of key k in a table of 1<<bits slots, from the
+// addresses of its service and location.
+func (k *memoKey) slot(bits uint8) int {
+	p := uint64(uintptr(unsafe.Pointer(k.loc)))>>4 ^ uint64(uintptr(unsafe.Pointer(k.s)))<<7 ^
+		uint64(k.qtype)<<48 ^ uint64(uint16(k.sourceBits))<<32
 	return int(p * 0x9e3779b97f4a7c15 >> (64 - bits))
 }
 
@@ -167,7 +229,7 @@ func (m *Memo) grow(old *memoTable) {
 		if e == nil {
 			continue
 		}
-		if _, put, replacing := t.find(e); !replacing {
+		if _, put, replacing := t.find(&e.memoKey); !replacing {
 			t.slots[put].Store(e)
 		}
 	}

@@ -67,6 +67,18 @@ func (*versioned) MinHealthy(*zones.Service, int) int { return 1 }
 
 func (h *versioned) Version() uint64 { return h.version }
 
+// remembers reports whether m holds the decision r would make for s, qtype
+// and c under the health version.
+func remembers(r *Router, m *Memo, s *zones.Service, qtype uint16, c Client, version uint64) bool {
+	t := m.table.Load()
+	if t == nil {
+		return false
+	}
+	key := memoKey{s: s, loc: r.locate(c), qtype: qtype, sourceBits: int16(min(max(c.SourceBits, -1), 128)), version: version}
+	e, _, _ := t.find(&key)
+	return e != nil
+}
+
 // entries returns the entries m's slots hold.
 func (m *Memo) entries() []*memoEntry {
 	var out []*memoEntry
@@ -138,12 +150,11 @@ func TestMemoAgreesWithDecide(t *testing.T) {
 				bits = []int{-1, 0, 24, 40, 48, 56, 64, 128}[r.IntN(8)]
 			}
 			c := client(ip, bits)
-			var made Decision
-			d := memoized.DecideMemo(&made, memo, s, qtype, c)
-			if d != &made {
-				hits++ // taken from the memo
+			if remembers(memoized, memo, s, qtype, c, h.version) {
+				hits++
 			}
-			got := *d
+			var got Decision
+			memoized.DecideMemo(&got, memo, s, qtype, c)
 			want := plain.Decide(s, qtype, c, false)
 			if !sameDecision(&got, &want) {
 				t.Fatalf("networks %v, step %d: %s %s from %s/%d: memo %+v, Decide %+v", withNetworks, step, s.Name, dns.TypeToString[qtype], ip, bits, got, want)
@@ -173,7 +184,7 @@ func TestMemoNeedsVersions(t *testing.T) {
 	m := new(Memo)
 	var d Decision
 	for range 10 {
-		d = *r.DecideMemo(&d, m, s, dns.TypeA, client("20.4.0.1", 24))
+		r.DecideMemo(&d, m, s, dns.TypeA, client("20.4.0.1", 24))
 	}
 	for _, e := range m.entries() {
 		if e != nil {
@@ -220,7 +231,7 @@ func TestMemoConcurrent(t *testing.T) {
 					c = client(e.Addr().String(), 56)
 				}
 				var got Decision
-				got = *r.DecideMemo(&got, m, s, dns.TypeA, c)
+				r.DecideMemo(&got, m, s, dns.TypeA, c)
 				if want := r.Decide(s, dns.TypeA, c, false); !sameDecision(&got, &want) {
 					t.Errorf("%s: memo %+v, Decide %+v", c.Addr, got, want)
 					return
@@ -272,11 +283,12 @@ func TestMemoGrows(t *testing.T) {
 	for pass := range 3 {
 		hits := 0
 		for i := range clients {
-			var made Decision
-			d := r.DecideMemo(&made, m, s, dns.TypeA, placeClient(i))
-			if d != &made {
+			if remembers(r, m, s, dns.TypeA, placeClient(i), h.version) {
 				hits++
 			}
+			var made Decision
+			d := &made
+			r.DecideMemo(d, m, s, dns.TypeA, placeClient(i))
 			if want := r.Decide(s, dns.TypeA, placeClient(i), false); !sameDecision(d, &want) {
 				t.Fatalf("pass %d, client %d: memo %+v, Decide %+v", pass, i, *d, want)
 			}
@@ -288,6 +300,18 @@ func TestMemoGrows(t *testing.T) {
 	}
 	if bits := m.table.Load().bits; bits <= memoMinBits {
 		t.Errorf("the memo did not grow: %d bits", bits)
+	}
+	// The locations share the few answers there are.
+	shared := map[*Decision]bool{}
+	entries := m.entries()
+	for _, e := range entries {
+		shared[e.d] = true
+		if e.d.Location != nil || e.d.Scope != 0 {
+			t.Fatalf("a shared decision keeps a client's location or scope: %+v", *e.d)
+		}
+	}
+	if len(entries) < clients/2 || len(shared) > 16 {
+		t.Errorf("%d entries point to %d shared decisions", len(entries), len(shared))
 	}
 
 	for i := range 8 << memoMaxBits {
@@ -317,7 +341,8 @@ func TestMemoGrowsConcurrently(t *testing.T) {
 					h.version.Add(1)
 				}
 				var made Decision
-				d := r.DecideMemo(&made, m, s, dns.TypeAAAA, c)
+				d := &made
+				r.DecideMemo(d, m, s, dns.TypeAAAA, c)
 				if want := r.Decide(s, dns.TypeAAAA, c, false); !sameDecision(d, &want) {
 					t.Errorf("%s: memo %+v, Decide %+v", c.Addr, *d, want)
 					return

@@ -467,32 +467,32 @@ func (h *Handler) replay(v *view, t *template, pq *plainQuery, query []byte, res
 		if e != nil && e.hasSubnet && e.subnet.Routable() {
 			c = routing.Client{Addr: e.subnet.Addr, SourceBits: int(e.subnet.SourceBits)}
 		}
-		var made routing.Decision
-		d := h.router.DecideMemo(&made, &v.cache.memo, t.service, pq.qtype, c)
+		var d routing.Decision
+		h.router.DecideMemo(&d, &v.cache.memo, t.service, pq.qtype, c)
 		if t.signed != nil {
 			var db [maxDecisionKey]byte
 			var a signedAnswer
 			var ok bool
-			if dk := decisionKey(d, &db); dk != nil {
+			if dk := decisionKey(&d, &db); dk != nil {
 				t.signed.mu.RLock()
 				a, ok = t.signed.m[string(dk)]
 				t.signed.mu.RUnlock()
 			}
 			if !ok || len(t.body)+len(a.sections)+h.optLen(e) > limit {
-				decided := *d // escapes: only on this rare path
+				decided := d // escapes: only on this rare path
 				return h.full(v, query, resolver, tr, buf, start, pq, &decided)
 			}
-			h.observeDecision(&t.meta, t.service, d)
+			h.observeDecision(&t.meta, t.service, &d)
 			out = append(append(out, t.body...), a.sections...)
 			binary.BigEndian.PutUint16(out[6:], a.an)
 			binary.BigEndian.PutUint16(out[8:], a.ns)
 		} else {
 			if d.NoData || t.serviceLen(len(d.Endpoints))+h.optLen(e) > limit {
-				decided := *d // escapes: only on this rare path
+				decided := d // escapes: only on this rare path
 				return h.full(v, query, resolver, tr, buf, start, nil, &decided)
 			}
-			h.observeDecision(&t.meta, t.service, d)
-			out = t.appendService(out, d)
+			h.observeDecision(&t.meta, t.service, &d)
+			out = t.appendService(out, &d)
 		}
 		o.scope, o.region = uint8(d.Scope), d.Region
 	}

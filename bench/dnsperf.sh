@@ -33,8 +33,9 @@ $ROUNDS rounds each, so that the machine's swings (on a shared virtual
 machine they reach 20 % within minutes) fall on both alike. For every run
 it prints QPS, the server's CPU time per query (the process's time on a
 CPU, summed over its threads from /proc/PID/task/*/schedstat, and the busy
-time of the server's core from /proc/stat, which also counts the kernel's
-network work done there), average and p99 latency (from dnsperf -v), lost
+time of the server's core: the wall clock less the core's idle time from
+/proc/stat, which also counts the kernel's network work done there),
+average and p99 latency (from dnsperf -v), lost
 queries, and per file the Meridian/gdnsd ratios of the medians over the
 rounds (and the range of the per-round ratios). All traffic stays on
 127.0.0.1; the ECS mix's subnets only ever appear inside ECS options.

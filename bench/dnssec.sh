@@ -40,7 +40,8 @@ server answers both, one after the other (unsigned first in odd rounds,
 signed first in even ones), and the servers take turns, so that the
 machine's swings fall on all alike. For every run it prints QPS,
 the server's CPU time per query (its threads' time on a CPU, and the busy
-time of its core, which also counts the kernel's network work), average
+time of its core, the wall clock less its idle time, which also counts the
+kernel's network work), average
 and p99 latency, lost queries and the response size; then, from the
 medians over the rounds, the ratios of CPU per query: Meridian signed /
 Knot signed, Meridian signed / Meridian unsigned and Knot signed / Knot

@@ -224,11 +224,17 @@ duration_buckets() {
 	exec 3<&-
 }
 
-# core_ticks prints "busy total" ticks of core $SERVER_CPU: busy is every
-# non-idle field (user nice system irq softirq steal), total adds idle and
-# iowait.
-core_ticks() {
-	awk -v c="cpu$SERVER_CPU" '$1 == c { b = $2 + $3 + $4 + $7 + $8 + $9; printf "%.0f %.0f\n", b, b + $5 + $6 }' /proc/stat
+# core_time prints "busy total" nanoseconds for core $SERVER_CPU at this
+# moment: total is the wall clock, busy the wall clock less the core's idle
+# and iowait time from /proc/stat. A tickless kernel measures those two
+# exactly, from each entry to and exit from idle; the other fields are
+# sampled at each tick, which leans towards whatever tends to run at the
+# tick: summed that way, gdnsd's core was less busy than gdnsd's own
+# process, which cannot be (docs/performance.md, "The benchmark").
+core_time() {
+	local now
+	now=$(date +%s%N)
+	awk -v c="cpu$SERVER_CPU" -v now="$now" -v hz="$clk_tck" '$1 == c { printf "%.0f %.0f\n", now - ($5 + $6) * 1e9 / hz, now }' /proc/stat
 }
 
 # dnsperf_run runs dnsperf pinned to CPU $CLIENT_CPU with the given arguments,
@@ -279,20 +285,20 @@ measure() {
 		h0=$(duration_buckets | tr '\n' ';')
 	fi
 	p0=$(proc_ns "$pid")
-	c0=$(core_ticks)
+	c0=$(core_time)
 	if ((LATENCY)); then
 		args+=(-v)
 	fi
 	dnsperf_run "$tmp/run.out" "${args[@]}" -l "$DURATION"
 	p1=$(proc_ns "$pid")
-	c1=$(core_ticks)
+	c1=$(core_time)
 	if [[ $name == meridian ]]; then
 		h1=$(duration_buckets | tr '\n' ';')
 	fi
 	# One pass over dnsperf's output: a histogram of the per-query latencies
 	# ("> NOERROR name type 0.000123"; timeouts are "> T name type") at 1 us
 	# resolution for the p99, and the summary lines.
-	awk -v name="$name" -v p0="$p0" -v p1="$p1" -v c0="$c0" -v c1="$c1" -v hz="$clk_tck" -v h0="$h0" -v h1="$h1" '
+	awk -v name="$name" -v p0="$p0" -v p1="$p1" -v c0="$c0" -v c1="$c1" -v h0="$h0" -v h1="$h1" '
 		/^> / && $2 != "T" { us = int($NF * 1e6 + 0.5); h[us]++; n++; if (us > max) max = us; next }
 		/^  Queries completed:/ { done = $3 }
 		/^  Queries lost:/ { lost = $3 }
@@ -316,8 +322,8 @@ measure() {
 				for (i = 1; i < nb; i++) if (all > 0 && d[i] >= 0.99 * all) { srv = (le[i] == "+Inf" ? ">100000" : sprintf("%.0f", le[i] * 1e6)); break }
 			}
 			printf "%s %.0f %.2f %.2f %.0f %.0f %.0f %s %d %d %d %s\n", name, qps,
-				(p1 - p0) / 1e3 / done, busy * 1e6 / hz / done,
-				(total > 0 ? 100 * (p1 - p0) / 1e9 * hz / total : 0), (total > 0 ? 100 * busy / total : 0),
+				(p1 - p0) / 1e3 / done, busy / 1e3 / done,
+				(total > 0 ? 100 * (p1 - p0) / total : 0), (total > 0 ? 100 * busy / total : 0),
 				avg, p99, done, lost, size, srv
 		}' "$tmp/run.out" >"$tmp/result" || fail "could not read dnsperf's output for $name $file:
 $(grep -v '^>' "$tmp/run.out" | tail -n 20)"

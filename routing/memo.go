@@ -23,8 +23,8 @@ import (
 // answer every endpoint, the first ones or the fastest (not drawn, hashed
 // or rotated), in zones that map no client network (which would make the
 // region depend on the address). Keyed by the source prefix length too,
-// a remembered decision is whole, its ECS scope included, and is handed
-// out as it is.
+// an entry knows its ECS scope: a decision is handed out as the shared
+// answer with the entry's location and scope.
 //
 // A Memo starts small and grows with the locations it is asked about: when
 // new decisions have replaced a quarter of its slots' worth of others, it
@@ -67,8 +67,8 @@ type memoTable struct {
 
 const (
 	// memoMinBits and memoMaxBits bound a Memo's slots: from 1,024
-	// (8 KiB) to 65,536 (512 KiB, and the decisions they hold, about
-	// 200 bytes each).
+	// (8 KiB) to 65,536 (512 KiB, and an entry of 64 bytes for each
+	// decision they hold).
 	memoMinBits = 10
 	memoMaxBits = 16
 	// memoWays is how many slots from its own a decision may take, so

@@ -164,12 +164,6 @@ func (c *locationCache) lookup(ip netip.Addr, look func(netip.Addr) (Location, n
 	}
 	loc, span := look(ip)
 	p := &loc
-	if loc.IsZero() {
-		// Every network no database knows shares one location, so that
-		// what is remembered per location (routing.Memo) is remembered
-		// once for all of them.
-		p = &unknown
-	}
 	if span.IsValid() && span.Addr().Is4() == ip.Is4() && span.Contains(ip) {
 		p = c.put(span.Masked(), p)
 	}

@@ -139,14 +139,22 @@ func TestCode2(t *testing.T) {
 	}
 }
 
-// TestUnknownShared: the networks no database knows share one location.
-func TestUnknownShared(t *testing.T) {
+// TestUnknownSpans: each network no database knows has a location of its
+// own, which carries the network (the ECS scope of its answers) and which
+// every address of that network shares.
+func TestUnknownSpans(t *testing.T) {
 	c := newLocationCache()
-	look := func(ip netip.Addr) (Location, netip.Prefix) { return Location{}, netip.PrefixFrom(ip, 24).Masked() }
+	look := func(ip netip.Addr) (Location, netip.Prefix) {
+		span := netip.PrefixFrom(ip, 24).Masked()
+		return Location{Network: span}, span
+	}
 	a := c.lookup(netip.MustParseAddr("10.1.1.1"), look)
 	b := c.lookup(netip.MustParseAddr("10.2.2.2"), look)
-	if a != b || a != &unknown || c.lookup(netip.MustParseAddr("10.1.1.9"), look) != a {
-		t.Errorf("unknown networks hold %p and %p, want the shared %p", a, b, &unknown)
+	if a == b || !a.IsZero() || a.Network != netip.MustParsePrefix("10.1.1.0/24") || b.Network != netip.MustParsePrefix("10.2.2.0/24") {
+		t.Errorf("unknown networks hold %p %v and %p %v", a, *a, b, *b)
+	}
+	if c.lookup(netip.MustParseAddr("10.1.1.9"), look) != a {
+		t.Error("two addresses of one unknown network have two locations")
 	}
 }
 

@@ -137,7 +137,7 @@ func (d *Databases) Locate(ip netip.Addr) *Location {
 	return d.cache.lookup(ip.Unmap().WithZone(""), d.lookupSpan)
 }
 
-// unknown is the location of what no database knows, shared.
+// unknown is the location of an address no database was asked about.
 var unknown Location
 
 // Open reads the configured database files into memory, checks that each
@@ -370,14 +370,19 @@ func (d *Databases) lookupSpan(ip netip.Addr) (Location, netip.Prefix) {
 	ip = ip.Unmap().WithZone("")
 	var loc Location
 	span := netip.PrefixFrom(ip, 0).Masked()
+	asked := false
 	for i, db := range d.dbs {
 		if db != nil {
+			asked = true
 			if p := db.lookup(ip, &loc, i, d.errs); p.Bits() > span.Bits() {
 				span = p
 			}
 		}
 	}
 	fillFromTables(&loc)
+	if asked {
+		loc.Network = span
+	}
 	return loc, span
 }
 
@@ -416,19 +421,12 @@ func (db *database) lookup(ip netip.Addr, loc *Location, i int, errs *lookupErro
 		errs.record(i, &db.info, result.Prefix(), err)
 		return network
 	}
-	used := false
 	if db.info.Role == RoleASN {
 		if rec.asn != 0 || rec.asOrg != "" {
 			loc.ASN, loc.ASOrg = rec.asn, rec.asOrg
-			used = true
 		}
 	} else {
-		used = rec.mergeInto(loc)
-	}
-	if used {
-		if p := result.Prefix(); !loc.Network.IsValid() || p.Bits() > loc.Network.Bits() {
-			loc.Network = p
-		}
+		rec.mergeInto(loc)
 	}
 	return network
 }
@@ -577,17 +575,13 @@ type coordinate struct {
 	ok bool
 }
 
-// mergeInto fills the fields of loc that are still empty from the record
-// and reports whether the record contributed anything.
-func (r *record) mergeInto(loc *Location) bool {
-	used := false
+// mergeInto fills the fields of loc that are still empty from the record.
+func (r *record) mergeInto(loc *Location) {
 	if loc.Country == "" && r.country != "" {
 		loc.Country = code2(r.country)
-		used = true
 	}
 	if loc.Continent == "" && r.continent != "" {
 		loc.Continent = code2(r.continent)
-		used = true
 	}
 	if loc.Subdivision == "" && r.subdivision != "" {
 		sub := r.subdivision
@@ -595,18 +589,14 @@ func (r *record) mergeInto(loc *Location) bool {
 			sub = loc.Country + "-" + sub
 		}
 		loc.Subdivision = sub
-		used = true
 	}
 	if !loc.HasCoordinates && r.lat.ok && r.lon.ok {
 		loc.Latitude, loc.Longitude = r.lat.v, r.lon.v
 		loc.HasCoordinates = true
-		used = true
 	}
 	if loc.ASN == 0 && loc.ASOrg == "" && (r.asn != 0 || r.asOrg != "") {
 		loc.ASN, loc.ASOrg = r.asn, r.asOrg
-		used = true
 	}
-	return used
 }
 
 // fillFromTables completes loc from the built-in country and continent

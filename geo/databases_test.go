@@ -125,11 +125,11 @@ func TestLookup(t *testing.T) {
 		},
 		{
 			name: "unknown address", paths: geo.Paths{City: city}, ip: "8.8.8.8",
-			want: geo.Location{},
+			want: geo.Location{Network: netip.MustParsePrefix("8.0.0.0/7")}, // the span no record covers
 		},
 		{
 			name: "unknown ipv6 address", paths: geo.Paths{City: city}, ip: "2001:db8:ffff::1",
-			want: geo.Location{},
+			want: geo.Location{Network: netip.MustParsePrefix("2001:db8:8000::/33")},
 		},
 		{
 			name: "invalid address", paths: geo.Paths{City: city}, ip: "",
@@ -369,8 +369,8 @@ func TestDemoDatabase(t *testing.T) {
 			Country: "JP", Continent: "AS", Latitude: jpLat, Longitude: jpLon, HasCoordinates: true,
 			Network: netip.MustParsePrefix("2001:db8:8::/48"),
 		}},
-		{"8.8.8.8", geo.Location{}},
-		{"2001:db8:99::1", geo.Location{}},
+		{"8.8.8.8", geo.Location{Network: netip.MustParsePrefix("8.0.0.0/5")}},
+		{"2001:db8:99::1", geo.Location{Network: netip.MustParsePrefix("2001:db8:80::/41")}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.ip, func(t *testing.T) {
@@ -444,6 +444,31 @@ func BenchmarkLookup(b *testing.B) {
 	for i := 0; b.Loop(); i++ {
 		if loc := dbs.Lookup(ips[i%len(ips)]); i%len(ips) != 3 && loc.Country == "" {
 			b.Fatal("lookup found no country")
+		}
+	}
+}
+
+// TestLookupNetworkOfNestedDatabases: a location's network is where every
+// database answers alike, found or not: a City record narrowed by the ASN
+// database's records and empty networks inside it.
+func TestLookupNetworkOfNestedDatabases(t *testing.T) {
+	city := geotest.WriteMMDB(t, []mmdbbuild.Entry{{Network: netip.MustParsePrefix("20.40.0.0/16"), Country: "FR", Continent: "EU"}})
+	asn := geotest.WriteMMDBType(t, []mmdbbuild.Entry{{Network: netip.MustParsePrefix("20.40.128.0/20"), ASN: 64500}}, mmdbbuild.TypeASN)
+	dbs, err := geo.Open(geo.Paths{City: city, ASN: asn})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dbs.Close()
+	for ip, want := range map[string]string{
+		"20.40.1.1":   "20.40.0.0/17",   // the ASN database's empty network
+		"20.40.130.1": "20.40.128.0/20", // its record
+		"20.40.200.1": "20.40.192.0/18",
+		"20.41.0.1":   "20.41.0.0/16", // both empty: the City database's empty network
+	} {
+		for _, loc := range []geo.Location{dbs.Lookup(netip.MustParseAddr(ip)), dbs.CachedLookup(netip.MustParseAddr(ip))} {
+			if loc.Network.String() != want {
+				t.Errorf("%s: network %s, want %s (%v)", ip, loc.Network, want, loc)
+			}
 		}
 	}
 }

@@ -7,7 +7,7 @@ import (
 )
 
 // Location is what the GeoIP databases say about one client address. The
-// zero value means nothing is known.
+// zero value means nothing is known, not even where.
 type Location struct {
 	// Country is the ISO 3166-1 alpha-2 code in upper case, or "" when
 	// unknown.
@@ -29,23 +29,33 @@ type Location struct {
 	Latitude, Longitude float64
 	// HasCoordinates reports whether Latitude and Longitude are set.
 	HasCoordinates bool
-	// Network is the database network of the record that decided the
-	// location: the most specific network among the lookups that returned
-	// data. It is the zero Prefix when nothing matched.
+	// Network is the network around the address over which the location
+	// holds: every database answers alike for each of its addresses, found
+	// or not. It is the most specific of the databases' networks for the
+	// address (found records' and the empty ones'), so a record the
+	// address lies in may be wider. For an address no database knows it
+	// is the span none of them knows. It is the zero Prefix only when no
+	// database was asked.
 	Network netip.Prefix
 }
 
-// IsZero reports whether nothing is known about the location.
+// IsZero reports whether no database knows anything about the location,
+// whatever its Network.
 func (l Location) IsZero() bool {
+	l.Network = netip.Prefix{}
 	return l == Location{}
 }
 
 // String formats the location as space-separated key=value pairs for logs
 // and query explanations, for example
 // "country=US continent=NA subdivision=US-VA asn=64499 as_org=\"Example\" lat=39.0438 lon=-77.4874 network=127.0.0.0/8".
-// Unknown fields are left out; a zero Location prints as "unknown".
+// Unknown fields are left out; a Location no database knows prints as
+// "unknown", with its network when it has one.
 func (l Location) String() string {
 	if l.IsZero() {
+		if l.Network.IsValid() {
+			return "unknown network=" + l.Network.String()
+		}
 		return "unknown"
 	}
 	var b strings.Builder

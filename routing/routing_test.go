@@ -431,10 +431,14 @@ func TestDecide(t *testing.T) {
 			rule: "continent EU", preferred: "eu-west", endpoints: []string{"198.51.100.10"}, ttl: 30, scope: 48},
 		{name: "scope of a record that only has an ASN", service: "near", ip: "20.12.1.0", bits: 24, qtype: A,
 			rule: "default region", preferred: "us-east", endpoints: []string{"192.0.2.30"}, ttl: 60, scope: 16},
-		{name: "scope of an unknown location is the source prefix", service: "near", ip: "30.0.0.0", bits: 24, qtype: A,
-			rule: "default region", preferred: "us-east", endpoints: []string{"192.0.2.30"}, ttl: 60, scope: 24},
-		{name: "scope of an unknown ipv6 location is the source prefix", service: "near", ip: "2001:db8:77::", bits: 56, qtype: A,
-			rule: "default region", preferred: "us-east", endpoints: []string{"192.0.2.30"}, ttl: 60, scope: 56},
+		// The database knows nothing in 24.0.0.0/5 and 2001:db8:40::/42:
+		// every client there gets the default region.
+		{name: "scope of an unknown location is the network no database knows", service: "near", ip: "30.0.0.0", bits: 24, qtype: A,
+			rule: "default region", preferred: "us-east", endpoints: []string{"192.0.2.30"}, ttl: 60, scope: 5},
+		{name: "scope of an unknown ipv6 location is the network no database knows", service: "near", ip: "2001:db8:77::", bits: 56, qtype: A,
+			rule: "default region", preferred: "us-east", endpoints: []string{"192.0.2.30"}, ttl: 60, scope: 42},
+		{name: "scope of an unknown location held to the source prefix", service: "near", ip: "24.0.0.0", bits: 4, qtype: A,
+			rule: "default region", preferred: "us-east", endpoints: []string{"192.0.2.30"}, ttl: 60, scope: 4},
 		{name: "no ECS has scope 0", service: "www", ip: "20.4.1.1", bits: -1, qtype: A,
 			rule: "continent EU", preferred: "eu-west", endpoints: []string{"198.51.100.10"}, ttl: 30, scope: 0},
 		{name: "hash scope is at least /24", service: "sticky", ip: "20.4.1.0", bits: 24, qtype: A,
@@ -1144,6 +1148,37 @@ services:
 		d := r.Decide(s, 1, client(tc.client, tc.bits), false)
 		if regionName(d.Region) != tc.region || d.Scope != tc.scope {
 			t.Errorf("%s/%d: region %s scope %d, want %s scope %d", tc.client, tc.bits, regionName(d.Region), d.Scope, tc.region, tc.scope)
+		}
+	}
+}
+
+// TestScopeOfNestedDatabases: with a City and an ASN database whose
+// networks nest, the scope of an answer is the network over which both
+// answer alike. A client of a City network outside the ASN record inside
+// it is answered for the part of the City network the ASN record is not
+// in, never for the whole City network, whose ASN clients the zone
+// routes elsewhere.
+func TestScopeOfNestedDatabases(t *testing.T) {
+	city := geotest.WriteMMDB(t, []mmdbbuild.Entry{{Network: pfx("20.40.0.0/16"), Country: "FR", Continent: "EU"}})
+	asn := geotest.WriteMMDBType(t, []mmdbbuild.Entry{{Network: pfx("20.40.128.0/20"), ASN: 64500}}, mmdbbuild.TypeASN)
+	db, err := geo.Open(geo.Paths{City: city, ASN: asn})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := newRouter(t, db, nil)
+	s := service(t, memoZone(t, false), "nearest-all")
+	for _, tc := range []struct {
+		ip            string
+		region, scope string
+	}{
+		{"20.40.1.0", "eu-west", "20.40.0.0/17"},      // continent EU; the ASN database knows nothing in 20.40.0.0/17
+		{"20.40.128.0", "ap-south", "20.40.128.0/20"}, // asn 64500
+		{"20.40.160.0", "eu-west", "20.40.160.0/19"},
+	} {
+		d := r.Decide(s, dns.TypeA, client(tc.ip, 24), false)
+		got := netip.PrefixFrom(netip.MustParseAddr(tc.ip), d.Scope).Masked()
+		if d.Region.Name != tc.region || got.String() != tc.scope {
+			t.Errorf("%s/24: %s with scope %s, want %s with scope %s", tc.ip, d.Region.Name, got, tc.region, tc.scope)
 		}
 	}
 }

@@ -704,29 +704,17 @@ func (r *Router) drawReweighted(hv Health, pools *zones.Pools) *zones.Region {
 }
 
 // scope returns the ECS scope prefix length for d: how far the answer holds
-// for other clients near c, never longer than the source prefix.
+// for other clients near c. It is the prefix of what decided it (the
+// matched networks entry, or the location's network, over which every
+// GeoIP database answers alike), lengthened where the zone maps a longer
+// network inside it, and for sticky hashing at least the hashed client
+// network; the source prefix when nothing located the client, since the
+// answer is then known to hold only for the subnet asked about. It is never
+// longer than the source prefix, and 0 without ECS.
 func (r *Router) scope(s *zones.Service, c Client, d *Decision) int {
-	return c.holdScope(scopeBits(s, c.Addr, d))
-}
-
-// holdScope holds a scope of bits to the client's source prefix: no
-// longer, and 0 without ECS.
-func (c Client) holdScope(bits int) int {
 	if c.SourceBits < 0 {
 		return 0
 	}
-	return min(bits, c.SourceBits)
-}
-
-// scopeBits returns the scope of d for a client at addr before it is held
-// to the client's source prefix: the prefix of what decided it (the
-// matched networks entry or the GeoIP record's network), lengthened where
-// the zone maps a longer network inside it, and for sticky hashing at
-// least the hashed client network; 128, so the source prefix, when
-// nothing located the client and the answer is known to hold only for the
-// subnet asked about. It depends on addr only through its family and the
-// network that located it.
-func scopeBits(s *zones.Service, addr netip.Addr, d *Decision) int {
 	bits := 0
 	clientDependent := s.Routing == zones.RouteNearest || d.Degraded
 	if clientDependent {
@@ -737,20 +725,20 @@ func scopeBits(s *zones.Service, addr netip.Addr, d *Decision) int {
 		case d.Location.Network.IsValid():
 			n := d.Location.Network
 			bits = n.Bits()
-			if addr.Is4() && n.Addr().Is4In6() {
+			if c.Addr.Is4() && n.Addr().Is4In6() {
 				bits -= 96
 			}
-			if p, err := addr.Prefix(bits); err == nil {
+			if p, err := c.Addr.Prefix(bits); err == nil {
 				bits = max(bits, s.Zone.LongestNetworkWithin(p))
 			}
 		default:
-			bits = 128
+			bits = c.SourceBits
 		}
 	}
 	if s.Select == zones.SelectHash {
-		bits = max(bits, stickyBits(addr))
+		bits = max(bits, stickyBits(c.Addr))
 	}
-	return bits
+	return min(bits, c.SourceBits)
 }
 
 // stickyBits is the client network size sticky hashing uses.

@@ -754,3 +754,11 @@ func TestAnswerCacheFront(t *testing.T) {
 		t.Errorf("a key never put got the template of %q", got.key)
 	}
 }
+
+// parsePlain reads msg as a plain query (plainQuery.parse) into a new
+// plainQuery.
+func parsePlain(msg []byte, withECS bool) (plainQuery, bool) {
+	var q plainQuery
+	ok := q.parse(msg, withECS)
+	return q, ok
+}

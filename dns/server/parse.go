@@ -24,20 +24,14 @@ type plainQuery struct {
 	edns    ednsInfo
 }
 
-// parsePlain reads a plain query. It reports false for anything unusual
-// (another opcode or class, compression in the question, zone transfers,
-// ANY, unknown or bad EDNS, trailing bytes); the full path answers those.
-// withECS says whether a Client Subnet option is read. The name's bytes
-// are not read here: only questions that are rememberable are ever in the
-// answer cache, so a question that is not can only miss it.
-func parsePlain(msg []byte, withECS bool) (plainQuery, bool) {
-	var q plainQuery
-	ok := q.parse(msg, withECS)
-	return q, ok
-}
-
-// parse is parsePlain into q, which must be zero: the hot path's
-// plainQuery stays where it is instead of being copied out.
+// parse reads a plain query into q, which must be zero, and reports
+// whether it is one. It reports false for anything unusual (another opcode
+// or class, compression in the question, zone transfers, ANY, unknown or
+// bad EDNS, trailing bytes); the full path answers those. withECS says
+// whether a Client Subnet option is read. The name's bytes are not read
+// here: only questions that are rememberable are ever in the answer cache,
+// so a question that is not can only miss it. q is filled in place, not
+// returned: the hot path's plainQuery stays where it is.
 func (q *plainQuery) parse(msg []byte, withECS bool) bool {
 	if len(msg) < headerLen+5 || msg[2]&0x78 != 0 { // opcode QUERY only
 		return false
